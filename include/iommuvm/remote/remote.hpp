@@ -1,0 +1,73 @@
+// Running commands and moving files on a machine. Two implementations: SSH
+// (libssh) and local (fork/exec); the engine's dry run uses a recording one.
+// Every command is an argument vector; render() is the only place it becomes
+// shell text, so what --dry-run prints is exactly what is sent.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace iommuvm::remote {
+
+struct Command {
+  std::vector<std::string> argv;
+  bool sudo = false;  // run as root; through `sudo -n` when the login user is not root
+  std::string cwd;    // empty: the login folder
+  std::vector<std::pair<std::string, std::string>> env;
+};
+
+// The shell text a machine receives for CMD. as_root_via_sudo: prefix `sudo -n --`.
+std::string render(const Command& cmd, bool as_root_via_sudo);
+
+struct RunOptions {
+  std::chrono::milliseconds timeout{0};  // 0: no timeout. On expiry the remote process is killed.
+  std::filesystem::path stdout_file;     // non-empty: stream stdout to this local file, not memory
+  std::filesystem::path stderr_file;
+  std::string stdin_data;
+};
+
+struct RunResult {
+  int exit_status = -1;  // -1 when killed (timeout) or the connection died
+  std::string out;
+  std::string err;
+  std::chrono::milliseconds wall{0};
+  bool timed_out = false;
+  bool ok() const { return exit_status == 0 && !timed_out; }
+};
+
+// A process started in the background on a machine.
+struct Process {
+  long pid = 0;
+  std::string log_path;  // its stdout+stderr, on the machine
+};
+
+class Remote {
+ public:
+  virtual ~Remote() = default;
+
+  // The machine's name in the spec ("host", "guest", "client", ...).
+  virtual const std::string& name() const = 0;
+
+  virtual RunResult run(const Command& cmd, const RunOptions& opts = {}) = 0;
+
+  // Start CMD detached, stdout and stderr to LOG_PATH on the machine; returns its PID.
+  virtual Process start(const Command& cmd, const std::string& log_path) = 0;
+  virtual bool is_running(const Process& p) = 0;
+  // Send SIGNAL, wait up to GRACE, then SIGKILL. True when the process is gone.
+  virtual bool stop(const Process& p, int signal, std::chrono::milliseconds grace) = 0;
+
+  virtual void upload(const std::filesystem::path& local, const std::string& remote_path) = 0;
+  virtual void download(const std::string& remote_path, const std::filesystem::path& local) = 0;
+
+  // Root prefix under which /proc, /sys and /etc are read and edited ("/" on a real machine).
+  virtual const std::filesystem::path& root() const = 0;
+
+  // Keep-alives are paused during measurement windows.
+  virtual void set_keepalive(bool enabled) = 0;
+};
+
+}  // namespace iommuvm::remote

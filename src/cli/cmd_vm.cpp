@@ -1,0 +1,13 @@
+// Placeholder until the vm subcommand lands; it says so instead of pretending.
+#include "iommuvm/cli/cli.hpp"
+#include "iommuvm/util/error.hpp"
+
+namespace iommuvm::cli {
+
+void add_vm(CLI::App& app, Context&) {
+  auto* sub = app.add_subcommand("vm", "(not available yet in this build)");
+  sub->allow_extras();
+  sub->callback([] { throw Error("the 'vm' subcommand is not available yet in this build"); });
+}
+
+}  // namespace iommuvm::cli

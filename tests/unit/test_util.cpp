@@ -1,0 +1,75 @@
+#include <gtest/gtest.h>
+
+#include "iommuvm/remote/remote.hpp"
+#include "iommuvm/util/error.hpp"
+#include "iommuvm/util/fs.hpp"
+#include "iommuvm/util/hash.hpp"
+#include "iommuvm/util/shell.hpp"
+#include "test_support.hpp"
+
+using namespace iommuvm;
+
+TEST(Shell, QuotesOnlyWhatNeedsIt) {
+  EXPECT_EQ(shell::quote("redis-server"), "redis-server");
+  EXPECT_EQ(shell::quote("iommu.strict=1"), "iommu.strict=1");
+  EXPECT_EQ(shell::quote(""), "''");
+  EXPECT_EQ(shell::quote("a b"), "'a b'");
+  EXPECT_EQ(shell::quote("it's"), "'it'\\''s'");
+  EXPECT_EQ(shell::quote("$(reboot)"), "'$(reboot)'");
+}
+
+TEST(Shell, HostileArgumentsSurviveARealShell) {
+  std::vector<std::string> hostile = {"a b", "'", "\"", "$(echo pwned)", "`id`", "x;y", "line1\nline2",
+                                      "\\", "*", "~", "a=b", "-n", "!", "&&", "|"};
+  std::vector<std::string> argv = {"printf", "%s\\0"};
+  argv.insert(argv.end(), hostile.begin(), hostile.end());
+  auto r = test::run_process({"sh", "-c", shell::join(argv)});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> got;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < r.out.size(); ++i)
+    if (r.out[i] == '\0') got.push_back(r.out.substr(start, i - start)), start = i + 1;
+  EXPECT_EQ(got, hostile);
+}
+
+TEST(Shell, FirstWordWithEqualsIsNotAnAssignment) {
+  EXPECT_EQ(shell::join({"a=b", "c"}), "'a=b' c");
+}
+
+TEST(Shell, SplitHonoursQuotes) {
+  EXPECT_EQ(shell::split(R"(redis-server --save "" --bind '127.0.0.1 ::1' a\ b)"),
+            (std::vector<std::string>{"redis-server", "--save", "", "--bind", "127.0.0.1 ::1", "a b"}));
+  EXPECT_THROW(shell::split("echo 'oops"), InputError);
+}
+
+TEST(Render, SudoCwdAndEnv) {
+  remote::Command c{{"cat", "/proc/cmdline"}, true, "", {}};
+  EXPECT_EQ(remote::render(c, true), "sudo -n -- cat /proc/cmdline");
+  EXPECT_EQ(remote::render(c, false), "cat /proc/cmdline");
+  c.cwd = "/tmp/x y";
+  c.env = {{"LC_ALL", "C"}};
+  EXPECT_EQ(remote::render(c, true), "sudo -n -- sh -c 'cd '\\''/tmp/x y'\\'' && env LC_ALL=C cat /proc/cmdline'");
+}
+
+TEST(Hash, Sha256KnownVectors) {
+  EXPECT_EQ(hash::sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(hash::sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(hash::sha256_hex(std::string(1000, 'a')),
+            "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3");
+}
+
+TEST(Fs, AtomicWriteReplacesWholeFile) {
+  test::TempDir dir;
+  auto p = dir / "a/b/run.json";
+  fs::atomic_write(p, "one");
+  fs::atomic_write(p, "two");
+  EXPECT_EQ(fs::read_file(p), "two");
+  int entries = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(p.parent_path())) ++entries;
+  EXPECT_EQ(entries, 1) << "no temporary file left behind";
+}
+
+TEST(Fs, UnderRoot) {
+  EXPECT_EQ(fs::under_root("/", "/proc/cmdline"), "/proc/cmdline");
+  EXPECT_EQ(fs::under_root("/tmp/fake", "/proc/cmdline"), "/tmp/fake/proc/cmdline");
+}
