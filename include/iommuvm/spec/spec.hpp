@@ -1,0 +1,241 @@
+// The experiment spec as typed structs. Loaded from YAML or JSON (same schema,
+// documented in docs/spec.md) by spec::load(); a matrix expands one Spec into
+// RunPoints, each holding a fully resolved Spec for one run.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "iommuvm/policy/types.hpp"
+#include "iommuvm/util/diagnostic.hpp"
+
+namespace iommuvm::spec {
+
+enum class Role { host, guest, client };
+
+struct SshSpec {
+  std::string host;  // address or ~/.ssh/config alias
+  int port = 22;
+  std::string user;                         // empty: from ssh config or the local user
+  std::vector<std::string> identity_files;  // empty: ssh-agent and the default keys
+  bool agent = true;
+  std::string jump;            // name of another machine to tunnel through
+  std::string known_hosts;     // empty: ~/.ssh/known_hosts
+  std::string host_key_check = "strict";  // strict | accept-new | off
+  std::string config_file;     // empty: ~/.ssh/config
+  double connect_timeout_s = 10;
+  double keepalive_s = 30;
+};
+
+struct RebootSpec {
+  std::vector<std::string> command = {"systemctl", "reboot"};  // argv
+  double timeout_s = 900;   // how long to wait for the machine to come back
+  double expected_s = 240;  // for plan estimates
+  std::vector<std::string> before;  // shell command lines run before rebooting
+  std::vector<std::string> after;   // ... and after the machine is back
+};
+
+struct TuningSpec {
+  std::string interface;  // NIC the settings apply to (default: the spec's PF on the host)
+  std::optional<int> mtu;
+  std::optional<int> rx_ring;
+  std::optional<int> tx_ring;
+  std::map<std::string, bool> offloads;  // ethtool -K names: tso, gro, lro, ...
+  std::string irq_affinity;              // cpu list for the NIC's IRQs, e.g. "0-7"
+  std::string governor;                  // cpufreq governor
+  std::optional<bool> smt;
+  std::vector<std::string> commands;  // custom shell command lines, run as root
+  bool empty() const;
+};
+
+struct Machine {
+  std::string name;
+  Role role = Role::host;
+  bool local = false;  // the controller itself: no SSH
+  SshSpec ssh;
+  bool sudo = true;        // privileged commands through sudo -n when the user is not root
+  std::string root = "/";  // prefix for /proc, /sys, /etc (tests point it at a fake tree)
+  policy::Vendor vendor = policy::Vendor::intel;
+  std::string grub_file = "/etc/default/grub";
+  std::vector<std::string> grub_update = {"update-grub"};
+  RebootSpec reboot;
+  TuningSpec tuning;
+  Mark mark;
+};
+
+struct HypervisorSpec {
+  std::string uri;      // qemu:///system, qemu+ssh://host/system, test:///path/node.xml
+  std::string machine;  // the machine libvirt runs on (the host)
+};
+
+struct ViommuSpec {
+  enum class Model { none, intel, nested, virtio };
+  Model model = Model::none;
+  bool caching_mode = true;  // VF passthrough needs it; Linux then refuses lazy
+  bool intremap = true;
+  bool iotlb = true;
+  int aw_bits = 48;
+};
+
+struct GuestSpec {
+  std::string name;     // key in the spec
+  std::string domain;   // libvirt domain name (default: name)
+  std::string machine;  // machine entry through which the guest is reached over SSH
+  std::string template_path;  // domain XML template, relative to the spec file
+  int vcpus = 0;              // 0: keep the template's
+  int memory_mib = 0;         // 0: keep the template's
+  std::string kernel;         // direct boot (empty: the template's)
+  std::string initrd;
+  std::string cmdline;  // base direct-boot command line; IOMMU parameters are added per policy
+  std::string emulator;
+  ViommuSpec viommu;
+  std::string data_ip;  // CIDR, e.g. 10.10.1.100/24, given to the VF inside the guest
+  std::string net_method = "ip";  // ip | netplan
+  std::optional<int> vf;          // VF index passed to this guest (none: no VF)
+  std::string mac;                // VF MAC (default: nic.vf_macs[vf] or generated)
+  double boot_timeout_s = 300;
+  double expected_boot_s = 60;
+  Mark mark;
+};
+
+struct NicSpec {
+  std::string machine;  // where the NIC is (default: the host)
+  std::string pf;       // PF net interface, e.g. enp202s0f0np0
+  std::string pci;      // PF PCI address, e.g. 0000:ca:00.0
+  int num_vfs = 0;
+  std::vector<std::string> vf_macs;
+  std::string host_ip;  // PF address with prefix, e.g. 10.10.1.1/24 (the data subnet)
+  bool restore = true;  // put VF count and MACs back at the end
+  Mark mark;
+  bool present() const { return !pf.empty() || !pci.empty(); }
+};
+
+struct LayerPolicy {
+  std::optional<policy::Policy> policy;  // nullopt: as-is (measured and recorded, not switched)
+  policy::Method method = policy::Method::automatic;
+};
+
+struct PolicySpec {
+  LayerPolicy host;
+  LayerPolicy guest;
+  bool accept_effective = false;  // run anyway when the effective policy differs, recording both
+};
+
+struct SoftwareSpec {
+  std::string host_kernel;  // GRUB menu entry title / kernel version (empty: as booted)
+  std::string host_kexec_kernel;
+  std::string host_kexec_initrd;
+  std::string guest_kernel;  // overrides guests' kernel (direct boot)
+  std::string guest_initrd;
+  std::string qemu;  // overrides guests' emulator
+};
+
+struct ServerSpec {
+  std::string machine;  // where the server runs (default: first guest's machine, else host)
+  std::string bind;     // listen address (default 127.0.0.1 for local machines, else 0.0.0.0)
+  int port = 0;         // 0: the kind's default port
+  int threads = 0;      // redis io-threads / memcached -t / nginx worker_processes
+  int instances = 1;    // one server per core/port when > 1
+  int memory_mib = 0;   // memcached -m
+  int max_connections = 0;
+  std::string file_size;  // nginx: size of the served file, e.g. 4KiB, 1MiB
+  bool sendfile = true;
+  bool keepalive = true;
+  std::vector<std::string> command;  // custom server argv
+  std::string ready;                 // custom: readiness check ("tcp" default)
+  double ready_timeout_s = 20;
+};
+
+struct ClientSpec {
+  std::string machine;  // where the load generator runs (default: the client machine, else host)
+  std::string tool;     // redis-benchmark | memtier | memaslap | wrk | wrk2 | iperf3 | custom
+  std::string target;   // address the client connects to (default: guest data_ip or server bind)
+  int threads = 0;
+  int connections = 0;
+  int pipeline = 1;
+  int requests = 0;
+  int data_size = 0;
+  int key_space = 0;
+  std::string ratio;  // memtier/memaslap set:get, e.g. 1:10
+  std::vector<std::string> tests;  // redis-benchmark -t
+  std::string primary;             // the operation whose figures are the run's (e.g. get)
+  double duration_s = 0;
+  double warmup_s = 0;
+  int rate = 0;  // wrk2 -R
+  int streams = 1;
+  std::string congestion;
+  std::string bitrate;
+  std::string path = "/";  // http path
+  std::vector<std::string> command;            // custom client argv
+  std::map<std::string, std::string> metrics;  // custom: metric name -> regex with one group
+  double max_error_ratio = 0.01;
+};
+
+struct Workload {
+  std::string name;
+  std::string kind;  // redis | memcached | nginx | iperf3 | custom
+  ServerSpec server;
+  ClientSpec client;
+  Mark mark;
+};
+
+// One dimension of the matrix: a dotted path into the spec and its values (as JSON text).
+struct Axis {
+  std::string path;                 // e.g. policy.host, workloads.redis.client.pipeline, workload
+  std::vector<std::string> values;  // each value as canonical JSON
+  Mark mark;
+};
+
+enum class Order { grouped, interleaved };
+enum class Cleanup { keep, shutdown, restore };
+
+struct MatrixSpec {
+  std::vector<Axis> axes;  // explicit (matrix.axes) and inline lists, in spec order
+  std::vector<std::vector<std::string>> zip;  // groups of axis paths that vary together
+  std::vector<std::map<std::string, std::string>> exclude;  // path -> canonical JSON value
+  int repetitions = 1;
+  Order order = Order::grouped;
+  double cooldown_s = 0;
+};
+
+struct FigureSpec {
+  std::string name;
+  std::string x;       // axis path on the x axis
+  std::string series;  // axis path giving one line per value
+  std::string metric;  // e.g. throughput_ops, latency_us.p99
+  std::string workload;
+};
+
+struct Spec {
+  std::string name;
+  std::string description;
+  std::string output = "results";
+  std::vector<Machine> machines;  // in spec order
+  HypervisorSpec hypervisor;
+  std::vector<GuestSpec> guests;
+  NicSpec nic;
+  PolicySpec policy;
+  SoftwareSpec software;
+  std::vector<Workload> workloads;
+  MatrixSpec matrix;
+  Cleanup cleanup = Cleanup::restore;
+  std::string baseline = "passthrough";
+  std::vector<FigureSpec> figures;
+
+  // Where it came from.
+  std::string source_path;
+  std::string source_text;
+  std::string format;  // yaml | json
+
+  const Machine* machine(const std::string& name) const;
+  const Machine* first_with_role(Role r) const;
+  const GuestSpec* guest(const std::string& name) const;
+  const Workload* workload(const std::string& name) const;
+};
+
+std::string_view to_string(Role r);
+std::string_view to_string(ViommuSpec::Model m);
+
+}  // namespace iommuvm::spec
