@@ -1,12 +1,27 @@
+#include <iostream>
+#include <memory>
+
 #include "iommuvm/cli/cli.hpp"
-#include "iommuvm/util/error.hpp"
+#include "iommuvm/cli/common.hpp"
+#include "iommuvm/plan/plan.hpp"
 
 namespace iommuvm::cli {
 
-void add_plan(CLI::App& app, Context&) {
-  auto* sub = app.add_subcommand("plan", "(not available yet in this build)");
-  sub->allow_extras();
-  sub->callback([] { throw Error("the 'plan' subcommand is not available yet in this build"); });
+void add_plan(CLI::App& app, Context& ctx) {
+  auto* sub = app.add_subcommand("plan", "Print the ordered plan of a campaign: runs, switches, reboots, totals");
+  auto spec_path = std::make_shared<std::string>();
+  auto as_json = std::make_shared<bool>(false);
+  sub->add_option("spec", *spec_path, "Experiment spec (YAML or JSON)")->required();
+  sub->add_flag("--json", *as_json, "Print the plan as JSON");
+  sub->callback([spec_path, as_json, &ctx] {
+    auto c = load_campaign(*spec_path);
+    auto p = plan::build(c.loaded.spec, std::move(c.points));
+    if (*as_json)
+      std::cout << p.to_json().dump(2) << "\n";
+    else
+      plan::print(p, std::cout);
+    ctx.exit_code = 0;
+  });
 }
 
 }  // namespace iommuvm::cli

@@ -1,0 +1,79 @@
+// A spec becomes a plan: plain data, an ordered list of steps. Building it is a pure
+// function of the spec; the engine executes it (for real, or recording for --dry-run).
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "iommuvm/spec/matrix.hpp"
+
+namespace iommuvm::plan {
+
+// Step kinds, in the order they typically appear. Documented in docs/plan.md.
+namespace kind {
+inline constexpr const char* campaign_begin = "campaign.begin";
+inline constexpr const char* host_set_policy = "host.set_policy";
+inline constexpr const char* host_reboot = "host.reboot";
+inline constexpr const char* host_verify = "host.verify_policy";
+inline constexpr const char* nic_setup = "nic.setup_vfs";
+inline constexpr const char* machine_tune = "machine.tune";
+inline constexpr const char* guest_stop = "guest.shutdown";
+inline constexpr const char* guest_define = "guest.define";
+inline constexpr const char* guest_start = "guest.start";
+inline constexpr const char* guest_verify = "guest.verify_policy";
+inline constexpr const char* guest_network = "guest.network";
+inline constexpr const char* run_begin = "run.begin";
+inline constexpr const char* server_start = "server.start";
+inline constexpr const char* client_warmup = "client.warmup";
+inline constexpr const char* client_measure = "client.measure";
+inline constexpr const char* server_stop = "server.stop";
+inline constexpr const char* run_end = "run.end";
+inline constexpr const char* cooldown = "cooldown";
+inline constexpr const char* campaign_end = "campaign.end";
+}  // namespace kind
+
+struct Step {
+  std::string kind;
+  std::string machine;  // the machine it acts on; "" for the controller
+  std::string run;      // id of the run it belongs to; "" for switches between runs
+  int run_index = -1;   // index into Plan::runs, -1 when not part of a run
+  nlohmann::json args = nlohmann::json::object();
+  std::string summary;  // one line for people
+};
+
+struct Totals {
+  int runs = 0;
+  int host_reboots = 0;    // upper bound: the engine skips a reboot when the machine already matches
+  int guest_restarts = 0;  // guest boots, the first one included
+  double estimated_seconds = 0;
+};
+
+struct Plan {
+  std::string name;
+  std::string spec_hash;  // sha256 of the spec text
+  std::vector<spec::RunPoint> runs;  // in execution order
+  std::vector<Step> steps;
+  Totals totals;
+
+  nlohmann::json to_json() const;
+};
+
+// Order the runs and lay out the steps. Pure: same input, same plan.
+Plan build(const spec::Spec& base, std::vector<spec::RunPoint> points);
+
+// The plan for people: runs with their parameters, every switch, reboot and restart, totals.
+void print(const Plan& plan, std::ostream& out);
+
+// Helpers that resolve defaults the same way everywhere.
+std::string server_machine(const spec::Spec& cfg, const spec::Workload& w);
+std::string client_machine(const spec::Spec& cfg, const spec::Workload& w);
+// Boot configurations: equal keys need no switch between them.
+nlohmann::json host_key(const spec::Spec& cfg);
+nlohmann::json guest_key(const spec::Spec& cfg, const spec::GuestSpec& g);
+// Seconds a run is expected to take (warm-up, measurement, cool-down, set-up).
+double expected_run_seconds(const spec::Spec& cfg, const spec::Workload& w);
+
+}  // namespace iommuvm::plan

@@ -1,0 +1,21 @@
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace iommuvm::net {
+
+struct Cidr {
+  int family = 0;  // AF_INET or AF_INET6
+  unsigned char addr[16] = {};
+  int prefix = 0;
+};
+
+// "10.10.1.100/24", "fd00::5/64". A bare address gets the full prefix.
+std::optional<Cidr> parse_cidr(const std::string& text);
+// True when ADDR's address lies in NET's subnet (NET's prefix is used).
+bool in_subnet(const Cidr& addr, const Cidr& net);
+// True for a unicast MAC written as six colon-separated hex pairs.
+bool valid_mac(const std::string& mac);
+
+}  // namespace iommuvm::net

@@ -1,0 +1,352 @@
+#include "iommuvm/plan/plan.hpp"
+
+#include <algorithm>
+#include <map>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "iommuvm/util/hash.hpp"
+
+namespace iommuvm::plan {
+
+using nlohmann::json;
+using spec::Spec;
+
+std::string server_machine(const Spec& cfg, const spec::Workload& w) {
+  if (!w.server.machine.empty()) return w.server.machine;
+  if (!cfg.guests.empty() && !cfg.guests.front().machine.empty()) return cfg.guests.front().machine;
+  if (const auto* h = cfg.first_with_role(spec::Role::host)) return h->name;
+  return cfg.machines.empty() ? "" : cfg.machines.front().name;
+}
+
+std::string client_machine(const Spec& cfg, const spec::Workload& w) {
+  if (!w.client.machine.empty()) return w.client.machine;
+  if (const auto* c = cfg.first_with_role(spec::Role::client)) return c->name;
+  if (const auto* h = cfg.first_with_role(spec::Role::host)) return h->name;
+  return cfg.machines.empty() ? "" : cfg.machines.front().name;
+}
+
+namespace {
+
+json policy_json(const spec::LayerPolicy& l) {
+  return l.policy ? json(std::string(policy::to_string(*l.policy))) : json("as-is");
+}
+
+bool method_reboots(policy::Method m) {
+  return m != policy::Method::runtime && m != policy::Method::none;
+}
+
+std::string host_name(const Spec& cfg) {
+  const auto* h = cfg.first_with_role(spec::Role::host);
+  return h ? h->name : "";
+}
+
+json viommu_json(const spec::ViommuSpec& v) {
+  return {{"model", std::string(spec::to_string(v.model))},
+          {"caching_mode", v.caching_mode},
+          {"intremap", v.intremap},
+          {"iotlb", v.iotlb},
+          {"aw_bits", v.aw_bits}};
+}
+
+json tuning_json(const spec::TuningSpec& t) {
+  json j = json::object();
+  if (!t.interface.empty()) j["interface"] = t.interface;
+  if (t.mtu) j["mtu"] = *t.mtu;
+  if (t.rx_ring) j["rx_ring"] = *t.rx_ring;
+  if (t.tx_ring) j["tx_ring"] = *t.tx_ring;
+  if (!t.offloads.empty()) j["offloads"] = t.offloads;
+  if (!t.irq_affinity.empty()) j["irq_affinity"] = t.irq_affinity;
+  if (!t.governor.empty()) j["governor"] = t.governor;
+  if (t.smt) j["smt"] = *t.smt;
+  if (!t.commands.empty()) j["commands"] = t.commands;
+  return j;
+}
+
+json tuning_key(const Spec& cfg) {
+  json j = json::object();
+  for (const auto& m : cfg.machines)
+    if (!m.tuning.empty()) j[m.name] = tuning_json(m.tuning);
+  return j;
+}
+
+json nic_key(const Spec& cfg) {
+  if (!cfg.nic.present()) return nullptr;
+  return {{"pf", cfg.nic.pf}, {"pci", cfg.nic.pci}, {"num_vfs", cfg.nic.num_vfs}, {"vf_macs", cfg.nic.vf_macs}};
+}
+
+std::string params_line(const json& params) {
+  std::string s;
+  for (const auto& [k, v] : params.items()) {
+    if (!s.empty()) s += ' ';
+    s += k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+  }
+  return s;
+}
+
+}  // namespace
+
+json host_key(const Spec& cfg) {
+  return {{"policy", policy_json(cfg.policy.host)},
+          {"method", std::string(policy::to_string(cfg.policy.host.method))},
+          {"kernel", cfg.software.host_kernel},
+          {"kexec_kernel", cfg.software.host_kexec_kernel},
+          {"kexec_initrd", cfg.software.host_kexec_initrd}};
+}
+
+json guest_key(const Spec& cfg, const spec::GuestSpec& g) {
+  return {{"policy", policy_json(cfg.policy.guest)},
+          {"method", std::string(policy::to_string(cfg.policy.guest.method))},
+          {"domain", g.domain},
+          {"template", g.template_path},
+          {"vcpus", g.vcpus},
+          {"memory_mib", g.memory_mib},
+          {"kernel", cfg.software.guest_kernel.empty() ? g.kernel : cfg.software.guest_kernel},
+          {"initrd", cfg.software.guest_initrd.empty() ? g.initrd : cfg.software.guest_initrd},
+          {"cmdline", g.cmdline},
+          {"emulator", cfg.software.qemu.empty() ? g.emulator : cfg.software.qemu},
+          {"viommu", viommu_json(g.viommu)},
+          {"vf", g.vf ? json(*g.vf) : json(nullptr)},
+          {"mac", g.mac},
+          {"data_ip", g.data_ip}};
+}
+
+double expected_run_seconds(const Spec& cfg, const spec::Workload& w) {
+  double measure = w.client.duration_s;
+  if (measure <= 0) {
+    // Request-count tools: a rough guess of 50k requests per second.
+    measure = w.client.requests > 0 ? std::max(1.0, w.client.requests / 50000.0) : 10.0;
+  }
+  constexpr double kSetup = 3;  // server start, readiness, evidence
+  return kSetup + w.client.warmup_s + measure + cfg.matrix.cooldown_s;
+}
+
+Plan build(const Spec& base, std::vector<spec::RunPoint> points) {
+  Plan plan;
+  plan.name = base.name;
+  plan.spec_hash = hash::sha256_hex(base.source_text);
+
+  // Keys of each run's configurations, and the index of their first appearance: groups
+  // are visited in the order the spec first mentions them.
+  struct Keys {
+    std::size_t host, guest, tune, original;
+    int rep;
+  };
+  std::map<std::string, std::size_t> first_host, first_guest, first_tune;
+  std::vector<Keys> keys;
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    const auto& cfg = points[i].config;
+    json gk = json::array();
+    for (const auto& g : cfg.guests) gk.push_back(guest_key(cfg, g));
+    auto h = first_host.emplace(host_key(cfg).dump(), first_host.size()).first->second;
+    auto g = first_guest.emplace(gk.dump(), first_guest.size()).first->second;
+    auto t = first_tune.emplace(tuning_key(cfg).dump() + nic_key(cfg).dump(), first_tune.size()).first->second;
+    keys.push_back({h, g, t, i, points[i].repetition});
+  }
+  std::vector<std::size_t> order(points.size());
+  std::iota(order.begin(), order.end(), 0);
+  bool interleaved = base.matrix.order == spec::Order::interleaved;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    const auto& x = keys[a];
+    const auto& y = keys[b];
+    if (interleaved && x.rep != y.rep) return x.rep < y.rep;
+    return std::tie(x.host, x.guest, x.tune, x.original) < std::tie(y.host, y.guest, y.tune, y.original);
+  });
+  for (auto i : order) plan.runs.push_back(std::move(points[i]));
+
+  auto& steps = plan.steps;
+  auto& totals = plan.totals;
+  totals.runs = static_cast<int>(plan.runs.size());
+  steps.push_back({kind::campaign_begin, "", "", -1,
+                   {{"name", base.name}, {"spec_hash", plan.spec_hash}, {"runs", totals.runs}},
+                   fmt::format("begin campaign '{}' ({} runs)", base.name, totals.runs)});
+
+  std::string cur_host, cur_guest, cur_tune, cur_nic;
+  bool guest_running = false;
+  for (std::size_t ri = 0; ri < plan.runs.size(); ++ri) {
+    const auto& run = plan.runs[ri];
+    const Spec& cfg = run.config;
+    const auto& w = cfg.workloads.front();
+    std::string host = host_name(cfg);
+    int run_index = static_cast<int>(ri);
+
+    // Host boot configuration.
+    std::string hk = host_key(cfg).dump();
+    bool host_rebooted = false;
+    if (hk != cur_host) {
+      const auto& hp = cfg.policy.host;
+      if (hp.policy && !host.empty()) {
+        auto method = hp.method == policy::Method::automatic ? policy::Method::grub_oneshot : hp.method;
+        const auto* hm = cfg.machine(host);
+        std::string pol(policy::to_string(*hp.policy));
+        std::string meth(policy::to_string(method));
+        if (guest_running && method_reboots(method)) {
+          for (const auto& g : cfg.guests)
+            steps.push_back({kind::guest_stop, host, "", -1, {{"guest", g.name}, {"domain", g.domain}},
+                             fmt::format("shut down guest {} before the host reboots", g.domain)});
+          guest_running = false;
+        }
+        steps.push_back({kind::host_set_policy, host, "", -1,
+                         {{"policy", pol},
+                          {"vendor", std::string(policy::to_string(hm ? hm->vendor : policy::Vendor::intel))},
+                          {"method", meth},
+                          {"kernel", cfg.software.host_kernel},
+                          {"kexec_kernel", cfg.software.host_kexec_kernel},
+                          {"kexec_initrd", cfg.software.host_kexec_initrd}},
+                         fmt::format("set host IOMMU policy to {} via {}{}", pol, meth,
+                                     cfg.software.host_kernel.empty() ? "" : " for kernel " + cfg.software.host_kernel)});
+        if (method_reboots(method)) {
+          steps.push_back({kind::host_reboot, host, "", -1,
+                           {{"method", meth}, {"timeout_s", hm ? hm->reboot.timeout_s : 900.0}},
+                           fmt::format("reboot {} ({}) and wait for it to come back with a new boot id", host, meth)});
+          ++totals.host_reboots;
+          totals.estimated_seconds += hm ? hm->reboot.expected_s : 240;
+          host_rebooted = true;
+        }
+        steps.push_back({kind::host_verify, host, "", -1, {{"expected", pol}, {"accept_effective", cfg.policy.accept_effective}},
+                         fmt::format("verify the host's effective IOMMU policy is {}", pol)});
+      } else if (cur_host.empty() && !host.empty()) {
+        steps.push_back({kind::host_verify, host, "", -1, {{"expected", nullptr}, {"accept_effective", true}},
+                         "record the host's IOMMU policy as it is (no switch)"});
+      }
+      cur_host = hk;
+    }
+
+    // VFs do not survive a reboot; set them up after every host boot.
+    std::string nk = nic_key(cfg).dump();
+    if (cfg.nic.present() && (nk != cur_nic || host_rebooted)) {
+      std::string nic_machine = cfg.nic.machine.empty() ? host : cfg.nic.machine;
+      steps.push_back({kind::nic_setup, nic_machine, "", -1, nic_key(cfg),
+                       fmt::format("set {} VFs on {} with distinct MACs", cfg.nic.num_vfs,
+                                   cfg.nic.pf.empty() ? cfg.nic.pci : cfg.nic.pf)});
+      cur_nic = nk;
+    }
+
+    // Guests.
+    json gk = json::array();
+    for (const auto& g : cfg.guests) gk.push_back(guest_key(cfg, g));
+    bool guest_restarted = false;
+    if (!cfg.guests.empty() && (gk.dump() != cur_guest || host_rebooted || !guest_running)) {
+      for (const auto& g : cfg.guests) {
+        json settings = guest_key(cfg, g);
+        std::string hyp = cfg.hypervisor.machine.empty() ? host : cfg.hypervisor.machine;
+        if (guest_running)
+          steps.push_back({kind::guest_stop, hyp, "", -1, {{"guest", g.name}, {"domain", g.domain}},
+                           fmt::format("shut down guest {} to change its configuration", g.domain)});
+        steps.push_back({kind::guest_define, hyp, "", -1, {{"guest", g.name}, {"settings", settings}},
+                         fmt::format("define guest {} (vIOMMU {}, guest policy {}{})", g.domain,
+                                     spec::to_string(g.viommu.model), settings["policy"].get<std::string>(),
+                                     g.vf ? fmt::format(", VF {}", *g.vf) : "")});
+        steps.push_back({kind::guest_start, hyp, "", -1,
+                         {{"guest", g.name}, {"domain", g.domain}, {"machine", g.machine}, {"timeout_s", g.boot_timeout_s}},
+                         fmt::format("start guest {} and wait for SSH on {}", g.domain, g.machine)});
+        ++totals.guest_restarts;
+        totals.estimated_seconds += g.expected_boot_s;
+        std::string expected = settings["policy"].get<std::string>();
+        steps.push_back({kind::guest_verify, g.machine, "", -1,
+                         {{"guest", g.name},
+                          {"expected", expected == "as-is" ? json(nullptr) : json(expected)},
+                          {"accept_effective", cfg.policy.accept_effective || expected == "as-is"}},
+                         expected == "as-is" ? fmt::format("record guest {}'s IOMMU policy as it is", g.domain)
+                                             : fmt::format("verify guest {}'s effective IOMMU policy is {}", g.domain, expected)});
+        if (g.vf && !g.data_ip.empty())
+          steps.push_back({kind::guest_network, g.machine, "", -1,
+                           {{"guest", g.name}, {"data_ip", g.data_ip}, {"mac", g.mac}, {"method", g.net_method}},
+                           fmt::format("give the VF in {} address {} and check reachability", g.domain, g.data_ip)});
+      }
+      cur_guest = gk.dump();
+      guest_running = true;
+      guest_restarted = true;
+    }
+
+    // Tuning: re-applied after a reboot or restart (it does not survive them) or when it changes.
+    std::string tk = tuning_key(cfg).dump();
+    if (tk != cur_tune || host_rebooted || guest_restarted) {
+      for (const auto& m : cfg.machines) {
+        if (m.tuning.empty()) continue;
+        bool changed = tk != cur_tune;
+        bool lost = (m.role == spec::Role::host && host_rebooted) || (m.role == spec::Role::guest && guest_restarted);
+        if (!changed && !lost) continue;
+        steps.push_back({kind::machine_tune, m.name, "", -1, tuning_json(m.tuning),
+                         fmt::format("apply tuning on {}: {}", m.name, tuning_json(m.tuning).dump())});
+      }
+      cur_tune = tk;
+    }
+
+    // The run itself.
+    std::string sm = server_machine(cfg, w);
+    std::string cm = client_machine(cfg, w);
+    steps.push_back({kind::run_begin, "", run.id, run_index, {{"params", run.params}, {"repetition", run.repetition}},
+                     fmt::format("run {}/{} {}: {}", ri + 1, plan.runs.size(), run.id, params_line(run.params))});
+    steps.push_back({kind::server_start, sm, run.id, run_index, {{"workload", w.name}, {"kind", w.kind}},
+                     fmt::format("start {} server on {} and wait until it answers", w.kind, sm)});
+    if (w.client.warmup_s > 0)
+      steps.push_back({kind::client_warmup, cm, run.id, run_index, {{"workload", w.name}, {"seconds", w.client.warmup_s}},
+                       fmt::format("warm up with {} from {} for {} s (kept apart)", w.client.tool, cm, w.client.warmup_s)});
+    steps.push_back({kind::client_measure, cm, run.id, run_index, {{"workload", w.name}, {"tool", w.client.tool}},
+                     fmt::format("measure with {} from {}", w.client.tool, cm)});
+    steps.push_back({kind::server_stop, sm, run.id, run_index, {{"workload", w.name}},
+                     fmt::format("stop the {} server on {}", w.kind, sm)});
+    steps.push_back({kind::run_end, "", run.id, run_index, json::object(), fmt::format("write results of {}", run.id)});
+    if (cfg.matrix.cooldown_s > 0)
+      steps.push_back({kind::cooldown, "", run.id, run_index, {{"seconds", cfg.matrix.cooldown_s}},
+                       fmt::format("cool down for {} s", cfg.matrix.cooldown_s)});
+    totals.estimated_seconds += expected_run_seconds(cfg, w);
+  }
+  std::string cleanup = base.cleanup == spec::Cleanup::keep       ? "keep"
+                        : base.cleanup == spec::Cleanup::shutdown ? "shutdown"
+                                                                   : "restore";
+  steps.push_back({kind::campaign_end, "", "", -1, {{"cleanup", cleanup}},
+                   fmt::format("end campaign: stop what was started, cleanup '{}'", cleanup)});
+  return plan;
+}
+
+json Plan::to_json() const {
+  json j;
+  j["name"] = name;
+  j["spec_hash"] = spec_hash;
+  j["runs"] = json::array();
+  for (const auto& r : runs)
+    j["runs"].push_back({{"id", r.id}, {"combo", r.combo}, {"workload", r.workload}, {"repetition", r.repetition},
+                         {"params", r.params}});
+  j["steps"] = json::array();
+  for (const auto& s : steps) {
+    json st = {{"kind", s.kind}, {"summary", s.summary}, {"args", s.args}};
+    if (!s.machine.empty()) st["machine"] = s.machine;
+    if (!s.run.empty()) st["run"] = s.run;
+    j["steps"].push_back(st);
+  }
+  j["totals"] = {{"runs", totals.runs},
+                 {"host_reboots", totals.host_reboots},
+                 {"guest_restarts", totals.guest_restarts},
+                 {"estimated_seconds", static_cast<long long>(totals.estimated_seconds + 0.5)}};
+  return j;
+}
+
+namespace {
+std::string duration_text(double s) {
+  long long t = static_cast<long long>(s + 0.5);
+  if (t < 60) return fmt::format("{}s", t);
+  if (t < 3600) return fmt::format("{}m{:02}s", t / 60, t % 60);
+  return fmt::format("{}h{:02}m", t / 3600, (t % 3600) / 60);
+}
+}  // namespace
+
+void print(const Plan& plan, std::ostream& out) {
+  out << fmt::format("Campaign '{}' (spec sha256 {})\n", plan.name, plan.spec_hash.substr(0, 12));
+  for (const auto& s : plan.steps) {
+    if (s.kind == kind::campaign_begin || s.kind == kind::campaign_end) continue;
+    if (s.kind == kind::run_begin) {
+      out << "  " << s.summary << "\n";
+      continue;
+    }
+    if (!s.run.empty()) continue;  // the steps inside a run are the same every time; --dry-run shows them
+    out << fmt::format("* [{}] {}\n", s.machine.empty() ? "controller" : s.machine, s.summary);
+  }
+  const auto& t = plan.totals;
+  out << fmt::format("Totals: {} runs, {} host reboots (at most), {} guest boots, about {}\n", t.runs, t.host_reboots,
+                     t.guest_restarts, duration_text(t.estimated_seconds));
+}
+
+}  // namespace iommuvm::plan

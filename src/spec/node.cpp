@@ -1,0 +1,191 @@
+#include "iommuvm/spec/node.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <regex>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+namespace iommuvm::spec {
+
+const Node* Node::find(const std::string& key) const {
+  for (const auto& f : fields)
+    if (f.key == key) return &f.value;
+  return nullptr;
+}
+
+Node* Node::find(const std::string& key) {
+  for (auto& f : fields)
+    if (f.key == key) return &f.value;
+  return nullptr;
+}
+
+std::string Node::kind_name() const {
+  switch (kind) {
+    case Kind::null: return "null";
+    case Kind::scalar: return "a scalar";
+    case Kind::seq: return "a list";
+    case Kind::map: return "a mapping";
+  }
+  return "?";
+}
+
+namespace {
+
+Mark mark_of(const YAML::Mark& m, const std::string& file) {
+  if (m.is_null()) return {file, 0, 0};
+  return {file, m.line + 1, m.column + 1};
+}
+
+struct Converter {
+  const std::string& file;
+  Diagnostics& diag;
+  bool too_deep = false;
+
+  Node convert(const YAML::Node& y, int depth) {
+    Node n;
+    n.mark = mark_of(y.Mark(), file);
+    if (depth > kMaxDepth) {
+      if (!too_deep) diag.error(n.mark, fmt::format("document is nested more than {} levels deep", kMaxDepth));
+      too_deep = true;
+      return n;
+    }
+    switch (y.Type()) {
+      case YAML::NodeType::Undefined:
+      case YAML::NodeType::Null:
+        n.kind = Node::Kind::null;
+        break;
+      case YAML::NodeType::Scalar:
+        n.kind = Node::Kind::scalar;
+        n.value = y.Scalar();
+        n.quoted = y.Tag() == "!";
+        break;
+      case YAML::NodeType::Sequence:
+        n.kind = Node::Kind::seq;
+        for (const auto& item : y) n.items.push_back(convert(item, depth + 1));
+        break;
+      case YAML::NodeType::Map:
+        n.kind = Node::Kind::map;
+        for (const auto& kv : y) {
+          Node::Field f;
+          f.key_mark = mark_of(kv.first.Mark(), file);
+          if (!kv.first.IsScalar()) {
+            diag.error(f.key_mark, "mapping keys must be plain strings");
+            continue;
+          }
+          f.key = kv.first.Scalar();
+          bool dup = false;
+          for (const auto& existing : n.fields) dup = dup || existing.key == f.key;
+          if (dup) {
+            diag.error(f.key_mark, fmt::format("duplicate key '{}'", f.key));
+            continue;
+          }
+          f.value = convert(kv.second, depth + 1);
+          n.fields.push_back(std::move(f));
+        }
+        break;
+    }
+    return n;
+  }
+};
+
+}  // namespace
+
+Node parse_document(const std::string& text, const std::string& file, Diagnostics& diag) {
+  if (text.size() > kMaxSpecBytes) {
+    diag.error({file, 1, 1}, fmt::format("file is {} bytes; a spec may be at most {} bytes", text.size(), kMaxSpecBytes));
+    return {};
+  }
+  if (text.find('\0') != std::string::npos) {
+    auto pos = text.find('\0');
+    int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(pos), '\n'));
+    diag.error({file, line, 1}, "file contains NUL bytes: expected YAML or JSON text");
+    return {};
+  }
+  try {
+    YAML::Node root = YAML::Load(text);
+    Converter c{file, diag};
+    return c.convert(root, 0);
+  } catch (const YAML::Exception& e) {
+    diag.error(mark_of(e.mark, file), fmt::format("syntax error: {}", e.msg));
+  } catch (const std::exception& e) {
+    diag.error({file, 1, 1}, fmt::format("cannot parse: {}", e.what()));
+  }
+  return {};
+}
+
+namespace {
+bool looks_int(const std::string& s) {
+  static const std::regex re(R"([-+]?[0-9]+)");
+  return std::regex_match(s, re);
+}
+bool looks_float(const std::string& s) {
+  static const std::regex re(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
+  return std::regex_match(s, re);
+}
+}  // namespace
+
+nlohmann::json to_json(const Node& n) {
+  switch (n.kind) {
+    case Node::Kind::null: return nullptr;
+    case Node::Kind::scalar: {
+      if (n.quoted) return n.value;
+      const auto& v = n.value;
+      if (v == "true" || v == "True" || v == "TRUE") return true;
+      if (v == "false" || v == "False" || v == "FALSE") return false;
+      if (v == "null" || v == "~" || v == "Null" || v == "NULL") return nullptr;
+      if (looks_int(v)) {
+        long long x = 0;
+        auto* b = v.data() + (v[0] == '+' ? 1 : 0);
+        auto [p, ec] = std::from_chars(b, v.data() + v.size(), x);
+        if (ec == std::errc() && p == v.data() + v.size()) return x;
+        return v;
+      }
+      if (looks_float(v)) {
+        try {
+          double d = std::stod(v);
+          if (std::isfinite(d)) return d;
+        } catch (...) {
+        }
+      }
+      return v;
+    }
+    case Node::Kind::seq: {
+      auto arr = nlohmann::json::array();
+      for (const auto& i : n.items) arr.push_back(to_json(i));
+      return arr;
+    }
+    case Node::Kind::map: {
+      auto obj = nlohmann::json::object();
+      for (const auto& f : n.fields) obj[f.key] = to_json(f.value);
+      return obj;
+    }
+  }
+  return nullptr;
+}
+
+Node from_json(const nlohmann::json& j, const Mark& mark) {
+  Node n;
+  n.mark = mark;
+  if (j.is_null()) {
+    n.kind = Node::Kind::null;
+  } else if (j.is_object()) {
+    n.kind = Node::Kind::map;
+    for (const auto& [k, v] : j.items()) n.fields.push_back({k, mark, from_json(v, mark)});
+  } else if (j.is_array()) {
+    n.kind = Node::Kind::seq;
+    for (const auto& v : j) n.items.push_back(from_json(v, mark));
+  } else {
+    n.kind = Node::Kind::scalar;
+    if (j.is_string()) {
+      n.value = j.get<std::string>();
+      n.quoted = true;
+    } else {
+      n.value = j.dump();
+    }
+  }
+  return n;
+}
+
+}  // namespace iommuvm::spec

@@ -1,0 +1,61 @@
+#include "iommuvm/util/net.hpp"
+
+#include <arpa/inet.h>
+
+#include <cctype>
+#include <cstring>
+
+namespace iommuvm::net {
+
+std::optional<Cidr> parse_cidr(const std::string& text) {
+  Cidr c;
+  std::string addr = text;
+  int prefix = -1;
+  auto slash = text.find('/');
+  if (slash != std::string::npos) {
+    addr = text.substr(0, slash);
+    std::string p = text.substr(slash + 1);
+    if (p.empty() || p.size() > 3) return std::nullopt;
+    for (char ch : p)
+      if (!std::isdigit(static_cast<unsigned char>(ch))) return std::nullopt;
+    prefix = std::stoi(p);
+  }
+  if (inet_pton(AF_INET, addr.c_str(), c.addr) == 1) {
+    c.family = AF_INET;
+    if (prefix > 32) return std::nullopt;
+    c.prefix = prefix < 0 ? 32 : prefix;
+    return c;
+  }
+  if (inet_pton(AF_INET6, addr.c_str(), c.addr) == 1) {
+    c.family = AF_INET6;
+    if (prefix > 128) return std::nullopt;
+    c.prefix = prefix < 0 ? 128 : prefix;
+    return c;
+  }
+  return std::nullopt;
+}
+
+bool in_subnet(const Cidr& a, const Cidr& net) {
+  if (a.family != net.family) return false;
+  int bits = net.prefix;
+  for (int i = 0; bits > 0; ++i, bits -= 8) {
+    unsigned char mask = bits >= 8 ? 0xff : static_cast<unsigned char>(0xff << (8 - bits));
+    if ((a.addr[i] & mask) != (net.addr[i] & mask)) return false;
+  }
+  return true;
+}
+
+bool valid_mac(const std::string& mac) {
+  if (mac.size() != 17) return false;
+  for (std::size_t i = 0; i < 17; ++i) {
+    if (i % 3 == 2) {
+      if (mac[i] != ':') return false;
+    } else if (!std::isxdigit(static_cast<unsigned char>(mac[i]))) {
+      return false;
+    }
+  }
+  int first = std::stoi(mac.substr(0, 2), nullptr, 16);
+  return (first & 1) == 0;  // not multicast
+}
+
+}  // namespace iommuvm::net
