@@ -6,7 +6,6 @@
 
 #include <fmt/format.h>
 
-#include "iommuvm/util/hash.hpp"
 
 namespace iommuvm::plan {
 
@@ -125,7 +124,7 @@ double expected_run_seconds(const Spec& cfg, const spec::Workload& w) {
 Plan build(const Spec& base, std::vector<spec::RunPoint> points) {
   Plan plan;
   plan.name = base.name;
-  plan.spec_hash = hash::sha256_hex(base.source_text);
+  plan.spec_hash = base.hash;
 
   // Keys of each run's configurations, and the index of their first appearance: groups
   // are visited in the order the spec first mentions them.

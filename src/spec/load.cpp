@@ -8,6 +8,7 @@
 
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/util/fs.hpp"
+#include "iommuvm/util/hash.hpp"
 #include "iommuvm/util/net.hpp"
 
 namespace iommuvm::spec {
@@ -58,6 +59,7 @@ Loaded load_text(const std::string& text, const std::string& file, std::string f
   out.spec.source_path = file;
   out.spec.source_text = text;
   out.spec.format = format;
+  out.spec.hash = hash::sha256_hex(to_json(out.tree).dump());
   return out;
 }
 

@@ -208,6 +208,7 @@ std::vector<RunPoint> expand(const Loaded& loaded, Diagnostics& diag) {
       cfg.source_path = base.source_path;
       cfg.source_text = base.source_text;
       cfg.format = base.format;
+      cfg.hash = base.hash;
       cfg.matrix = base.matrix;
       check_semantics(cfg, point_diag);
       std::erase_if(cfg.workloads, [&](const Workload& x) { return x.name != w.name; });

@@ -228,6 +228,7 @@ struct Spec {
   std::string source_path;
   std::string source_text;
   std::string format;  // yaml | json
+  std::string hash;    // sha256 of the canonical JSON form: comments and layout do not count
 
   const Machine* machine(const std::string& name) const;
   const Machine* first_with_role(Role r) const;
