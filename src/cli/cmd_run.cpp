@@ -1,12 +1,101 @@
+#include <unistd.h>
+
+#include <csignal>
+#include <iostream>
+#include <memory>
+
+#include <fmt/format.h>
+
 #include "iommuvm/cli/cli.hpp"
-#include "iommuvm/util/error.hpp"
+#include "iommuvm/cli/common.hpp"
+#include "iommuvm/engine/connect.hpp"
+#include "iommuvm/engine/engine.hpp"
+#include "iommuvm/engine/recording.hpp"
+#include "iommuvm/plan/plan.hpp"
+#include "iommuvm/results/store.hpp"
 
 namespace iommuvm::cli {
 
-void add_run(CLI::App& app, Context&) {
-  auto* sub = app.add_subcommand("run", "(not available yet in this build)");
-  sub->allow_extras();
-  sub->callback([] { throw Error("the 'run' subcommand is not available yet in this build"); });
+namespace {
+
+void on_signal(int) {
+  // First: stop between steps and clean up. Second: stop at once.
+  if (engine::g_interrupts.fetch_add(1) >= 1) {
+    static const char msg[] = "\niommuvm: interrupted twice: exiting now, cleanup skipped\n";
+    ssize_t n = ::write(2, msg, sizeof msg - 1);
+    (void)n;
+    ::_exit(static_cast<int>(ExitCode::interrupted));
+  }
+  static const char msg[] = "\niommuvm: interrupted: finishing the current step, then cleaning up (Ctrl-C again to stop at once)\n";
+  ssize_t n = ::write(2, msg, sizeof msg - 1);
+  (void)n;
+}
+
+struct Args {
+  std::string spec;
+  bool dry_run = false;
+  bool fresh = false;
+  bool fail_fast = false;
+  std::string output;
+};
+
+}  // namespace
+
+void add_run(CLI::App& app, Context& ctx) {
+  auto* sub = app.add_subcommand("run", "Run a campaign (or print exactly what it would do with --dry-run)");
+  auto a = std::make_shared<Args>();
+  sub->add_option("spec", a->spec, "Experiment spec (YAML or JSON)")->required();
+  sub->add_flag("--dry-run,-n", a->dry_run, "Print every action in order and touch nothing");
+  sub->add_flag("--fresh", a->fresh, "Start a new campaign folder instead of resuming");
+  sub->add_flag("--fail-fast", a->fail_fast, "Stop at the first failed run");
+  sub->add_option("--output,-o", a->output, "Results root (default: the spec's 'output', relative to the current folder)");
+  sub->callback([a, &ctx] {
+    auto c = load_campaign(a->spec);
+    const spec::Spec& spec = c.loaded.spec;
+    auto plan = plan::build(spec, std::move(c.points));
+    engine::Options opts;
+    opts.dry_run = a->dry_run;
+    opts.fail_fast = a->fail_fast;
+    opts.spec_dir = std::filesystem::path(a->spec).parent_path();
+    if (opts.spec_dir.empty()) opts.spec_dir = ".";
+
+    if (a->dry_run) {
+      std::cout << fmt::format("# dry run of campaign '{}': {} runs; nothing is touched\n", spec.name, plan.totals.runs);
+      std::vector<std::unique_ptr<remote::Remote>> owned;
+      engine::Backends b;
+      for (const auto& m : spec.machines) {
+        bool root = m.local ? ::geteuid() == 0 : m.ssh.user == "root";
+        owned.push_back(std::make_unique<engine::RecordingRemote>(m.name, root || !m.sudo, m.root, std::cout));
+        b.machines[m.name] = owned.back().get();
+      }
+      std::unique_ptr<virt::Hypervisor> hv;
+      if (!spec.guests.empty()) hv = std::make_unique<engine::RecordingHypervisor>(spec.hypervisor.uri, std::cout);
+      b.hypervisor = hv.get();
+      engine::Engine e(plan, b, opts, std::cout, nullptr);
+      e.run();
+      ctx.exit_code = 0;
+      return;
+    }
+
+    std::filesystem::path out = a->output.empty() ? std::filesystem::path(spec.output) : std::filesystem::path(a->output);
+    auto store = results::CampaignStore::open(out, spec, plan, {a->fresh});
+    if (store.campaign().value("status", "") == "finished") {
+      std::cout << fmt::format("campaign {} is already finished\n", store.dir().string());
+      return;
+    }
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGINT, &sa, nullptr);
+    ::sigaction(SIGTERM, &sa, nullptr);
+    auto real = engine::connect_all(spec);
+    engine::Backends b;
+    for (auto& [name, r] : real.machines) b.machines[name] = r.get();
+    b.hypervisor = real.hypervisor.get();
+    engine::Engine e(plan, b, opts, std::cout, &store);
+    ctx.exit_code = static_cast<int>(e.run());
+    std::cout << fmt::format("Results: {}\n", store.dir().string());
+  });
 }
 
 }  // namespace iommuvm::cli

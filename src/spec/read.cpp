@@ -485,6 +485,7 @@ GuestSpec read_guest(Ctx& ctx, const std::string& name, const Node& n, const Mar
   o.str("initrd", g.initrd);
   o.str("cmdline", g.cmdline);
   o.str("emulator", g.emulator);
+  o.choice("domain_type", g.domain_type, {"kvm", "qemu"});
   {
     const Node* v = o.child("viommu");
     if (v && (v->is_scalar() || v->is_seq())) {

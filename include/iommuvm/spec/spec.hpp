@@ -90,6 +90,7 @@ struct GuestSpec {
   std::string initrd;
   std::string cmdline;  // base direct-boot command line; IOMMU parameters are added per policy
   std::string emulator;
+  std::string domain_type;  // kvm | qemu (TCG); empty: the template's
   ViommuSpec viommu;
   std::string data_ip;  // CIDR, e.g. 10.10.1.100/24, given to the VF inside the guest
   std::string net_method = "ip";  // ip | netplan

@@ -1,0 +1,131 @@
+// The engine executes a plan, step by step, against backends. A real run and
+// --dry-run are the same code: only the backends differ (SSH/local remotes and
+// libvirt, or the recording ones).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "iommuvm/plan/plan.hpp"
+#include "iommuvm/remote/remote.hpp"
+#include "iommuvm/results/store.hpp"
+#include "iommuvm/util/error.hpp"
+#include "iommuvm/virt/hypervisor.hpp"
+
+namespace iommuvm::engine {
+
+struct Backends {
+  std::map<std::string, remote::Remote*> machines;  // by machine name in the spec
+  virt::Hypervisor* hypervisor = nullptr;           // one connection for the whole campaign
+};
+
+struct Options {
+  bool dry_run = false;
+  bool fail_fast = false;
+  int switch_retries = 1;  // retries of a failed step between runs (reboot, guest start, ...)
+  int run_retries = 0;     // retries of a failed run
+  std::filesystem::path spec_dir;  // relative paths in the spec (templates) are resolved here
+};
+
+// Incremented by the SIGINT/SIGTERM handler; the engine stops between steps when it is
+// non-zero and cleans up.
+extern std::atomic<int> g_interrupts;
+
+// What happened to one run; becomes runs/<id>/run.json.
+struct RunState {
+  std::string id;
+  int index = -1;
+  nlohmann::json record;  // the run.json being built
+  std::vector<std::pair<std::string, remote::Process>> processes;  // machine, process
+  std::filesystem::path raw_dir;
+  std::chrono::steady_clock::time_point started;
+  double active_seconds = 0;  // warm-up + measurement
+  bool failed = false;
+};
+
+class Engine {
+ public:
+  Engine(const plan::Plan& plan, Backends backends, Options options, std::ostream& progress,
+         results::CampaignStore* store);
+  // Execute the plan. Returns the process exit code (0, 1 when runs failed, 130 when interrupted).
+  ExitCode run();
+
+  struct Summary {
+    int ok = 0, failed = 0, skipped = 0, resumed = 0;
+    std::vector<std::pair<std::string, std::string>> failures;  // run id, reason
+  };
+  const Summary& summary() const { return summary_; }
+
+ private:
+  using Handler = void (Engine::*)(const plan::Step&);
+
+  // Core (engine.cpp).
+  void execute(std::size_t index);
+  bool needed(std::size_t index) const;
+  void fail_run(const std::string& reason);
+  void finish_run(const std::string& status);
+  void stop_processes(RunState& run);
+  void cleanup_all();
+  remote::Remote& machine(const std::string& name);
+  virt::Hypervisor& hypervisor();
+  const spec::Spec& config(const plan::Step& s) const;
+  void print_progress(const RunState& run, const std::string& status);
+
+  void on_campaign_begin(const plan::Step& s);
+  void on_campaign_end(const plan::Step& s);
+  void on_run_begin(const plan::Step& s);
+  void on_run_end(const plan::Step& s);
+  void on_cooldown(const plan::Step& s);
+
+  // Host policy (steps_host.cpp).
+  void on_host_set_policy(const plan::Step& s);
+  void on_host_reboot(const plan::Step& s);
+  void on_host_verify(const plan::Step& s);
+  void on_machine_tune(const plan::Step& s);
+  void on_nic_setup(const plan::Step& s);
+
+  // Guests (steps_guest.cpp).
+  void on_guest_stop(const plan::Step& s);
+  void on_guest_define(const plan::Step& s);
+  void on_guest_start(const plan::Step& s);
+  void on_guest_verify(const plan::Step& s);
+  void on_guest_network(const plan::Step& s);
+
+  // Workloads (steps_workload.cpp).
+  void on_server_start(const plan::Step& s);
+  void on_client_warmup(const plan::Step& s);
+  void on_client_measure(const plan::Step& s);
+  void on_server_stop(const plan::Step& s);
+
+  const plan::Plan& plan_;
+  Backends backends_;
+  Options options_;
+  std::ostream& progress_;
+  results::CampaignStore* store_;
+  std::map<std::string, Handler> handlers_;
+
+  std::set<std::string> done_runs_;          // finished before this invocation (resume)
+  std::optional<RunState> run_;              // the run in progress
+  std::string blocked_host_;                 // non-empty: runs fail with this reason until the next host switch
+  std::map<std::string, std::string> blocked_guest_;  // per guest, until its next define
+  std::string switch_skip_until_;            // set when a switch step found the machine already right
+  nlohmann::json host_evidence_ = nlohmann::json::object();
+  std::map<std::string, nlohmann::json> guest_evidence_;
+  nlohmann::json system_ = nlohmann::json::object();
+  std::map<std::string, nlohmann::json> tuning_applied_;
+  Summary summary_;
+  std::chrono::steady_clock::time_point campaign_start_;
+  int runs_done_this_invocation_ = 0;
+};
+
+}  // namespace iommuvm::engine

@@ -1,0 +1,305 @@
+#include "iommuvm/engine/engine.hpp"
+
+#include <csignal>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "iommuvm/version.hpp"
+
+namespace iommuvm::engine {
+
+using nlohmann::json;
+namespace kind = plan::kind;
+
+std::atomic<int> g_interrupts{0};
+
+namespace {
+
+std::string step_key(const plan::Step& s) {
+  std::string guest = s.args.is_object() && s.args.contains("guest") ? s.args["guest"].dump() : "";
+  return s.kind + "|" + s.machine + "|" + guest;
+}
+
+std::string duration_text(double s) {
+  long long t = static_cast<long long>(s + 0.5);
+  if (t < 60) return fmt::format("{}s", t);
+  if (t < 3600) return fmt::format("{}m{:02}s", t / 60, t % 60);
+  return fmt::format("{}h{:02}m", t / 3600, (t % 3600) / 60);
+}
+
+}  // namespace
+
+Engine::Engine(const plan::Plan& plan, Backends backends, Options options, std::ostream& progress,
+               results::CampaignStore* store)
+    : plan_(plan), backends_(std::move(backends)), options_(std::move(options)), progress_(progress), store_(store) {
+  handlers_ = {
+      {kind::campaign_begin, &Engine::on_campaign_begin}, {kind::campaign_end, &Engine::on_campaign_end},
+      {kind::host_set_policy, &Engine::on_host_set_policy}, {kind::host_reboot, &Engine::on_host_reboot},
+      {kind::host_verify, &Engine::on_host_verify},       {kind::nic_setup, &Engine::on_nic_setup},
+      {kind::machine_tune, &Engine::on_machine_tune},     {kind::guest_stop, &Engine::on_guest_stop},
+      {kind::guest_define, &Engine::on_guest_define},     {kind::guest_start, &Engine::on_guest_start},
+      {kind::guest_verify, &Engine::on_guest_verify},     {kind::guest_network, &Engine::on_guest_network},
+      {kind::run_begin, &Engine::on_run_begin},           {kind::server_start, &Engine::on_server_start},
+      {kind::client_warmup, &Engine::on_client_warmup},   {kind::client_measure, &Engine::on_client_measure},
+      {kind::server_stop, &Engine::on_server_stop},       {kind::run_end, &Engine::on_run_end},
+      {kind::cooldown, &Engine::on_cooldown},
+  };
+  if (store_) done_runs_ = store_->finished_runs();
+}
+
+remote::Remote& Engine::machine(const std::string& name) {
+  auto it = backends_.machines.find(name);
+  if (it == backends_.machines.end() || !it->second) throw Error(fmt::format("no connection to machine '{}'", name));
+  return *it->second;
+}
+
+virt::Hypervisor& Engine::hypervisor() {
+  if (!backends_.hypervisor) throw Error("no libvirt connection (the spec has no 'hypervisor')");
+  return *backends_.hypervisor;
+}
+
+const spec::Spec& Engine::config(const plan::Step& s) const {
+  if (s.run_index >= 0) return plan_.runs.at(static_cast<std::size_t>(s.run_index)).config;
+  if (plan_.runs.empty()) throw Error("the plan has no runs");
+  // A switch step configures what the next run needs.
+  auto index = static_cast<std::size_t>(&s - plan_.steps.data());
+  for (std::size_t j = index; j < plan_.steps.size(); ++j)
+    if (plan_.steps[j].run_index >= 0) return plan_.runs.at(static_cast<std::size_t>(plan_.steps[j].run_index)).config;
+  return plan_.runs.back().config;
+}
+
+bool Engine::needed(std::size_t index) const {
+  const auto& s = plan_.steps[index];
+  if (s.kind == kind::campaign_begin || s.kind == kind::campaign_end) return true;
+  std::string key = step_key(s);
+  for (std::size_t j = index + 1; j < plan_.steps.size(); ++j) {
+    const auto& t = plan_.steps[j];
+    if (t.run.empty() && step_key(t) == key) return false;  // the next step like this one serves the runs after it
+    if (t.kind == kind::run_begin && !done_runs_.count(t.run)) return true;
+  }
+  return false;
+}
+
+ExitCode Engine::run() {
+  campaign_start_ = std::chrono::steady_clock::now();
+  if (!done_runs_.empty())
+    progress_ << fmt::format("Resuming {}: {} of {} runs already finished\n", store_ ? store_->dir().string() : "",
+                             done_runs_.size(), plan_.runs.size());
+  summary_.resumed = static_cast<int>(done_runs_.size());
+  bool interrupted = false;
+  for (std::size_t i = 0; i < plan_.steps.size(); ++i) {
+    if (g_interrupts.load() > 0) {
+      interrupted = true;
+      break;
+    }
+    const auto& s = plan_.steps[i];
+    if (!s.run.empty() && done_runs_.count(s.run)) continue;
+    if (s.run.empty() && !needed(i)) {
+      spdlog::debug("skip {} (every run it serves is finished)", s.summary);
+      continue;
+    }
+    if (!s.run.empty() && s.kind != kind::run_begin && (!run_ || run_->id != s.run || run_->failed) && s.kind != kind::run_end &&
+        s.kind != kind::server_stop)
+      continue;  // the run failed or was blocked earlier: go straight to its end
+    if (!s.run.empty() && s.kind == kind::run_end && !run_) continue;
+    execute(i);
+    if (options_.fail_fast && summary_.failed > 0) break;
+  }
+  if (g_interrupts.load() > 0) interrupted = true;
+  if (interrupted) {
+    progress_ << "Interrupted: stopping what this campaign started\n";
+    if (run_) {
+      stop_processes(*run_);
+      run_.reset();  // a half-finished run is run again from the start on resume
+    }
+    cleanup_all();
+    if (store_) store_->set_status("interrupted");
+  }
+
+  progress_ << fmt::format("Done: {} ok, {} failed, {} skipped{} in {}\n", summary_.ok, summary_.failed, summary_.skipped,
+                           summary_.resumed ? fmt::format(", {} from before", summary_.resumed) : "",
+                           duration_text(std::chrono::duration<double>(std::chrono::steady_clock::now() - campaign_start_).count()));
+  for (const auto& [id, reason] : summary_.failures) progress_ << fmt::format("  failed: {}: {}\n", id, reason);
+  if (interrupted) return ExitCode::interrupted;
+  return summary_.failed > 0 ? ExitCode::run_failed : ExitCode::ok;
+}
+
+void Engine::execute(std::size_t index) {
+  const auto& s = plan_.steps[index];
+  auto handler = handlers_.find(s.kind);
+  if (handler == handlers_.end()) throw Error(fmt::format("internal: no handler for step kind '{}'", s.kind));
+  if (options_.dry_run) progress_ << fmt::format("# {}\n", s.summary);
+  int attempts = 1 + (s.run.empty() ? options_.switch_retries : 0);
+  auto t0 = std::chrono::steady_clock::now();
+  std::string error;
+  for (int attempt = 1; attempt <= attempts; ++attempt) {
+    try {
+      (this->*(handler->second))(s);
+      error.clear();
+      break;
+    } catch (const Error& e) {
+      error = e.what();
+    } catch (const std::exception& e) {
+      error = fmt::format("internal error: {}", e.what());
+    }
+    if (attempt < attempts && g_interrupts.load() == 0) {
+      spdlog::warn("{} failed ({}); retrying ({}/{})", s.summary, error, attempt, attempts - 1);
+      std::this_thread::sleep_for(std::chrono::seconds(options_.dry_run ? 0 : 2));
+    }
+  }
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!error.empty()) {
+    if (!s.run.empty()) {
+      fail_run(fmt::format("{}: {}", s.summary, error));
+    } else if (s.kind == kind::campaign_begin || s.kind == kind::campaign_end) {
+      throw Error(error);
+    } else {
+      // A switch failed: the runs that needed it cannot be measured as asked.
+      bool guest_step = s.kind.rfind("guest.", 0) == 0;
+      std::string reason = fmt::format("{} failed: {}", s.summary, error);
+      if (guest_step)
+        blocked_guest_[s.args.value("guest", std::string())] = reason;
+      else
+        blocked_host_ = reason;
+      spdlog::error("{}", reason);
+      progress_ << fmt::format("! {}\n", reason);
+    }
+  }
+  if (store_ && !options_.dry_run)
+    store_->journal({{"step", index},
+                     {"kind", s.kind},
+                     {"machine", s.machine},
+                     {"run", s.run},
+                     {"status", error.empty() ? "ok" : "failed"},
+                     {"error", error},
+                     {"seconds", secs},
+                     {"at", results::now_iso8601()}});
+}
+
+void Engine::on_campaign_begin(const plan::Step&) {
+  system_["iommuvm_version"] = kVersion;
+  system_["spec_hash"] = plan_.spec_hash;
+  if (store_) progress_ << fmt::format("Campaign folder: {}\n", store_->dir().string());
+}
+
+void Engine::on_campaign_end(const plan::Step& s) {
+  if (run_) stop_processes(*run_);
+  cleanup_all();
+  if (store_ && !options_.dry_run) store_->set_status("finished");
+  (void)s;
+}
+
+void Engine::on_run_begin(const plan::Step& s) {
+  const auto& point = plan_.runs.at(static_cast<std::size_t>(s.run_index));
+  RunState r;
+  r.id = point.id;
+  r.index = s.run_index;
+  r.started = std::chrono::steady_clock::now();
+  r.record = {{"schema", results::kRunSchema},
+              {"id", point.id},
+              {"combo", point.combo},
+              {"workload", point.workload},
+              {"repetition", point.repetition},
+              {"params", point.params},
+              {"status", "running"},
+              {"started_at", results::now_iso8601()},
+              {"spec_hash", plan_.spec_hash},
+              {"iommuvm_version", kVersion},
+              {"metrics", json::object()},
+              {"raw", json::array()}};
+  if (store_) r.raw_dir = store_->raw_dir(point.id);
+  run_ = std::move(r);
+  // A configuration whose switch failed or whose policy did not take effect is not measured.
+  std::string reason = blocked_host_;
+  if (reason.empty())
+    for (const auto& [g, why] : blocked_guest_)
+      if (!why.empty()) reason = why;
+  if (!reason.empty()) fail_run(reason);
+}
+
+void Engine::fail_run(const std::string& reason) {
+  if (!run_) return;
+  if (!run_->failed) {
+    run_->failed = true;
+    run_->record["status"] = "failed";
+    run_->record["reason"] = reason;
+    spdlog::warn("run {} failed: {}", run_->id, reason);
+  }
+}
+
+void Engine::on_run_end(const plan::Step&) {
+  if (!run_) return;
+  finish_run(run_->failed ? "failed" : "ok");
+}
+
+void Engine::finish_run(const std::string& status) {
+  RunState& r = *run_;
+  stop_processes(r);
+  double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - r.started).count();
+  r.record["status"] = status;
+  r.record["finished_at"] = results::now_iso8601();
+  r.record["duration_s"] = total;
+  r.record["overhead_s"] = std::max(0.0, total - r.active_seconds);
+  r.record["policy"] = {{"host", host_evidence_}, {"guests", guest_evidence_}};
+  r.record["system"] = system_;
+  if (!tuning_applied_.empty()) r.record["tuning"] = tuning_applied_;
+  if (store_ && !options_.dry_run) store_->write_run(r.record);
+  if (status == "ok") ++summary_.ok;
+  else if (status == "failed") {
+    ++summary_.failed;
+    summary_.failures.emplace_back(r.id, r.record.value("reason", std::string()));
+  } else ++summary_.skipped;
+  ++runs_done_this_invocation_;
+  print_progress(r, status);
+  run_.reset();
+}
+
+void Engine::print_progress(const RunState& r, const std::string& status) {
+  std::size_t n = plan_.runs.size();
+  int done = summary_.ok + summary_.failed + summary_.skipped + summary_.resumed;
+  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - campaign_start_).count();
+  double eta = runs_done_this_invocation_ > 0
+                   ? elapsed / runs_done_this_invocation_ * static_cast<double>(static_cast<int>(n) - done)
+                   : 0;
+  std::string last;
+  const auto& m = r.record["metrics"];
+  if (m.contains("throughput_ops")) last += fmt::format(" {:.0f} ops/s", m["throughput_ops"].get<double>());
+  if (m.contains("latency_us") && m["latency_us"].contains("p99"))
+    last += fmt::format(" p99 {:.1f} us", m["latency_us"]["p99"].get<double>());
+  if (status != "ok") last += " (" + r.record.value("reason", std::string()) + ")";
+  progress_ << fmt::format("[{}/{}] {} {}{}{}\n", done, n, r.id, status, last,
+                           options_.dry_run ? "" : fmt::format(" ETA {}", duration_text(eta)));
+  progress_.flush();
+}
+
+void Engine::on_cooldown(const plan::Step& s) {
+  double secs = s.args.value("seconds", 0.0);
+  if (options_.dry_run) {
+    progress_ << fmt::format("[controller] sleep {} s\n", secs);
+    return;
+  }
+  auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(secs);
+  while (std::chrono::steady_clock::now() < until && g_interrupts.load() == 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+}
+
+void Engine::stop_processes(RunState& r) {
+  for (auto it = r.processes.rbegin(); it != r.processes.rend(); ++it) {
+    try {
+      machine(it->first).stop(it->second, SIGTERM, std::chrono::milliseconds(5000));
+    } catch (const std::exception& e) {
+      spdlog::error("could not stop pid {} on {}: {}", it->second.pid, it->first, e.what());
+    }
+  }
+  r.processes.clear();
+}
+
+void Engine::cleanup_all() {
+  // Processes are stopped per run; what is left is the campaign's own state (guests,
+  // host configuration), restored according to the spec by `iommuvm restore` and the
+  // campaign.end step.
+}
+
+}  // namespace iommuvm::engine

@@ -1,0 +1,143 @@
+#include "machine_io.hpp"
+
+#include <sstream>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "iommuvm/policy/evidence.hpp"
+#include "iommuvm/util/error.hpp"
+#include "iommuvm/util/fs.hpp"
+#include "iommuvm/util/hash.hpp"
+
+namespace iommuvm::engine {
+
+std::string machine_path(const remote::Remote& r, const std::string& abs) {
+  return fs::under_root(r.root(), abs).string();
+}
+
+std::optional<std::string> try_read(remote::Remote& r, const std::string& abs) {
+  try {
+    return r.read_file(abs);
+  } catch (const std::exception& e) {
+    spdlog::debug("cannot read {} on {}: {}", abs, r.name(), e.what());
+    return std::nullopt;
+  }
+}
+
+remote::RunResult run_checked(remote::Remote& r, remote::Command cmd, const std::string& what,
+                              std::chrono::milliseconds timeout) {
+  remote::RunOptions opts;
+  opts.timeout = timeout;
+  auto res = r.run(cmd, opts);
+  if (!res.ok())
+    throw Error(fmt::format("{} on {} failed (exit {}{}): {}", what, r.name(), res.exit_status,
+                            res.timed_out ? ", timed out" : "", res.err.empty() ? res.out : res.err));
+  return res;
+}
+
+void write_as_root(remote::Remote& r, const std::string& abs, const std::string& content, const std::string& mode) {
+  std::string dest = machine_path(r, abs);
+  auto local = std::filesystem::temp_directory_path() /
+               fmt::format("iommuvm-{}-{}", ::getpid(), hash::sha256_hex(dest + content).substr(0, 12));
+  fs::atomic_write(local, content);
+  std::string tmp = "/tmp/" + local.filename().string();
+  try {
+    r.upload(local, tmp);
+  } catch (...) {
+    std::filesystem::remove(local);
+    throw;
+  }
+  std::filesystem::remove(local);
+  // install(1) writes a new file and renames it over the old one.
+  run_checked(r, {{"install", "-m", mode, tmp, dest}, true, "", {}}, fmt::format("writing {}", dest));
+  r.run({{"rm", "-f", tmp}});
+}
+
+MachineFacts read_facts(remote::Remote& r) {
+  MachineFacts f;
+  f.cmdline = try_read(r, "/proc/cmdline");
+  if (f.cmdline) {
+    while (!f.cmdline->empty() && (f.cmdline->back() == '\n' || f.cmdline->back() == ' ')) f.cmdline->pop_back();
+  }
+  if (auto k = try_read(r, "/proc/sys/kernel/osrelease")) {
+    f.kernel = *k;
+    while (!f.kernel.empty() && f.kernel.back() == '\n') f.kernel.pop_back();
+  }
+  try {
+    f.boot_id = r.boot_id();
+  } catch (const std::exception&) {
+  }
+  if (auto cpu = try_read(r, "/proc/cpuinfo")) {
+    std::istringstream in(*cpu);
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind("model name", 0) == 0) {
+        f.cpu_model = line.substr(line.find(':') + 2);
+        break;
+      }
+  }
+  // The kernel log: the live one on a real root; with a root prefix (a test machine), the
+  // file ROOT/var/log/dmesg (which Debian and Ubuntu also write at boot).
+  if (r.root() == "/" || r.root().empty()) {
+    auto res = r.run({{"dmesg"}, true, "", {{"LC_ALL", "C"}}}, {std::chrono::milliseconds(30000)});
+    if (res.ok()) f.dmesg = res.out;
+    else {
+      auto j = r.run({{"journalctl", "-k", "-b", "--no-pager", "-q"}, true, "", {}}, {std::chrono::milliseconds(30000)});
+      if (j.ok()) f.dmesg = j.out;
+    }
+  } else {
+    f.dmesg = try_read(r, "/var/log/dmesg");
+  }
+  std::string groups = machine_path(r, "/sys/kernel/iommu_groups");
+  auto g = r.run({{"sh", "-c", "cd \"$1\" 2>/dev/null || exit 0; for t in */type; do [ -r \"$t\" ] && printf '%s %s\\n' \"${t%/type}\" \"$(cat \"$t\")\"; done; exit 0", "sh", groups}});
+  std::istringstream gin(g.out);
+  std::string num, type;
+  while (gin >> num >> type) {
+    try {
+      f.group_types[std::stoi(num)] = type;
+    } catch (...) {
+    }
+  }
+  auto d = r.run({{"sh", "-c", "ls -1 \"$1\" 2>/dev/null; exit 0", "sh", machine_path(r, "/sys/class/iommu")}});
+  std::istringstream din(d.out);
+  std::string dev;
+  while (din >> dev) f.iommu_devices.push_back(dev);
+  return f;
+}
+
+// Evidence from a machine, compared with what was asked. Shared by host and guests.
+nlohmann::json verify_machine(remote::Remote& r, const std::optional<policy::Policy>& expected, bool dry_run,
+                           std::string& mismatch) {
+  MachineFacts facts = read_facts(r);
+  nlohmann::json out = {{"machine", r.name()},
+              {"requested", expected ? nlohmann::json(std::string(policy::to_string(*expected))) : nlohmann::json("as-is")},
+              {"kernel", facts.kernel},
+              {"boot_id", facts.boot_id},
+              {"cmdline", facts.cmdline.value_or("")}};
+  if (!facts.cpu_model.empty()) out["cpu_model"] = facts.cpu_model;
+  if (dry_run) {
+    out["effective"] = "<effective policy, read at run time>";
+    return out;
+  }
+  policy::EvidenceInput in;
+  in.cmdline = facts.cmdline;
+  in.dmesg = facts.dmesg;
+  in.group_types = facts.group_types;
+  in.iommu_devices = facts.iommu_devices;
+  auto ev = policy::parse_evidence(in);
+  auto verdict = policy::derive_policy(ev);
+  nlohmann::json e = policy::to_json(ev, verdict);
+  out["effective"] = e.value("effective", nlohmann::json("unknown"));
+  out["reasons"] = e.value("reasons", nlohmann::json::array());
+  out["evidence"] = e.value("evidence", nlohmann::json::object());
+  if (expected) {
+    auto cmp = policy::compare_policy(*expected, ev, verdict);
+    out["match"] = cmp.match;
+    out["explanation"] = cmp.explanation;
+    if (!cmp.match) mismatch = cmp.explanation;
+  }
+  return out;
+}
+
+}  // namespace iommuvm::engine

@@ -1,0 +1,48 @@
+// Reading and changing files and state on a machine through its Remote, under its
+// root prefix. Internal to the engine.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "iommuvm/policy/types.hpp"
+#include "iommuvm/remote/remote.hpp"
+
+namespace iommuvm::engine {
+
+// ABS (e.g. /etc/default/grub) under the machine's root prefix, as a path on that machine.
+std::string machine_path(const remote::Remote& r, const std::string& abs);
+
+// Contents of a file, or nullopt when it does not exist or cannot be read.
+std::optional<std::string> try_read(remote::Remote& r, const std::string& abs);
+
+// Write CONTENT to ABS (under the root prefix) as root: uploaded to a temporary file, then
+// moved into place with sudo when needed. MODE like "0644".
+void write_as_root(remote::Remote& r, const std::string& abs, const std::string& content, const std::string& mode = "0644");
+
+// Run as root; throws Error with the command's stderr when it fails.
+remote::RunResult run_checked(remote::Remote& r, remote::Command cmd, const std::string& what,
+                              std::chrono::milliseconds timeout = std::chrono::milliseconds(120000));
+
+// What a machine shows about its IOMMU right now: /proc/cmdline, the kernel log, IOMMU
+// group types, /sys/class/iommu, kernel release, boot id. Never throws for a missing piece.
+struct MachineFacts {
+  std::optional<std::string> cmdline;
+  std::optional<std::string> dmesg;
+  std::map<int, std::string> group_types;
+  std::vector<std::string> iommu_devices;
+  std::string kernel;
+  std::string boot_id;
+  std::string cpu_model;
+};
+MachineFacts read_facts(remote::Remote& r);
+
+// Evidence of the effective IOMMU policy of R as JSON (requested, effective, reasons,
+// evidence, kernel, boot id, cmdline). When EXPECTED is set and not in effect, MISMATCH
+// gets the explanation.
+nlohmann::json verify_machine(remote::Remote& r, const std::optional<policy::Policy>& expected, bool dry_run,
+                              std::string& mismatch);
+
+}  // namespace iommuvm::engine

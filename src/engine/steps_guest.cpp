@@ -1,0 +1,199 @@
+// Engine steps for guests: define (with the vIOMMU, the VF and the policy's command
+// line), start and wait for SSH, verify the policy, set up the VF's network, shut down.
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "iommuvm/engine/engine.hpp"
+#include "iommuvm/policy/cmdline.hpp"
+#include "iommuvm/util/fs.hpp"
+#include "iommuvm/virt/domain_xml.hpp"
+#include "iommuvm/virt/libvirt.hpp"
+#include "iommuvm/virt/sriov.hpp"
+#include "machine_io.hpp"
+
+namespace iommuvm::engine {
+
+using nlohmann::json;
+
+namespace {
+
+const spec::GuestSpec& guest_of(const spec::Spec& cfg, const plan::Step& s) {
+  const auto* g = cfg.guest(s.args.value("guest", std::string()));
+  if (!g) throw Error(fmt::format("internal: step for unknown guest '{}'", s.args.value("guest", std::string())));
+  return *g;
+}
+
+std::string template_cmdline(const std::string& xml) {
+  auto b = xml.find("<cmdline>");
+  auto e = xml.find("</cmdline>");
+  if (b == std::string::npos || e == std::string::npos) return "";
+  return xml.substr(b + 9, e - b - 9);
+}
+
+}  // namespace
+
+void Engine::on_guest_define(const plan::Step& s) {
+  const auto& cfg = config(s);
+  const auto& g = guest_of(cfg, s);
+  const json& settings = s.args["settings"];
+  auto& hv = hypervisor();
+  blocked_guest_.erase(g.name);
+
+  std::filesystem::path tpl = g.template_path;
+  if (tpl.is_relative()) tpl = options_.spec_dir / tpl;
+  std::string template_xml = fs::read_file(tpl);
+
+  virt::DomainSettings d;
+  d.name = g.domain;
+  d.domain_type = g.domain_type;
+  d.vcpus = g.vcpus;
+  d.memory_mib = g.memory_mib;
+  d.emulator = settings.value("emulator", std::string());
+  d.kernel = settings.value("kernel", std::string());
+  d.initrd = settings.value("initrd", std::string());
+  std::string base = g.cmdline.empty() ? template_cmdline(template_xml) : g.cmdline;
+  auto pol = policy::parse_policy(settings.value("policy", std::string()));
+  const spec::Machine* gm = cfg.machine(g.machine);
+  auto vendor = gm ? gm->vendor : policy::Vendor::intel;
+  if (pol) d.cmdline = policy::rewrite_cmdline(base, *pol, vendor);
+  else if (!g.cmdline.empty()) d.cmdline = g.cmdline;
+  d.viommu = g.viommu;
+  if (g.vf) {
+    // The VF's address comes from the host, never from the template.
+    auto pf = virt::PciAddress::parse(cfg.nic.pci);
+    if (!pf) throw Error(fmt::format("guest {} gets VF {} but 'nic.pci' is not a PCI address", g.name, *g.vf));
+    auto vfs = virt::vfs_of(hv, *pf);
+    if (options_.dry_run) {
+      d.vf = virt::PciAddress{pf->domain, pf->bus, pf->slot, static_cast<unsigned>(pf->function + 2 + *g.vf)};
+      progress_ << fmt::format("  (dry run: VF {} assumed at {}; a real run reads it from libvirt's node devices)\n", *g.vf,
+                               d.vf->str());
+    } else {
+      if (static_cast<int>(vfs.size()) <= *g.vf)
+        throw Error(fmt::format("libvirt at {} shows {} VFs of {}; VF {} is not there (is sriov_numvfs set?)", hv.uri(),
+                                vfs.size(), pf->str(), *g.vf));
+      d.vf = vfs[static_cast<std::size_t>(*g.vf)].address;
+    }
+    d.vf_mac = !g.mac.empty() ? g.mac : virt::vf_macs(cfg.name, cfg.nic.num_vfs, cfg.nic.vf_macs)[static_cast<std::size_t>(*g.vf)];
+  }
+  std::string xml = virt::render_domain(template_xml, d);
+  auto previous = hv.domain_xml(g.domain, true);
+  if (store_ && !options_.dry_run)
+    store_->undo({{"machine", s.machine},
+                  {"action", previous ? "redefine_domain" : "undefine_domain"},
+                  {"domain", g.domain},
+                  {"previous_xml", previous ? json(*previous) : json(nullptr)},
+                  {"at", results::now_iso8601()}});
+  if (hv.is_active(g.domain)) virt::stop_domain(hv, g.domain, std::chrono::seconds(static_cast<long long>(g.boot_timeout_s)));
+  bool changed = virt::define_if_changed(hv, xml);
+  spdlog::info("guest {}: {}", g.domain, changed ? "defined" : "definition unchanged");
+  system_["domain_xml"][g.name] = xml;
+  system_["guests"][g.name] = {{"cmdline", d.cmdline}, {"viommu", settings["viommu"]}};
+}
+
+void Engine::on_guest_start(const plan::Step& s) {
+  const auto& cfg = config(s);
+  const auto& g = guest_of(cfg, s);
+  auto& hv = hypervisor();
+  if (!hv.is_active(g.domain)) hv.start(g.domain);
+  // Wait for the guest to answer over SSH with a boot id.
+  remote::Remote& r = machine(g.machine);
+  if (options_.dry_run) {
+    progress_ << fmt::format("[{}] wait until it answers (up to {} s) and read its boot id\n", g.machine, g.boot_timeout_s);
+    return;
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(g.boot_timeout_s);
+  std::string last;
+  for (int attempt = 0;; ++attempt) {
+    try {
+      std::string id = r.boot_id();
+      if (!id.empty()) {
+        guest_evidence_[g.name]["boot_id"] = id;
+        return;
+      }
+    } catch (const std::exception& e) {
+      last = e.what();
+    }
+    if (std::chrono::steady_clock::now() > deadline || g_interrupts.load())
+      throw Error(fmt::format("guest {} did not answer within {} s: {}", g.domain, g.boot_timeout_s, last));
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(500 * (attempt + 1), 5000)));
+  }
+}
+
+void Engine::on_guest_verify(const plan::Step& s) {
+  const auto& cfg = config(s);
+  const auto& g = guest_of(cfg, s);
+  std::optional<policy::Policy> expected;
+  if (s.args["expected"].is_string()) expected = policy::parse_policy(s.args["expected"].get<std::string>());
+  std::string mismatch;
+  json ev = verify_machine(machine(s.machine), expected, options_.dry_run, mismatch);
+  ev["viommu"] = std::string(spec::to_string(g.viommu.model));
+  guest_evidence_[g.name] = ev;
+  if (!mismatch.empty()) {
+    guest_evidence_[g.name]["policy_mismatch"] = true;
+    if (!s.args.value("accept_effective", false)) {
+      blocked_guest_[g.name] = "policy-mismatch: guest " + g.name + ": " + mismatch;
+      progress_ << fmt::format("! guest {}: requested {} is not in effect: {}\n", g.name,
+                               s.args["expected"].get<std::string>(), mismatch);
+    }
+  }
+}
+
+void Engine::on_guest_network(const plan::Step& s) {
+  const auto& cfg = config(s);
+  const auto& g = guest_of(cfg, s);
+  remote::Remote& r = machine(s.machine);
+  std::string mac = !g.mac.empty() ? g.mac : virt::vf_macs(cfg.name, cfg.nic.num_vfs, cfg.nic.vf_macs)[static_cast<std::size_t>(*g.vf)];
+  mac = virt::normalise_mac(mac);
+  // Find the VF's interface by its MAC: ip -o link prints "N: IF: <...> ... link/ether MAC ...".
+  auto links = run_checked(r, {{"ip", "-o", "link"}}, "listing interfaces");
+  std::string ifname;
+  std::istringstream in(links.out);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.find("link/ether " + mac) != std::string::npos) {
+      auto a = line.find(": ");
+      auto b = line.find(':', a + 2);
+      if (a != std::string::npos && b != std::string::npos) ifname = line.substr(a + 2, b - a - 2);
+    }
+  if (ifname.empty()) {
+    if (!options_.dry_run) throw Error(fmt::format("no interface with MAC {} in guest {}: is the VF attached?", mac, g.domain));
+    ifname = "<interface with MAC " + mac + ">";
+  }
+  if (auto at = ifname.find('@'); at != std::string::npos) ifname.resize(at);
+  if (g.net_method == "netplan") {
+    std::string yaml = fmt::format(
+        "# written by iommuvm\nnetwork:\n  version: 2\n  ethernets:\n    {}:\n      match: {{macaddress: \"{}\"}}\n"
+        "      dhcp4: no\n      addresses: [{}]\n",
+        ifname, mac, g.data_ip);
+    if (store_ && !options_.dry_run)
+      store_->undo({{"machine", s.machine}, {"action", "remove_file"}, {"path", "/etc/netplan/60-iommuvm.yaml"}, {"at", results::now_iso8601()}});
+    write_as_root(r, "/etc/netplan/60-iommuvm.yaml", yaml, "0600");
+    run_checked(r, {{"netplan", "apply"}, true, "", {}}, "netplan apply");
+  } else {
+    run_checked(r, {{"ip", "addr", "replace", g.data_ip, "dev", ifname}, true, "", {}}, "setting the VF address");
+    run_checked(r, {{"ip", "link", "set", ifname, "up"}, true, "", {}}, "bringing the VF up");
+  }
+  guest_evidence_[g.name]["vf_interface"] = ifname;
+  // Reachability from the load client over the data path.
+  std::string ip = g.data_ip.substr(0, g.data_ip.find('/'));
+  for (const auto& m : cfg.machines) {
+    if (m.role != spec::Role::client) continue;
+    auto ping = machine(m.name).run({{"ping", "-c", "3", "-W", "2", ip}}, {std::chrono::milliseconds(20000)});
+    if (!ping.ok() && !options_.dry_run)
+      throw Error(fmt::format("client {} cannot reach guest {} at {} over the data network", m.name, g.domain, ip));
+  }
+}
+
+void Engine::on_guest_stop(const plan::Step& s) {
+  const auto& cfg = config(s);
+  const auto& g = guest_of(cfg, s);
+  auto& hv = hypervisor();
+  if (!options_.dry_run && !hv.is_active(g.domain)) return;
+  if (!virt::stop_domain(hv, g.domain, std::chrono::seconds(static_cast<long long>(g.boot_timeout_s))))
+    throw Error(fmt::format("guest {} did not stop", g.domain));
+}
+
+}  // namespace iommuvm::engine

@@ -1,0 +1,294 @@
+// Engine steps that change and check the host: IOMMU policy, reboot, tuning, SR-IOV VFs.
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "iommuvm/engine/engine.hpp"
+#include "iommuvm/policy/boot.hpp"
+#include "iommuvm/policy/cmdline.hpp"
+#include "iommuvm/policy/evidence.hpp"
+#include "iommuvm/policy/grub.hpp"
+#include "iommuvm/util/shell.hpp"
+#include "iommuvm/virt/sriov.hpp"
+#include "machine_io.hpp"
+
+namespace iommuvm::engine {
+
+using nlohmann::json;
+
+namespace {
+
+policy::Policy parse_policy_arg(const json& args) {
+  auto p = policy::parse_policy(args.value("policy", std::string()));
+  if (!p) throw Error("internal: step without a policy");
+  return *p;
+}
+
+std::string kernel_path_for(const spec::Spec& cfg, const std::string& running) {
+  // A path names the kernel directly; otherwise (a GRUB menu title or empty) the
+  // one-shot entry boots the running kernel.
+  if (!cfg.software.host_kernel.empty() && cfg.software.host_kernel.front() == '/') return cfg.software.host_kernel;
+  return "/boot/vmlinuz-" + running;
+}
+
+}  // namespace
+
+void Engine::on_host_verify(const plan::Step& s) {
+  std::optional<policy::Policy> expected;
+  if (s.args["expected"].is_string()) expected = policy::parse_policy(s.args["expected"].get<std::string>());
+  std::string mismatch;
+  host_evidence_ = verify_machine(machine(s.machine), expected, options_.dry_run, mismatch);
+  system_["host"] = {{"kernel", host_evidence_["kernel"]},
+                     {"cmdline", host_evidence_["cmdline"]},
+                     {"cpu_model", host_evidence_.value("cpu_model", "")}};
+  blocked_host_.clear();
+  if (!mismatch.empty()) {
+    bool accept = s.args.value("accept_effective", false);
+    host_evidence_["policy_mismatch"] = true;
+    if (!accept) {
+      blocked_host_ = "policy-mismatch: host: " + mismatch;
+      progress_ << fmt::format("! host {}: requested {} is not in effect: {}\n", s.machine,
+                               s.args["expected"].get<std::string>(), mismatch);
+    }
+  }
+  if (backends_.hypervisor && !options_.dry_run) {
+    system_["libvirt_version"] = backends_.hypervisor->library_version();
+    system_["hypervisor_version"] = backends_.hypervisor->hypervisor_version();
+  }
+  const auto& cfg = config(s);
+  if (cfg.nic.present() && !cfg.nic.pf.empty() && !options_.dry_run) {
+    auto res = machine(s.machine).run({{"ethtool", "-i", cfg.nic.pf}});
+    if (res.ok()) system_["nic"] = res.out;
+  }
+}
+
+void Engine::on_host_set_policy(const plan::Step& s) {
+  const auto& cfg = config(s);
+  remote::Remote& r = machine(s.machine);
+  const spec::Machine* m = cfg.machine(s.machine);
+  auto pol = parse_policy_arg(s.args);
+  auto vendor = m ? m->vendor : policy::Vendor::intel;
+  auto method = policy::parse_method(s.args.value("method", std::string("grub-oneshot"))).value_or(policy::Method::grub_oneshot);
+  switch_skip_until_.clear();
+
+  MachineFacts facts = read_facts(r);
+  std::string cmdline = facts.cmdline.value_or("");
+  // Already there? Then no switch and no reboot.
+  if (!options_.dry_run && policy::requested_policy(cmdline, vendor) == pol &&
+      (cfg.software.host_kernel.empty() || cfg.software.host_kernel.find(facts.kernel) != std::string::npos)) {
+    progress_ << fmt::format("  host {} already boots with {}: no switch needed\n", s.machine, policy::to_string(pol));
+    switch_skip_until_ = plan::kind::host_verify;
+    return;
+  }
+  auto undo = [&](json entry) {
+    entry["machine"] = s.machine;
+    entry["at"] = results::now_iso8601();
+    if (store_ && !options_.dry_run) store_->undo(entry);
+  };
+
+  if (method == policy::Method::grub_oneshot || method == policy::Method::automatic) {
+    policy::GrubEntry entry;
+    entry.policy = pol;
+    std::string running = options_.dry_run ? "<host:kernel release>" : facts.kernel;
+    entry.kernel = kernel_path_for(cfg, running);
+    entry.initrd = "/boot/initrd.img-" + policy::kernel_release(entry.kernel);
+    entry.root_args = policy::root_args(cmdline);
+    entry.cmdline = policy::boot_cmdline(cmdline, pol, vendor);
+    const std::string script_path = "/etc/grub.d/45_iommuvm";
+    undo({{"action", "remove_file"}, {"path", script_path}, {"why", "one-shot GRUB entries of iommuvm"}});
+    write_as_root(r, script_path, policy::grub_script({entry}), "0755");
+    auto update = m && !m->grub_update.empty() ? remote::Command{m->grub_update, true, "", {}}
+                                                : policy::grub_update_command(policy::GrubFlavor::debian);
+    update.sudo = true;
+    run_checked(r, update, "updating the GRUB configuration", std::chrono::minutes(5));
+    auto once = policy::grub_reboot_command(policy::grub_entry_id(pol), policy::GrubFlavor::debian);
+    once.sudo = true;
+    run_checked(r, once, "choosing the one-shot GRUB entry");
+  } else if (method == policy::Method::grub) {
+    std::string grub_file = m ? m->grub_file : "/etc/default/grub";
+    auto text = options_.dry_run ? std::optional<std::string>("GRUB_CMDLINE_LINUX_DEFAULT=\"\"\n") : try_read(r, grub_file);
+    if (!text) throw Error(fmt::format("cannot read {} on {}", grub_file, s.machine));
+    std::string backup = policy::grub_backup_path(grub_file, std::chrono::system_clock::now());
+    undo({{"action", "restore_file"}, {"path", grub_file}, {"backup", backup}});
+    run_checked(r, {{"cp", "-p", machine_path(r, grub_file), machine_path(r, backup)}, true, "", {}}, "backing up " + grub_file);
+    std::string updated = policy::grub_set_policy(*text, pol, vendor);
+    write_as_root(r, grub_file, updated);
+    remote::Command update{m ? m->grub_update : std::vector<std::string>{"update-grub"}, true, "", {}};
+    run_checked(r, update, "updating the GRUB configuration", std::chrono::minutes(5));
+    if (!cfg.software.host_kernel.empty() && cfg.software.host_kernel.front() != '/') {
+      auto once = policy::grub_reboot_command(cfg.software.host_kernel, policy::GrubFlavor::debian);
+      once.sudo = true;
+      run_checked(r, once, "choosing the kernel with grub-reboot");
+    }
+  } else if (method == policy::Method::kexec) {
+    auto load = policy::kexec_load_command(cfg.software.host_kexec_kernel, cfg.software.host_kexec_initrd,
+                                           policy::boot_cmdline(cmdline, pol, vendor));
+    load.sudo = true;
+    run_checked(r, load, "loading the kexec kernel");
+  } else if (method == policy::Method::runtime) {
+    if (!cfg.nic.present()) throw Error("the runtime method switches the NIC's IOMMU group: the spec needs 'nic'");
+    auto pf = cfg.nic.pci;
+    if (pf.empty()) {
+      auto link = r.run({{"readlink", "-f", machine_path(r, "/sys/class/net/" + cfg.nic.pf + "/device")}});
+      pf = std::filesystem::path(link.out.substr(0, link.out.find('\n'))).filename().string();
+    }
+    auto group_link = r.run({{"readlink", machine_path(r, "/sys/bus/pci/devices/" + pf + "/iommu_group")}});
+    if (!group_link.ok()) throw Error(fmt::format("{} has no IOMMU group on {}", pf, s.machine));
+    int group = std::stoi(std::filesystem::path(group_link.out.substr(0, group_link.out.find('\n'))).filename().string());
+    auto kv = policy::parse_kernel_version(facts.kernel);
+    auto current = policy::requested_policy(cmdline, vendor).value_or(policy::Policy::lazy);
+    auto check = policy::runtime_possible(current, pol, kv.value_or(policy::KernelVersion{}));
+    if (!check.possible && !options_.dry_run) throw Error("runtime switch not possible: " + check.why);
+    std::vector<policy::PciDevice> devices;
+    auto ls = r.run({{"ls", "-1", machine_path(r, fmt::format("/sys/kernel/iommu_groups/{}/devices", group))}});
+    std::istringstream in(ls.out);
+    std::string bdf;
+    while (in >> bdf) devices.push_back({bdf, virt::bound_driver(r.root(), *virt::PciAddress::parse(bdf))});
+    for (const auto& w : policy::runtime_switch_writes(group, devices, pol)) {
+      undo({{"action", "sysfs_write"}, {"path", w.path}, {"value", w.value}});
+      run_checked(r, {{"sh", "-c", "printf '%s' \"$1\" > \"$2\"", "sh", w.value, machine_path(r, w.path)}, true, "", {}},
+                  "writing " + w.path);
+    }
+    switch_skip_until_ = plan::kind::host_verify;
+  } else {
+    throw Error(fmt::format("method {} cannot switch a host", policy::to_string(method)));
+  }
+}
+
+void Engine::on_host_reboot(const plan::Step& s) {
+  if (switch_skip_until_ == plan::kind::host_verify) {
+    spdlog::info("reboot of {} not needed", s.machine);
+    return;
+  }
+  const auto& cfg = config(s);
+  remote::Remote& r = machine(s.machine);
+  const spec::Machine* m = cfg.machine(s.machine);
+  for (const auto& hook : m->reboot.before) run_checked(r, {{"sh", "-c", hook}, true, "", {}}, "reboot hook (before)");
+  std::string before = r.boot_id();
+  auto method = s.args.value("method", std::string());
+  remote::Command cmd{m->reboot.command, true, "", {}};
+  if (method == "kexec") cmd = policy::kexec_exec_command(true), cmd.sudo = true;
+  // The connection may die under the command: that is the point. Its result does not matter.
+  try {
+    r.run(cmd, {std::chrono::milliseconds(30000)});
+  } catch (const std::exception& e) {
+    spdlog::debug("reboot command on {}: {}", s.machine, e.what());
+  }
+  if (options_.dry_run) {
+    progress_ << fmt::format("[{}] wait until boot id differs from <{}:boot_id> (up to {} s)\n", s.machine, s.machine,
+                             m->reboot.timeout_s);
+  } else {
+    auto after = r.wait_for_reboot(before, std::chrono::milliseconds(static_cast<long long>(m->reboot.timeout_s * 1000)));
+    progress_ << fmt::format("  {} is back (boot id {} -> {})\n", s.machine, before.substr(0, 8), after.substr(0, 8));
+  }
+  for (const auto& hook : m->reboot.after) run_checked(r, {{"sh", "-c", hook}, true, "", {}}, "reboot hook (after)");
+}
+
+void Engine::on_machine_tune(const plan::Step& s) {
+  remote::Remote& r = machine(s.machine);
+  const json& t = s.args;
+  json applied = json::object();
+  auto undo = [&](json entry) {
+    entry["machine"] = s.machine;
+    entry["at"] = results::now_iso8601();
+    if (store_ && !options_.dry_run) store_->undo(entry);
+  };
+  std::string ifname = t.value("interface", std::string());
+  if (t.contains("mtu")) {
+    if (ifname.empty()) throw Error("tuning 'mtu' needs 'interface'");
+    auto old = try_read(r, "/sys/class/net/" + ifname + "/mtu");
+    if (old) undo({{"action", "mtu"}, {"interface", ifname}, {"value", std::stoi(*old)}});
+    run_checked(r, {{"ip", "link", "set", "dev", ifname, "mtu", std::to_string(t["mtu"].get<int>())}, true, "", {}}, "setting the MTU");
+    auto now = try_read(r, "/sys/class/net/" + ifname + "/mtu");
+    applied["mtu"] = now ? json(std::stoi(*now)) : json(t["mtu"]);
+  }
+  if (t.contains("rx_ring") || t.contains("tx_ring")) {
+    std::vector<std::string> argv = {"ethtool", "-G", ifname};
+    if (t.contains("rx_ring")) argv.insert(argv.end(), {"rx", std::to_string(t["rx_ring"].get<int>())});
+    if (t.contains("tx_ring")) argv.insert(argv.end(), {"tx", std::to_string(t["tx_ring"].get<int>())});
+    auto old = r.run({{"ethtool", "-g", ifname}, true, "", {}});
+    undo({{"action", "rings"}, {"interface", ifname}, {"ethtool_g", old.out}});
+    run_checked(r, {argv, true, "", {}}, "setting ring sizes");
+    applied["rings"] = r.run({{"ethtool", "-g", ifname}, true, "", {}}).out;
+  }
+  if (t.contains("offloads")) {
+    std::vector<std::string> argv = {"ethtool", "-K", ifname};
+    for (const auto& [k, v] : t["offloads"].items()) argv.insert(argv.end(), {k, v.get<bool>() ? "on" : "off"});
+    auto old = r.run({{"ethtool", "-k", ifname}, true, "", {}});
+    undo({{"action", "offloads"}, {"interface", ifname}, {"ethtool_k", old.out}});
+    run_checked(r, {argv, true, "", {}}, "setting offloads");
+    applied["offloads"] = t["offloads"];
+  }
+  if (t.contains("governor")) {
+    std::string dir = machine_path(r, "/sys/devices/system/cpu");
+    auto old = r.run({{"sh", "-c", "cat \"$1\"/cpu0/cpufreq/scaling_governor 2>/dev/null", "sh", dir}});
+    undo({{"action", "governor"}, {"value", old.out.substr(0, old.out.find('\n'))}});
+    run_checked(r, {{"sh", "-c", "for g in \"$1\"/cpu*/cpufreq/scaling_governor; do printf '%s' \"$2\" > \"$g\" || exit 1; done", "sh", dir,
+                     t["governor"].get<std::string>()}, true, "", {}},
+                "setting the CPU frequency governor");
+    applied["governor"] = t["governor"];
+  }
+  if (t.contains("smt")) {
+    auto old = try_read(r, "/sys/devices/system/cpu/smt/control");
+    if (old) undo({{"action", "smt"}, {"value", old->substr(0, old->find('\n'))}});
+    run_checked(r, {{"sh", "-c", "printf '%s' \"$1\" > \"$2\"", "sh", t["smt"].get<bool>() ? "on" : "off",
+                     machine_path(r, "/sys/devices/system/cpu/smt/control")}, true, "", {}},
+                "switching SMT");
+    applied["smt"] = t["smt"];
+  }
+  if (t.contains("irq_affinity")) {
+    if (ifname.empty()) throw Error("tuning 'irq_affinity' needs 'interface'");
+    // Every IRQ whose /proc/interrupts line names the interface (mlx5_comp*@pci:... lines name the PCI device).
+    run_checked(r, {{"sh", "-c",
+                     "grep -E \"$1\" \"$3\"/proc/interrupts | cut -d: -f1 | while read -r irq; do "
+                     "printf '%s' \"$2\" > \"$3\"/proc/irq/$irq/smp_affinity_list || exit 1; done",
+                     "sh", ifname, t["irq_affinity"].get<std::string>(), r.root() == "/" ? "" : r.root().string()},
+                    true, "", {}},
+                "setting IRQ affinity");
+    applied["irq_affinity"] = t["irq_affinity"];
+  }
+  if (t.contains("commands"))
+    for (const auto& c : t["commands"]) run_checked(r, {{"sh", "-c", c.get<std::string>()}, true, "", {}}, "tuning command");
+  tuning_applied_[s.machine] = applied;
+}
+
+void Engine::on_nic_setup(const plan::Step& s) {
+  const auto& cfg = config(s);
+  remote::Remote& r = machine(s.machine);
+  const auto& nic = cfg.nic;
+  // Find the PF's sysfs folder, by interface name or PCI address.
+  std::string dev = !nic.pf.empty() ? "/sys/class/net/" + nic.pf + "/device" : "/sys/bus/pci/devices/" + nic.pci;
+  auto total = try_read(r, dev + "/sriov_totalvfs");
+  auto current = try_read(r, dev + "/sriov_numvfs");
+  if (!options_.dry_run && (!total || !current))
+    throw Error(fmt::format("{} on {} is not SR-IOV capable (no sriov_totalvfs): check the NIC, its driver and "
+                            "SRIOV_EN/NUM_OF_VFS in the firmware (mlxconfig)",
+                            nic.pf.empty() ? nic.pci : nic.pf, s.machine));
+  int total_vfs = total ? std::atoi(total->c_str()) : nic.num_vfs;
+  int now = current ? std::atoi(current->c_str()) : 0;
+  if (!options_.dry_run && nic.num_vfs > total_vfs)
+    throw Error(fmt::format("{} VFs asked for but the NIC offers {} (sriov_totalvfs); raise NUM_OF_VFS with mlxconfig",
+                            nic.num_vfs, total_vfs));
+  if (now != nic.num_vfs || options_.dry_run) {
+    if (store_ && !options_.dry_run)
+      store_->undo({{"machine", s.machine}, {"action", "num_vfs"}, {"path", dev + "/sriov_numvfs"}, {"value", now}, {"at", results::now_iso8601()}});
+    // The kernel refuses to change a non-zero VF count directly: go through 0.
+    for (int v : {0, nic.num_vfs}) {
+      if (v == 0 && now == 0 && !options_.dry_run) continue;
+      run_checked(r, {{"sh", "-c", "printf '%s' \"$1\" > \"$2\"", "sh", std::to_string(v), machine_path(r, dev + "/sriov_numvfs")}, true, "", {}},
+                  fmt::format("setting sriov_numvfs to {}", v));
+    }
+  }
+  auto macs = virt::vf_macs(cfg.name, nic.num_vfs, nic.vf_macs);
+  if (!nic.pf.empty())
+    for (int i = 0; i < nic.num_vfs; ++i) {
+      auto cmd = virt::vf_mac_command(nic.pf, i, macs[static_cast<std::size_t>(i)]);
+      cmd.sudo = true;
+      run_checked(r, cmd, fmt::format("setting the MAC of VF {}", i));
+    }
+  system_["vfs"] = {{"num_vfs", nic.num_vfs}, {"macs", macs}};
+}
+
+}  // namespace iommuvm::engine

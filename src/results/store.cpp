@@ -1,0 +1,152 @@
+#include "iommuvm/results/store.hpp"
+
+#include <chrono>
+#include <ctime>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "iommuvm/util/error.hpp"
+#include "iommuvm/util/fs.hpp"
+#include "iommuvm/version.hpp"
+
+namespace iommuvm::results {
+
+namespace stdfs = std::filesystem;
+using nlohmann::json;
+
+std::string now_iso8601() {
+  auto now = std::chrono::system_clock::now();
+  auto secs = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return fmt::format("{}.{:03}Z", buf, ms);
+}
+
+namespace {
+
+json read_json(const stdfs::path& p) {
+  try {
+    return json::parse(fs::read_file(p));
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+}
+
+std::string new_campaign_id(const stdfs::path& parent) {
+  auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  std::string id = buf;
+  for (int i = 2; stdfs::exists(parent / id); ++i) id = fmt::format("{}-{}", buf, i);
+  return id;
+}
+
+}  // namespace
+
+CampaignStore CampaignStore::open(const stdfs::path& output_root, const spec::Spec& spec, const plan::Plan& plan,
+                                  const OpenOptions& opts) {
+  stdfs::path parent = output_root / spec.name;
+  std::error_code ec;
+  stdfs::create_directories(parent, ec);
+  if (ec) throw Error(fmt::format("cannot create results folder {}: {}", parent.string(), ec.message()));
+
+  if (!opts.fresh) {
+    // The latest campaign folder decides: names sort by time.
+    std::vector<stdfs::path> dirs;
+    for (const auto& e : stdfs::directory_iterator(parent))
+      if (e.is_directory() && stdfs::exists(e.path() / "campaign.json")) dirs.push_back(e.path());
+    std::sort(dirs.begin(), dirs.end());
+    for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
+      json c = read_json(*it / "campaign.json");
+      if (!c.is_object()) continue;
+      if (c.value("status", "") == "finished") break;  // nothing unfinished after the last finished one
+      if (c.value("spec_hash", "") != spec.hash)
+        throw InputError(fmt::format(
+            "the spec changed since the unfinished campaign {} (spec hash {} there, {} now): resuming would mix "
+            "results of two different specs. Run with --fresh to start a new campaign, or restore the spec saved in {}",
+            it->string(), c.value("spec_hash", "?").substr(0, 12), spec.hash.substr(0, 12), (*it / ("spec." + c.value("format", std::string("yaml")))).string()));
+      CampaignStore s(*it);
+      s.resumed_ = true;
+      json cj = s.campaign();
+      cj["status"] = "running";
+      if (!cj["resumed_at"].is_array()) cj["resumed_at"] = json::array();
+      cj["resumed_at"].push_back(now_iso8601());
+      fs::atomic_write(s.dir_ / "campaign.json", cj.dump(2));
+      return s;
+    }
+  }
+  CampaignStore s(parent / new_campaign_id(parent));
+  stdfs::create_directories(s.dir_ / "runs");
+  fs::atomic_write(s.dir_ / ("spec." + (spec.format.empty() ? std::string("yaml") : spec.format)), spec.source_text);
+  fs::atomic_write(s.dir_ / "plan.json", plan.to_json().dump(2));
+  json c = {{"name", spec.name},
+            {"spec_hash", spec.hash},
+            {"format", spec.format},
+            {"spec_path", spec.source_path},
+            {"created", now_iso8601()},
+            {"status", "running"},
+            {"iommuvm_version", kVersion},
+            {"runs", plan.totals.runs}};
+  fs::atomic_write(s.dir_ / "campaign.json", c.dump(2));
+  return s;
+}
+
+CampaignStore CampaignStore::at(const stdfs::path& dir) {
+  if (!stdfs::exists(dir / "campaign.json"))
+    throw InputError(fmt::format("{} is not a campaign folder (no campaign.json)", dir.string()));
+  return CampaignStore(dir);
+}
+
+std::set<std::string> CampaignStore::finished_runs() const {
+  std::set<std::string> out;
+  std::error_code ec;
+  if (!stdfs::exists(dir_ / "runs", ec)) return out;
+  for (const auto& e : stdfs::directory_iterator(dir_ / "runs")) {
+    json r = read_json(e.path() / "run.json");
+    if (!r.is_object()) continue;
+    std::string st = r.value("status", "");
+    if (st == "ok" || st == "failed" || st == "skipped") out.insert(r.value("id", e.path().filename().string()));
+  }
+  return out;
+}
+
+stdfs::path CampaignStore::run_dir(const std::string& id) const { return dir_ / "runs" / id; }
+stdfs::path CampaignStore::raw_dir(const std::string& id) const { return run_dir(id) / "raw"; }
+
+void CampaignStore::write_run(const json& run) {
+  fs::atomic_write(run_dir(run.at("id").get<std::string>()) / "run.json", run.dump(2));
+}
+
+void CampaignStore::journal(const json& entry) { fs::append_line(dir_ / "journal.jsonl", entry.dump()); }
+void CampaignStore::undo(const json& entry) { fs::append_line(dir_ / "undo.jsonl", entry.dump()); }
+
+std::vector<json> CampaignStore::undo_entries() const {
+  std::vector<json> out;
+  std::ifstream in(dir_ / "undo.jsonl");
+  std::string line;
+  while (std::getline(in, line)) {
+    try {
+      out.push_back(json::parse(line));
+    } catch (...) {
+      // A torn last line after a crash: ignore it.
+    }
+  }
+  return out;
+}
+
+void CampaignStore::set_status(const std::string& status) {
+  json c = campaign();
+  c["status"] = status;
+  c["updated"] = now_iso8601();
+  fs::atomic_write(dir_ / "campaign.json", c.dump(2));
+}
+
+json CampaignStore::campaign() const { return read_json(dir_ / "campaign.json"); }
+
+}  // namespace iommuvm::results
