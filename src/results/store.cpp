@@ -65,7 +65,15 @@ CampaignStore CampaignStore::open(const stdfs::path& output_root, const spec::Sp
     for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
       json c = read_json(*it / "campaign.json");
       if (!c.is_object()) continue;
-      if (c.value("status", "") == "finished") break;  // nothing unfinished after the last finished one
+      if (c.value("status", "") == "finished") {
+        // The same spec again: that campaign is done (the caller says so; --fresh starts another).
+        if (c.value("spec_hash", "") == spec.hash) {
+          CampaignStore s(*it);
+          s.resumed_ = true;
+          return s;
+        }
+        break;  // a different spec after a finished campaign: a new campaign
+      }
       if (c.value("spec_hash", "") != spec.hash)
         throw InputError(fmt::format(
             "the spec changed since the unfinished campaign {} (spec hash {} there, {} now): resuming would mix "
