@@ -330,6 +330,12 @@ std::vector<std::string> grub_set_policy(const std::vector<GrubSource>& sources,
     throw Error(fmt::format("refusing to write {}: the result does not request {} on {}: {}", sources[0].name,
                             to_string(policy), to_string(vendor), cmdline),
                 ExitCode::bad_input);
+  std::vector<std::string> deciding = parse_request(cmdline, vendor).tokens;
+  if (deciding.size() != policy_params(policy, vendor).size())
+    throw Error(fmt::format("refusing to write {}: the result still holds IOMMU parameters iommuvm did not write "
+                            "(through a variable it does not edit?): {}",
+                            sources[0].name, join_cmdline(deciding)),
+                ExitCode::bad_input);
   std::vector<std::string> out;
   for (auto& s : result) out.push_back(std::move(s.text));
   return out;

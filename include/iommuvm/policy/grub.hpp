@@ -75,7 +75,9 @@ GrubEffective grub_effective(const std::vector<GrubSource>& sources, std::string
 //   for byte; the quote style of an edited value is kept.
 // Validation: each edited line must parse back as the same assignment with
 // balanced quotes, and the resulting "$GRUB_CMDLINE_LINUX $GRUB_CMDLINE_LINUX_DEFAULT"
-// must request POLICY (requested_policy); otherwise throws Error.
+// must request POLICY (requested_policy) and hold no policy parameter but the
+// ones written (one could come through $OTHER_VARIABLE); otherwise throws Error
+// (exit code 2).
 std::vector<std::string> grub_set_policy(const std::vector<GrubSource>& sources, Policy policy,
                                          Vendor vendor);
 
