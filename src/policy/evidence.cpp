@@ -55,6 +55,9 @@ Evidence parse_evidence(const EvidenceInput& input) {
       std::string line = strip_log_prefix(std::string_view(text).substr(start, end - start));
       start = end + 1;
       std::smatch m;
+      if (line.rfind("Linux version ", 0) == 0 || line.rfind("Command line: ", 0) == 0 ||
+          line.rfind("Kernel command line: ", 0) == 0)
+        e.boot_log = true;
       if (contains(line, "DMAR: Intel(R) Virtualization Technology for Directed I/O")) {
         if (e.vtd_line.empty()) e.vtd_line = line;
       } else if (contains(line, "DMAR: IOMMU enabled")) {
@@ -140,6 +143,12 @@ Verdict derive_policy(const Evidence& e) {
   if (!e.disabled_line.empty() && e.vtd_line.empty()) {
     v.effective = Policy::off;
     v.reasons.push_back(with_source("dmesg", e.disabled_line));
+    return v;
+  }
+  if (e.input.dmesg && !vendor_line && !e.boot_log) {
+    v.reasons.push_back(
+        "dmesg: the log does not reach back to the boot (no 'Linux version' or 'Command line:' line): the "
+        "absence of IOMMU lines proves nothing; use journalctl -k -b or give sysfs");
     return v;
   }
   if (e.input.dmesg && !vendor_line) {
@@ -230,6 +239,7 @@ nlohmann::json to_json(const Evidence& e, const Verdict& v) {
     put("default_domain", e.default_domain_line);
     put("invalidation", e.invalidation_line);
     put("forced_strict", e.forced_strict_line);
+    d["boot_log"] = e.boot_log;
     ev["dmesg"] = d;
   }
   if (e.input.group_types) {

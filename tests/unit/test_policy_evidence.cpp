@@ -141,6 +141,17 @@ TEST(Evidence, GroupTypesDecideOverTheLog) {
   EXPECT_EQ(verdict_of(only_sysfs).effective, Policy::lazy);
 }
 
+TEST(Evidence, AWrappedLogProvesNothingByAbsence) {
+  EvidenceInput in;
+  in.dmesg = "[812345.000001] ice 0000:65:00.0 enp101s0f0: NIC Link is Up 100 Gbps Full Duplex\n";
+  auto v = verdict_of(in);
+  EXPECT_EQ(v.effective, std::nullopt);
+  EXPECT_EQ(v.reasons, (Lines{"dmesg: the log does not reach back to the boot (no 'Linux version' or 'Command line:' "
+                              "line): the absence of IOMMU lines proves nothing; use journalctl -k -b or give sysfs"}));
+  in.dmesg = "[    0.000000] Linux version 6.1.0-28-amd64\n" + *in.dmesg;
+  EXPECT_EQ(verdict_of(in).effective, Policy::off);
+}
+
 TEST(Evidence, NothingDecides) {
   EvidenceInput in;
   in.cmdline = "root=/dev/sda1 ro intel_iommu=on iommu.strict=0";

@@ -37,6 +37,7 @@ struct Evidence {
   std::string default_domain;      // Translated | Passthrough
   std::string invalidation_line;   // iommu: DMA domain TLB invalidation policy: strict|lazy mode[ ...]
   std::string invalidation;        // strict | lazy
+  bool boot_log = false;           // the log still holds the boot (Linux version / Command line: lines)
   std::string forced_strict_line;  // DMAR: IOMMU batching disallowed due to virtualization
                                    // / AMD-Vi: Using strict mode due to virtualization
 };
