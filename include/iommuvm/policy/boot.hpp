@@ -1,0 +1,112 @@
+// How a policy gets into effect: the one-shot GRUB entry (host default), the
+// persistent GRUB default, kexec, and the runtime sysfs switch. Pure: this
+// produces file contents, commands and (path, value) writes; the caller runs them.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "iommuvm/policy/types.hpp"
+#include "iommuvm/remote/remote.hpp"
+
+namespace iommuvm::policy {
+
+// ---- GRUB -----------------------------------------------------------------
+
+enum class GrubFlavor { debian, redhat };  // update-grub / grub-reboot vs grub2-mkconfig / grub2-reboot
+
+inline constexpr std::string_view kGrubScriptPath = "/etc/grub.d/45_iommuvm";
+
+// "iommuvm-<policy>": the --id of the one-shot entry, what grub-reboot is given.
+std::string grub_entry_id(Policy policy);
+
+// The kernel release in a kernel path: /boot/vmlinuz-6.12.9-vanilla -> 6.12.9-vanilla.
+std::string kernel_release(std::string_view kernel_path);
+
+// The arguments of the current boot that say where the root file system is and
+// how to mount it, in their order: root=, rootflags=, rootfstype=, rootwait,
+// rootdelay=, ro, rw. Source: /proc/cmdline.
+std::vector<std::string> root_args(std::string_view proc_cmdline);
+
+// The command line to boot POLICY with, derived from the current boot:
+// /proc/cmdline without BOOT_IMAGE= and initrd=, rewritten with rewrite_cmdline.
+std::string boot_cmdline(std::string_view proc_cmdline, Policy policy, Vendor vendor);
+
+struct GrubEntry {
+  Policy policy = Policy::strict;
+  std::string kernel;   // absolute path on the machine: /boot/vmlinuz-6.12.9-vanilla
+  std::string initrd;   // absolute path: /boot/initrd.img-6.12.9-vanilla
+  std::vector<std::string> root_args;  // root_args(/proc/cmdline)
+  std::string cmdline;  // the policy command line (boot_cmdline or the GRUB default one)
+};
+
+// The text of /etc/grub.d/45_iommuvm: a script grub-mkconfig runs; it prints one
+//   menuentry 'iommuvm: <release> <policy>' --id iommuvm-<policy> { ...
+//     linux <kernel> <root args> <cmdline>
+//     initrd <initrd> }
+// per entry. GRUB paths and the commands that reach the device are computed at
+// update-grub time with grub-mkconfig_lib (as 10_linux does), so a separate
+// /boot partition works. Root args already in CMDLINE are not repeated.
+// Throws InputError on paths or command lines containing quotes or newlines
+// the script could not carry.
+std::string grub_script(const std::vector<GrubEntry>& entries);
+
+// update-grub | grub2-mkconfig -o /boot/grub2/grub.cfg
+remote::Command grub_update_command(GrubFlavor flavor);
+// grub-reboot ENTRY (an --id, a title, or "Submenu title>Entry title"): boot ENTRY once.
+remote::Command grub_reboot_command(std::string_view entry, GrubFlavor flavor);
+// grub-set-default ENTRY: boot ENTRY from now on (needs GRUB_DEFAULT=saved).
+remote::Command grub_set_default_command(std::string_view entry, GrubFlavor flavor);
+// "Advanced options for Ubuntu>Ubuntu, with Linux 6.12.9-vanilla"
+std::string grub_menu_path(std::string_view submenu, std::string_view entry);
+
+// ---- kexec ----------------------------------------------------------------
+
+// kexec -l KERNEL --initrd=INITRD --command-line=CMDLINE
+remote::Command kexec_load_command(std::string_view kernel, std::string_view initrd, std::string_view cmdline);
+// systemctl kexec (clean shutdown, then the loaded kernel) or kexec -e (immediate, no shutdown).
+remote::Command kexec_exec_command(bool via_systemd = true);
+
+// ---- runtime (sysfs) ------------------------------------------------------
+
+struct KernelVersion {
+  int major = 0, minor = 0, patch = 0;
+  auto operator<=>(const KernelVersion&) const = default;
+};
+// "6.12.9-vanilla", "5.15.0-91-generic", "Linux version 6.1.0-18-amd64 ..." -> {6,12,9} ...
+std::optional<KernelVersion> parse_kernel_version(std::string_view text);
+
+// The value /sys/kernel/iommu_groups/N/type takes for a policy: DMA, DMA-FQ,
+// identity; nullopt for off (there is no group type for "no IOMMU").
+std::optional<std::string> group_type(Policy policy);
+// The policy a group type means: DMA -> strict, DMA-FQ -> lazy, identity -> passthrough.
+std::optional<Policy> policy_of_group_type(std::string_view type);
+
+struct RuntimeCheck {
+  bool possible = false;
+  std::string why;  // always set: the rule that decided
+};
+// Can FROM be changed into TO by writing group types on KERNEL?
+//   - never to or from off: the IOMMU cannot be switched on or off at runtime;
+//   - the type file is writable from 5.11; DMA-FQ is accepted from 5.15.
+RuntimeCheck runtime_possible(Policy from, Policy to, const KernelVersion& kernel);
+
+struct PciDevice {
+  std::string bdf;     // 0000:65:00.0
+  std::string driver;  // ice, mlx5_core, ... (empty: no driver bound)
+};
+
+struct SysfsWrite {
+  std::string path;
+  std::string value;
+  bool operator==(const SysfsWrite&) const = default;
+};
+// The writes, in order, that switch group GROUP to POLICY: unbind every device
+// of the group from its driver, write the type, bind the drivers again. Paths
+// are absolute (/sys/...); the caller prefixes its root. Throws InputError for off.
+std::vector<SysfsWrite> runtime_switch_writes(int group, const std::vector<PciDevice>& devices, Policy policy);
+
+}  // namespace iommuvm::policy
