@@ -319,9 +319,11 @@ std::string render_domain(const std::string& template_xml, const DomainSettings&
   if (!s.domain_type.empty()) set_attr(root, "type", s.domain_type);
   set_text(ensure_child(root, "name", {}), s.name);
   while (auto u = root.child("uuid")) root.remove_child(u);
-  if (!s.uuid.empty()) set_text(root.insert_child_after("uuid", root.child("name")), s.uuid);
   if (s.memory_mib > 0) set_memory(root, s.memory_mib);
-  if (s.vcpus > 0) set_vcpus(root, s.vcpus);
+  if (s.vcpus > 0)
+    set_vcpus(root, s.vcpus);
+  else if (int n = root.child("vcpu").text().as_int(); n > 0)
+    set_vcpus(root, n);  // drops the template's own out-of-range vcpupin (network-server-*.xml pin vCPU 60 of 60)
 
   auto os = ensure_child(root, "os", {"vcpu", "currentMemory", "memory", "name"});
   set_os_text(os, "kernel", s.kernel, {"nvram", "loader", "type"});
@@ -384,6 +386,7 @@ std::string render_domain(const std::string& template_xml, const DomainSettings&
   else if (s.vf)
     set_memory_lock(root, true);
 
+  if (!s.uuid.empty()) set_text(root.insert_child_after("uuid", root.child("name")), s.uuid);
   if (root.child((prefix + ":commandline").c_str())) set_attr(root, ("xmlns:" + prefix).c_str(), kQemuNamespace);
   return save(doc);
 }
