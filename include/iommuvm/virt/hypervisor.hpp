@@ -27,6 +27,11 @@ class Hypervisor {
 
   virtual std::vector<std::string> node_devices(const std::string& capability) = 0;
   virtual std::string node_device_xml(const std::string& name) = 0;
+
+  // "9.0.0"; empty when unknown (e.g. a recorder without a connection).
+  virtual std::string library_version() { return {}; }
+  // Version of the hypervisor behind the connection (QEMU for qemu:///); empty when unknown.
+  virtual std::string hypervisor_version() { return {}; }
 };
 
 }  // namespace iommuvm::virt
