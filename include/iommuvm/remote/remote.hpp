@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -39,11 +40,23 @@ struct RunResult {
   bool ok() const { return exit_status == 0 && !timed_out; }
 };
 
-// A process started in the background on a machine.
+// A process started in the background on a machine. It leads its own process
+// group (setsid), so stop() reaches everything it started.
 struct Process {
   long pid = 0;
   std::string log_path;  // its stdout+stderr, on the machine
+  bool as_root = false;  // started through sudo: signals go through sudo too
 };
+
+// How Command::sudo is honoured: automatic = through `sudo -n` unless the login
+// user is root; always = always prefix `sudo -n`; never = run as the login user.
+enum class SudoMode { automatic, always, never };
+
+// True when STDERR is what `sudo -n` prints when it would have to ask for a password.
+bool sudo_needs_password(std::string_view stderr_text);
+
+// The error for that case, naming the machine and the login user.
+std::string sudo_password_message(const std::string& machine, const std::string& user);
 
 class Remote {
  public:
@@ -68,6 +81,22 @@ class Remote {
 
   // Keep-alives are paused during measurement windows.
   virtual void set_keepalive(bool enabled) = 0;
+
+  // Contents of the machine file ABS_PATH (/proc/cmdline) read under root(). Throws Error.
+  virtual std::string read_file(const std::string& abs_path);
+
+  // /proc/sys/kernel/random/boot_id under root(), without the newline.
+  std::string boot_id();
+
+  // Poll (with back-off) until the machine answers with a boot id other than
+  // PREVIOUS_BOOT_ID; returns the new one. Throws Error after TIMEOUT.
+  std::string wait_for_reboot(const std::string& previous_boot_id, std::chrono::milliseconds timeout);
 };
+
+// start/is_running/stop written once on top of run(), for any implementation:
+// `setsid` makes the process a group leader and signals go to the whole group.
+Process start_via_shell(Remote& r, const Command& cmd, const std::string& log_path);
+bool is_running_via_shell(Remote& r, const Process& p);
+bool stop_via_shell(Remote& r, const Process& p, int signal, std::chrono::milliseconds grace);
 
 }  // namespace iommuvm::remote
