@@ -76,7 +76,7 @@ void Engine::on_guest_define(const plan::Step& s) {
                                 vfs.size(), pf->str(), *g.vf));
       d.vf = vfs[static_cast<std::size_t>(*g.vf)].address;
     }
-    d.vf_mac = !g.mac.empty() ? g.mac : virt::vf_macs(cfg.name, cfg.nic.num_vfs, cfg.nic.vf_macs)[static_cast<std::size_t>(*g.vf)];
+    d.vf_mac = !g.mac.empty() ? g.mac : virt::sriov::vf_macs(cfg.name, cfg.nic.num_vfs, cfg.nic.vf_macs)[static_cast<std::size_t>(*g.vf)];
   }
   std::string xml = virt::render_domain(template_xml, d);
   auto previous = hv.domain_xml(g.domain, true);
@@ -145,8 +145,8 @@ void Engine::on_guest_network(const plan::Step& s) {
   const auto& cfg = config(s);
   const auto& g = guest_of(cfg, s);
   remote::Remote& r = machine(s.machine);
-  std::string mac = !g.mac.empty() ? g.mac : virt::vf_macs(cfg.name, cfg.nic.num_vfs, cfg.nic.vf_macs)[static_cast<std::size_t>(*g.vf)];
-  mac = virt::normalise_mac(mac);
+  std::string mac = !g.mac.empty() ? g.mac : virt::sriov::vf_macs(cfg.name, cfg.nic.num_vfs, cfg.nic.vf_macs)[static_cast<std::size_t>(*g.vf)];
+  mac = virt::sriov::normalise_mac(mac);
   // Find the VF's interface by its MAC: ip -o link prints "N: IF: <...> ... link/ether MAC ...".
   auto links = run_checked(r, {{"ip", "-o", "link"}}, "listing interfaces");
   std::string ifname;

@@ -145,7 +145,11 @@ void Engine::on_host_set_policy(const plan::Step& s) {
     auto ls = r.run({{"ls", "-1", machine_path(r, fmt::format("/sys/kernel/iommu_groups/{}/devices", group))}});
     std::istringstream in(ls.out);
     std::string bdf;
-    while (in >> bdf) devices.push_back({bdf, virt::bound_driver(r.root(), *virt::PciAddress::parse(bdf))});
+    while (in >> bdf) {
+      auto drv = r.run({{"readlink", machine_path(r, "/sys/bus/pci/devices/" + bdf + "/driver")}});
+      std::string driver = drv.ok() ? std::filesystem::path(drv.out.substr(0, drv.out.find('\n'))).filename().string() : "";
+      devices.push_back(policy::PciDevice{bdf, driver});
+    }
     for (const auto& w : policy::runtime_switch_writes(group, devices, pol)) {
       undo({{"action", "sysfs_write"}, {"path", w.path}, {"value", w.value}});
       run_checked(r, {{"sh", "-c", "printf '%s' \"$1\" > \"$2\"", "sh", w.value, machine_path(r, w.path)}, true, "", {}},
@@ -281,10 +285,10 @@ void Engine::on_nic_setup(const plan::Step& s) {
                   fmt::format("setting sriov_numvfs to {}", v));
     }
   }
-  auto macs = virt::vf_macs(cfg.name, nic.num_vfs, nic.vf_macs);
+  auto macs = virt::sriov::vf_macs(cfg.name, nic.num_vfs, nic.vf_macs);
   if (!nic.pf.empty())
     for (int i = 0; i < nic.num_vfs; ++i) {
-      auto cmd = virt::vf_mac_command(nic.pf, i, macs[static_cast<std::size_t>(i)]);
+      auto cmd = virt::sriov::vf_mac_command(nic.pf, i, macs[static_cast<std::size_t>(i)]);
       cmd.sudo = true;
       run_checked(r, cmd, fmt::format("setting the MAC of VF {}", i));
     }
