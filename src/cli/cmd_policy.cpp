@@ -1,8 +1,10 @@
 // iommuvm policy {params,set,evidence}: the pure policy module plus the file reading and writing.
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <memory>
 
 #include <fmt/format.h>

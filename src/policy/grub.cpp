@@ -1,5 +1,6 @@
 #include "iommuvm/policy/grub.hpp"
 
+#include <algorithm>
 #include <ctime>
 #include <map>
 
