@@ -518,7 +518,7 @@ class SshRemote final : public Remote {
       spdlog::warn("{}: timed out before the process group was known; closing the channel only", opts_.name);
       return;
     }
-    std::string text = render(Command{{"kill", "-KILL", "--", fmt::format("-{}", pgid)}, sudo, "", {}}, sudo);
+    std::string text = render(Command{{"sh", "-c", "kill -KILL -\"$1\"", "iommuvm-kill", std::to_string(pgid)}, sudo, "", {}}, sudo);
     ChannelPtr k(ssh_channel_new(conn_->session.get()));
     if (k && ssh_channel_open_session(k.get()) == SSH_OK && ssh_channel_request_exec(k.get(), text.c_str()) == SSH_OK) {
       ssh_channel_send_eof(k.get());
