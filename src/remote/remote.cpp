@@ -2,6 +2,8 @@
 // shell, and reading machine files under the root prefix.
 #include "iommuvm/remote/remote.hpp"
 
+#include <signal.h>
+
 #include <algorithm>
 #include <thread>
 
@@ -124,6 +126,24 @@ bool stop_via_shell(Remote& r, const Process& p, int signal, std::chrono::millis
   if (res.out.find("killed") != std::string::npos)
     spdlog::debug("{}: pid {} ignored signal {}, sent SIGKILL", r.name(), p.pid, signal);
   return res.exit_status == 0;
+}
+
+void forget(std::vector<Process>& started, const Process& p) {
+  std::erase_if(started, [&](const Process& q) { return q.pid == p.pid; });
+}
+
+void stop_leftovers(Remote& r, std::vector<Process>& started) noexcept {
+  for (const auto& p : started) {
+    try {
+      if (!is_running_via_shell(r, p)) continue;
+      spdlog::debug("{}: stopping leftover pid {} ({})", r.name(), p.pid, p.log_path);
+      if (!stop_via_shell(r, p, SIGTERM, std::chrono::milliseconds(2000)))
+        spdlog::warn("{}: pid {} is still running", r.name(), p.pid);
+    } catch (const std::exception& e) {
+      spdlog::warn("{}: cannot stop pid {}: {}", r.name(), p.pid, e.what());
+    }
+  }
+  started.clear();
 }
 
 }  // namespace iommuvm::remote

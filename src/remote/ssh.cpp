@@ -301,6 +301,7 @@ class SshRemote final : public Remote {
     if (opts_.keepalive_interval.count() > 0) keepalive_ = std::thread([this] { keepalive_loop(); });
   }
   ~SshRemote() override {
+    stop_leftovers(*this, started_);
     {
       std::lock_guard lock(ka_mu_);
       stopping_ = true;
@@ -341,6 +342,8 @@ class SshRemote final : public Remote {
     bool lost = false;
     char buf[65536];
     for (;;) {
+      // EOF seen before this drain: everything it carried is already buffered.
+      bool finished = ssh_channel_is_eof(ch.get()) || !ssh_channel_is_open(ch.get());
       bool got = false;
       for (int is_err = 0; is_err < 2; ++is_err) {
         int n = ssh_channel_read_nonblocking(ch.get(), buf, sizeof buf, is_err);
@@ -369,7 +372,7 @@ class SshRemote final : public Remote {
       }
       if (lost) break;
       if (got) continue;
-      if (ssh_channel_is_eof(ch.get()) || !ssh_channel_is_open(ch.get())) break;
+      if (finished) break;
       int wait_ms = 50;
       if (track) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(start + ro.timeout - clock::now());
@@ -405,11 +408,15 @@ class SshRemote final : public Remote {
   }
 
   Process start(const Command& cmd, const std::string& log_path) override {
-    return start_via_shell(*this, cmd, log_path);
+    auto p = start_via_shell(*this, cmd, log_path);
+    started_.push_back(p);
+    return p;
   }
   bool is_running(const Process& p) override { return is_running_via_shell(*this, p); }
   bool stop(const Process& p, int signal, std::chrono::milliseconds grace) override {
-    return stop_via_shell(*this, p, signal, grace);
+    bool gone = stop_via_shell(*this, p, signal, grace);
+    if (gone) forget(started_, p);
+    return gone;
   }
 
   void upload(const std::filesystem::path& local, const std::string& remote_path) override {
@@ -546,6 +553,7 @@ class SshRemote final : public Remote {
 
   SshOptions opts_;
   std::string user_;
+  std::vector<Process> started_;  // stopped when this object goes away
   std::mutex mu_;  // the session is used by one thread at a time
   std::unique_ptr<Connection> conn_;
   std::mutex ka_mu_;

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <sstream>
 #include <thread>
 
@@ -207,6 +208,13 @@ TYPED_TEST(RemoteBehaviour, StopEscalatesToSigkillAndReachesChildren) {
   EXPECT_FALSE(alive(child));
 }
 
+TYPED_TEST(RemoteBehaviour, LeftoverProcessesAreStoppedWithTheRemote) {
+  auto p = this->r->start(cmd({"sleep", "30"}), (this->tmp.path() / "left.log").string());
+  ASSERT_TRUE(alive(p.pid));
+  this->r.reset();
+  EXPECT_TRUE(gone_within(p.pid, 3000ms));
+}
+
 TYPED_TEST(RemoteBehaviour, FileCopyRoundTrip) {
   std::string data;
   for (int i = 0; i < 300000; ++i) data += static_cast<char>((i * 7919 + i / 13) & 0xff);
@@ -279,6 +287,20 @@ TEST_F(Ssh, WrongKeyIsRefused) {
   auto err = error_of([&] { remote::make_ssh(o); });
   EXPECT_NE(err.find("cannot log in to client"), std::string::npos) << err;
   EXPECT_NE(err.find(other.string()), std::string::npos) << err;
+}
+
+TEST_F(Ssh, RsaAndEcdsaKeyFiles) {
+  for (std::string type : {"rsa", "ecdsa"}) {
+    auto key = tmp / ("id_" + type);
+    ASSERT_EQ(test::run_process({"ssh-keygen", "-q", "-t", type, "-N", "", "-f", key.string()}).exit_code, 0);
+    auto o = sshd->options(type);
+    o.identity_files = {key};
+    EXPECT_NE(error_of([&] { remote::make_ssh(o); }), "") << type << " key accepted before it was authorised";
+    sshd->authorize(key.string() + ".pub");
+    std::string out;
+    EXPECT_NO_THROW(out = remote::make_ssh(o)->run(cmd({"echo", type})).out) << type;
+    EXPECT_EQ(out, type + "\n");
+  }
 }
 
 TEST_F(Ssh, UnknownHostKeyIsRefusedUnlessAcceptNew) {
@@ -407,6 +429,7 @@ TEST_F(Ssh, PassphraseKeyThroughTheAgent) {
   auto at = agent.out.find("SSH_AGENT_PID=");
   ASSERT_NE(at, std::string::npos);
   long agent_pid = std::atol(agent.out.c_str() + at + 14);
+  std::shared_ptr<void> kill_agent(nullptr, [agent_pid](void*) { ::kill(static_cast<pid_t>(agent_pid), SIGTERM); });
   auto askpass = tmp / "askpass.sh";
   fs::atomic_write(askpass, "#!/bin/sh\necho 'correct horse'\n");
   std::filesystem::permissions(askpass, std::filesystem::perms::owner_all);
@@ -422,7 +445,6 @@ TEST_F(Ssh, PassphraseKeyThroughTheAgent) {
   EXPECT_NO_THROW(out = remote::make_ssh(o)->run(cmd({"echo", "agent"})).out);
   EXPECT_EQ(out, "agent\n");
   if (old) ::setenv("SSH_AUTH_SOCK", saved.c_str(), 1); else ::unsetenv("SSH_AUTH_SOCK");
-  ::kill(static_cast<pid_t>(agent_pid), SIGTERM);
 }
 
 TEST_F(Ssh, KeepAliveCanBePausedAndTheSessionSurvives) {
@@ -434,6 +456,29 @@ TEST_F(Ssh, KeepAliveCanBePausedAndTheSessionSurvives) {
   EXPECT_EQ(r->run(cmd({"echo", "a"})).out, "a\n");
   r->set_keepalive(true);
   EXPECT_EQ(r->run(cmd({"echo", "b"})).out, "b\n");
+}
+
+// run() turns sudo's password prompt into the clear error. sudo itself is a
+// stand-in here (a script on PATH printing what sudo -n prints), since the
+// tests run as root; the real message is checked below when sudo exists.
+TEST(Sudo, PasswordPromptBecomesAClearError) {
+  test::TempDir dir;
+  fs::atomic_write(dir / "bin/sudo", "#!/bin/sh\necho 'sudo: a password is required' >&2\nexit 1\n");
+  std::filesystem::permissions(dir / "bin/sudo", std::filesystem::perms::owner_all);
+  std::string saved = std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin:/bin";
+  ::setenv("PATH", ((dir / "bin").string() + ":" + saved).c_str(), 1);
+  remote::LocalOptions o;
+  o.name = "guest";
+  o.sudo = remote::SudoMode::always;
+  auto r = remote::make_local(o);
+  auto err = error_of([&] { r->run(Command{{"modprobe", "kvm"}, true, "", {}}); });
+  EXPECT_NE(err.find("sudo on guest needs a password"), std::string::npos) << err;
+  EXPECT_NE(err.find("NOPASSWD"), std::string::npos) << err;
+  // Without sudo in the command nothing is prefixed, and a plain failure stays a result.
+  EXPECT_EQ(r->run(cmd({"sh", "-c", "echo 'sudo: a password is required' >&2; exit 1"})).exit_status, 1);
+  o.sudo = remote::SudoMode::never;
+  EXPECT_EQ(remote::make_local(o)->run(Command{{"true"}, true, "", {}}).exit_status, 0);
+  ::setenv("PATH", saved.c_str(), 1);
 }
 
 // The message sudo -n prints for a user without password-less sudo, recognised.
