@@ -85,7 +85,7 @@ struct SshBackend {
 };
 
 template <typename B>
-class RemoteBehaviour : public ::testing::Test {
+class remote_any : public ::testing::Test {
  protected:
   void SetUp() override {
     auto why = B::unavailable();
@@ -106,9 +106,9 @@ class BackendNames {
     return std::is_same_v<T, LocalBackend> ? "local" : "ssh";
   }
 };
-TYPED_TEST_SUITE(RemoteBehaviour, Backends, BackendNames);
+TYPED_TEST_SUITE(remote_any, Backends, BackendNames);
 
-TYPED_TEST(RemoteBehaviour, ExitStatusAndSeparateStderr) {
+TYPED_TEST(remote_any, ExitStatusAndSeparateStderr) {
   auto res = this->r->run(cmd({"sh", "-c", "echo out; echo err >&2; exit 3"}));
   EXPECT_EQ(res.exit_status, 3);
   EXPECT_EQ(res.out, "out\n");
@@ -120,7 +120,7 @@ TYPED_TEST(RemoteBehaviour, ExitStatusAndSeparateStderr) {
   EXPECT_EQ(this->r->run(cmd({"/nonexistent/program"})).exit_status, 127);
 }
 
-TYPED_TEST(RemoteBehaviour, StdinCwdAndEnv) {
+TYPED_TEST(remote_any, StdinCwdAndEnv) {
   auto dir = this->tmp.path() / "a folder";
   std::filesystem::create_directories(dir);
   Command c{{"sh", "-c", "pwd; printf '%s|' \"$X\"; cat"}, false, dir.string(), {{"X", "$(id) `x` 'q'"}}};
@@ -131,7 +131,7 @@ TYPED_TEST(RemoteBehaviour, StdinCwdAndEnv) {
   EXPECT_EQ(res.out, dir.string() + "\n$(id) `x` 'q'|from stdin");
 }
 
-TYPED_TEST(RemoteBehaviour, TenMegabytesInMemoryAndStreamedToFile) {
+TYPED_TEST(remote_any, TenMegabytesInMemoryAndStreamedToFile) {
   const int n = 1500000;  // about 10.8 MB
   std::string want = expected_seq(n);
   ASSERT_GT(want.size(), 10u * 1024 * 1024);
@@ -150,7 +150,7 @@ TYPED_TEST(RemoteBehaviour, TenMegabytesInMemoryAndStreamedToFile) {
   EXPECT_EQ(hash::sha256_hex(fs::read_file(ro.stdout_file)), hash::sha256_hex(want));
 }
 
-TYPED_TEST(RemoteBehaviour, TimeoutKillsTheProcessAndItsChildren) {
+TYPED_TEST(remote_any, TimeoutKillsTheProcessAndItsChildren) {
   auto pids = this->tmp.path() / "pids";
   RunOptions ro;
   ro.timeout = 700ms;
@@ -174,7 +174,7 @@ TYPED_TEST(RemoteBehaviour, TimeoutKillsTheProcessAndItsChildren) {
   EXPECT_TRUE(check.exit_status != 0 || !alive(sleeper));
 }
 
-TYPED_TEST(RemoteBehaviour, BackgroundProcessStartAndStop) {
+TYPED_TEST(remote_any, BackgroundProcessStartAndStop) {
   auto log = (this->tmp.path() / "server.log").string();
   auto p = this->r->start(cmd({"sh", "-c", "echo hello from $0; exec sleep 30", "bg"}), log);
   ASSERT_GT(p.pid, 0);
@@ -188,7 +188,7 @@ TYPED_TEST(RemoteBehaviour, BackgroundProcessStartAndStop) {
   EXPECT_FALSE(alive(p.pid));
 }
 
-TYPED_TEST(RemoteBehaviour, StopEscalatesToSigkillAndReachesChildren) {
+TYPED_TEST(remote_any, StopEscalatesToSigkillAndReachesChildren) {
   auto log = (this->tmp.path() / "stubborn.log").string();
   auto p = this->r->start(
       cmd({"sh", "-c", "trap '' TERM; sleep 30 & echo child $!; while :; do sleep 0.05; done"}), log);
@@ -208,14 +208,14 @@ TYPED_TEST(RemoteBehaviour, StopEscalatesToSigkillAndReachesChildren) {
   EXPECT_FALSE(alive(child));
 }
 
-TYPED_TEST(RemoteBehaviour, LeftoverProcessesAreStoppedWithTheRemote) {
+TYPED_TEST(remote_any, LeftoverProcessesAreStoppedWithTheRemote) {
   auto p = this->r->start(cmd({"sleep", "30"}), (this->tmp.path() / "left.log").string());
   ASSERT_TRUE(alive(p.pid));
   this->r.reset();
   EXPECT_TRUE(gone_within(p.pid, 3000ms));
 }
 
-TYPED_TEST(RemoteBehaviour, FileCopyRoundTrip) {
+TYPED_TEST(remote_any, FileCopyRoundTrip) {
   std::string data;
   for (int i = 0; i < 300000; ++i) data += static_cast<char>((i * 7919 + i / 13) & 0xff);
   auto src = this->tmp.path() / "src.bin";
@@ -232,7 +232,7 @@ TYPED_TEST(RemoteBehaviour, FileCopyRoundTrip) {
   EXPECT_NE(error_of([&] { this->r->download("/nonexistent/file", this->tmp.path() / "x"); }), "");
 }
 
-TYPED_TEST(RemoteBehaviour, HostileArgumentsArriveByteForByte) {
+TYPED_TEST(remote_any, HostileArgumentsArriveByteForByte) {
   std::vector<std::string> hostile = {"it's",        "\"dq\"",   "$(touch /tmp/iommuvm-pwned)", "`id`",
                                       "line1\nline2", "; echo x", "&& false",                   "$HOME",
                                       "*",            "",          "  spaces  ",                 "\\back\\",
@@ -250,7 +250,7 @@ TYPED_TEST(RemoteBehaviour, HostileArgumentsArriveByteForByte) {
   EXPECT_FALSE(std::filesystem::exists("/tmp/iommuvm-pwned"));
 }
 
-TYPED_TEST(RemoteBehaviour, FilesAndBootIdUnderTheRootPrefix) {
+TYPED_TEST(remote_any, FilesAndBootIdUnderTheRootPrefix) {
   auto root = this->tmp.path() / "root";
   EXPECT_EQ(this->r->root(), root);
   fs::atomic_write(root / "proc/sys/kernel/random/boot_id", "1111-aaaa\n");
@@ -268,7 +268,7 @@ TYPED_TEST(RemoteBehaviour, FilesAndBootIdUnderTheRootPrefix) {
 
 // ---- SSH only ----
 
-class Ssh : public ::testing::Test {
+class remote_ssh : public ::testing::Test {
  protected:
   void SetUp() override {
     auto why = test::Sshd::unavailable_reason();
@@ -279,7 +279,7 @@ class Ssh : public ::testing::Test {
   std::unique_ptr<test::Sshd> sshd;
 };
 
-TEST_F(Ssh, WrongKeyIsRefused) {
+TEST_F(remote_ssh, WrongKeyIsRefused) {
   auto other = tmp / "other_key";
   ASSERT_EQ(test::run_process({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", other.string()}).exit_code, 0);
   auto o = sshd->options("client");
@@ -289,7 +289,7 @@ TEST_F(Ssh, WrongKeyIsRefused) {
   EXPECT_NE(err.find(other.string()), std::string::npos) << err;
 }
 
-TEST_F(Ssh, RsaAndEcdsaKeyFiles) {
+TEST_F(remote_ssh, RsaAndEcdsaKeyFiles) {
   for (std::string type : {"rsa", "ecdsa"}) {
     auto key = tmp / ("id_" + type);
     ASSERT_EQ(test::run_process({"ssh-keygen", "-q", "-t", type, "-N", "", "-f", key.string()}).exit_code, 0);
@@ -303,7 +303,7 @@ TEST_F(Ssh, RsaAndEcdsaKeyFiles) {
   }
 }
 
-TEST_F(Ssh, UnknownHostKeyIsRefusedUnlessAcceptNew) {
+TEST_F(remote_ssh, UnknownHostKeyIsRefusedUnlessAcceptNew) {
   auto o = sshd->options("host");
   o.known_hosts = tmp / "ssh" / "known_hosts";  // does not exist yet
   auto err = error_of([&] { remote::make_ssh(o); });
@@ -322,7 +322,7 @@ TEST_F(Ssh, UnknownHostKeyIsRefusedUnlessAcceptNew) {
   EXPECT_TRUE(remote::make_ssh(o)->run(cmd({"true"})).ok());
 }
 
-TEST_F(Ssh, ChangedHostKeyIsRefusedWithAMessage) {
+TEST_F(remote_ssh, ChangedHostKeyIsRefusedWithAMessage) {
   auto o = sshd->options("host");
   ASSERT_TRUE(remote::make_ssh(o)->run(cmd({"true"})).ok());
   sshd->regenerate_host_key();
@@ -338,7 +338,7 @@ TEST_F(Ssh, ChangedHostKeyIsRefusedWithAMessage) {
   EXPECT_TRUE(remote::make_ssh(o)->run(cmd({"true"})).ok());
 }
 
-TEST_F(Ssh, ConnectionRefusedIsAClearError) {
+TEST_F(remote_ssh, ConnectionRefusedIsAClearError) {
   auto o = sshd->options("client");
   sshd->stop();
   auto err = error_of([&] { remote::make_ssh(o); });
@@ -347,7 +347,7 @@ TEST_F(Ssh, ConnectionRefusedIsAClearError) {
   EXPECT_NE(err.find("refused"), std::string::npos) << err;
 }
 
-TEST_F(Ssh, ReconnectsAfterARestartAndSeesTheNewBootId) {
+TEST_F(remote_ssh, ReconnectsAfterARestartAndSeesTheNewBootId) {
   auto root = tmp / "root";
   auto boot_id = root / "proc/sys/kernel/random/boot_id";
   fs::atomic_write(boot_id, "boot-one\n");
@@ -375,7 +375,7 @@ TEST_F(Ssh, ReconnectsAfterARestartAndSeesTheNewBootId) {
   EXPECT_TRUE(r->run(cmd({"true"})).ok());
 }
 
-TEST_F(Ssh, JumpHost) {
+TEST_F(remote_ssh, JumpHost) {
   auto o = sshd->options("target");
   o.jump = std::make_shared<remote::SshOptions>(sshd->options("jump"));
   auto r = remote::make_ssh(o);
@@ -395,7 +395,7 @@ TEST_F(Ssh, JumpHost) {
   EXPECT_NE(err.find("jump"), std::string::npos) << err;
 }
 
-TEST_F(Ssh, SshConfigAlias) {
+TEST_F(remote_ssh, SshConfigAlias) {
   auto cfg = tmp / "ssh_config";
   fs::atomic_write(cfg, "Host testbox\n  HostName 127.0.0.1\n  Port " + std::to_string(sshd->port()) +
                             "\n  User " + sshd->user() + "\n  IdentityFile " + sshd->client_key().string() + "\n");
@@ -413,7 +413,7 @@ TEST_F(Ssh, SshConfigAlias) {
   EXPECT_NE(error_of([&] { remote::make_ssh(o); }), "");
 }
 
-TEST_F(Ssh, PassphraseKeyThroughTheAgent) {
+TEST_F(remote_ssh, PassphraseKeyThroughTheAgent) {
   if (!test::have_program("ssh-agent") || !test::have_program("ssh-add")) GTEST_SKIP() << "no ssh-agent/ssh-add";
   auto key = tmp / "locked";
   ASSERT_EQ(test::run_process({"ssh-keygen", "-q", "-t", "ecdsa", "-N", "correct horse", "-f", key.string()}).exit_code, 0);
@@ -447,7 +447,7 @@ TEST_F(Ssh, PassphraseKeyThroughTheAgent) {
   if (old) ::setenv("SSH_AUTH_SOCK", saved.c_str(), 1); else ::unsetenv("SSH_AUTH_SOCK");
 }
 
-TEST_F(Ssh, KeepAliveCanBePausedAndTheSessionSurvives) {
+TEST_F(remote_ssh, KeepAliveCanBePausedAndTheSessionSurvives) {
   auto o = sshd->options("host");
   o.keepalive_interval = 1s;
   auto r = remote::make_ssh(o);
@@ -461,7 +461,7 @@ TEST_F(Ssh, KeepAliveCanBePausedAndTheSessionSurvives) {
 // run() turns sudo's password prompt into the clear error. sudo itself is a
 // stand-in here (a script on PATH printing what sudo -n prints), since the
 // tests run as root; the real message is checked below when sudo exists.
-TEST(Sudo, PasswordPromptBecomesAClearError) {
+TEST(remote_sudo, PasswordPromptBecomesAClearError) {
   test::TempDir dir;
   fs::atomic_write(dir / "bin/sudo", "#!/bin/sh\necho 'sudo: a password is required' >&2\nexit 1\n");
   std::filesystem::permissions(dir / "bin/sudo", std::filesystem::perms::owner_all);
@@ -482,7 +482,7 @@ TEST(Sudo, PasswordPromptBecomesAClearError) {
 }
 
 // The message sudo -n prints for a user without password-less sudo, recognised.
-TEST(Sudo, RealSudoOutputIsRecognised) {
+TEST(remote_sudo, RealSudoOutputIsRecognised) {
   if (!test::have_program("sudo")) GTEST_SKIP() << "sudo is not installed";
   if (!test::have_program("setpriv")) GTEST_SKIP() << "setpriv is not installed";
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch to user nobody";
