@@ -5,10 +5,12 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libssh/callbacks.h>
 #include <libssh/libssh.h>
 #include <libssh/sftp.h>
 
@@ -76,6 +78,21 @@ std::string option_string(ssh_session s, ssh_options_e what) {
   std::string out = v;
   ssh_string_free_char(v);
   return out;
+}
+
+// The number for an SSH exit-signal name ("TERM"); 0 when unknown.
+int signal_number(const std::string& name) {
+  static const std::pair<const char*, int> table[] = {
+      {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"ILL", SIGILL},   {"ABRT", SIGABRT},
+      {"FPE", SIGFPE},   {"KILL", SIGKILL}, {"SEGV", SIGSEGV}, {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},
+      {"TERM", SIGTERM}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"BUS", SIGBUS},   {"XCPU", SIGXCPU}};
+  for (const auto& [n, v] : table)
+    if (name == n) return v;
+  return 0;
+}
+
+void on_exit_signal(ssh_session, ssh_channel, const char* signal, int, const char*, const char*, void* userdata) {
+  *static_cast<std::string*>(userdata) = signal ? signal : "";
 }
 
 std::string machine_label(const SshOptions& o) { return o.name.empty() ? o.host : o.name; }
@@ -331,7 +348,12 @@ class SshRemote final : public Remote {
     RunResult r;
     detail::Sink out(r.out, ro.stdout_file), err(r.err, ro.stderr_file);
     auto start = clock::now();
-    ChannelPtr ch = exec(sent);
+    std::string exit_signal;  // set by the callback when the command dies of a signal
+    ssh_channel_callbacks_struct callbacks{};
+    ssh_callbacks_init(&callbacks);
+    callbacks.userdata = &exit_signal;
+    callbacks.channel_exit_signal_function = on_exit_signal;
+    ChannelPtr ch = exec(sent, &callbacks);
     if (!ro.stdin_data.empty())
       ssh_channel_write(ch.get(), ro.stdin_data.data(), static_cast<uint32_t>(ro.stdin_data.size()));
     ssh_channel_send_eof(ch.get());
@@ -398,6 +420,7 @@ class SshRemote final : public Remote {
     } else {
       ssh_channel_close(ch.get());
       r.exit_status = ssh_channel_get_exit_status(ch.get());
+      if (r.exit_status < 0 && signal_number(exit_signal) > 0) r.exit_status = 128 + signal_number(exit_signal);
     }
     r.wall = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start);
     spdlog::debug("{}: `{}` -> {}{} in {} ms", opts_.name, text, r.exit_status,
@@ -485,12 +508,13 @@ class SshRemote final : public Remote {
     conn_ = open_connection(opts_);
   }
 
-  // An exec channel running TEXT; reconnects once when the session is dead.
-  ChannelPtr exec(const std::string& text) {
+  // An exec channel running TEXT with CALLBACKS; reconnects once when the session is dead.
+  ChannelPtr exec(const std::string& text, ssh_channel_callbacks callbacks) {
     for (int attempt = 0;; ++attempt) {
       if (!conn_ || !ssh_is_connected(conn_->session.get())) reconnect();
       ssh_session s = conn_->session.get();
       ChannelPtr ch(ssh_channel_new(s));
+      if (ch) ssh_set_channel_callbacks(ch.get(), callbacks);
       if (ch && ssh_channel_open_session(ch.get()) == SSH_OK &&
           ssh_channel_request_exec(ch.get(), text.c_str()) == SSH_OK)
         return ch;

@@ -118,6 +118,9 @@ TYPED_TEST(remote_any, ExitStatusAndSeparateStderr) {
   EXPECT_TRUE(this->r->run(cmd({"true"})).ok());
   EXPECT_EQ(this->r->run(cmd({"false"})).exit_status, 1);
   EXPECT_EQ(this->r->run(cmd({"/nonexistent/program"})).exit_status, 127);
+  // Death by a signal reads as 128 + the signal number, as in a shell.
+  EXPECT_EQ(this->r->run(cmd({"sh", "-c", "kill -TERM $$"})).exit_status, 128 + SIGTERM);
+  EXPECT_EQ(this->r->run(cmd({"sh", "-c", "kill -KILL $$"})).exit_status, 128 + SIGKILL);
 }
 
 TYPED_TEST(remote_any, StdinCwdAndEnv) {

@@ -32,7 +32,7 @@ struct RunOptions {
 };
 
 struct RunResult {
-  int exit_status = -1;  // -1 when killed (timeout) or the connection died
+  int exit_status = -1;  // -1 when killed (timeout) or the connection died; 128+N after signal N
   std::string out;
   std::string err;
   std::chrono::milliseconds wall{0};
