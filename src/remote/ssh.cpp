@@ -589,6 +589,11 @@ class SshRemote final : public Remote {
 
 }  // namespace
 
-std::unique_ptr<Remote> make_ssh(SshOptions opts) { return std::make_unique<SshRemote>(std::move(opts)); }
+std::unique_ptr<Remote> make_ssh(SshOptions opts) {
+  if (opts.host.empty()) throw InputError(fmt::format("machine {}: no SSH host given", opts.name));
+  if (opts.port < 0 || opts.port > 65535)
+    throw InputError(fmt::format("machine {}: SSH port {} is out of range", opts.name, opts.port));
+  return std::make_unique<SshRemote>(std::move(opts));
+}
 
 }  // namespace iommuvm::remote

@@ -27,3 +27,12 @@ TEST(HostKeyPolicy, Parses) {
   EXPECT_EQ(remote::parse_host_key_policy("off"), remote::HostKeyPolicy::off);
   EXPECT_THROW(remote::parse_host_key_policy("yes"), InputError);
 }
+
+TEST(SshOptions, MissingHostIsAnInputError) {
+  remote::SshOptions o;
+  o.name = "client";
+  EXPECT_THROW(remote::make_ssh(o), InputError);
+  o.host = "127.0.0.1";
+  o.port = 70000;
+  EXPECT_THROW(remote::make_ssh(o), InputError);
+}
