@@ -27,6 +27,7 @@ using clock = std::chrono::steady_clock;
 class LocalRemote final : public Remote {
  public:
   explicit LocalRemote(LocalOptions o) : opts_(std::move(o)) {}
+  ~LocalRemote() override { stop_leftovers(*this, started_); }
 
   const std::string& name() const override { return opts_.name; }
   const std::filesystem::path& root() const override { return opts_.root; }
@@ -124,11 +125,15 @@ class LocalRemote final : public Remote {
   }
 
   Process start(const Command& cmd, const std::string& log_path) override {
-    return start_via_shell(*this, cmd, log_path);
+    auto p = start_via_shell(*this, cmd, log_path);
+    started_.push_back(p);
+    return p;
   }
   bool is_running(const Process& p) override { return is_running_via_shell(*this, p); }
   bool stop(const Process& p, int signal, std::chrono::milliseconds grace) override {
-    return stop_via_shell(*this, p, signal, grace);
+    bool gone = stop_via_shell(*this, p, signal, grace);
+    if (gone) forget(started_, p);
+    return gone;
   }
 
   void upload(const std::filesystem::path& local, const std::string& remote_path) override {
@@ -155,6 +160,7 @@ class LocalRemote final : public Remote {
   }
 
   LocalOptions opts_;
+  std::vector<Process> started_;  // stopped when this object goes away
 };
 
 }  // namespace

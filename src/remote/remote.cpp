@@ -2,6 +2,8 @@
 // shell, and reading machine files under the root prefix.
 #include "iommuvm/remote/remote.hpp"
 
+#include <signal.h>
+
 #include <algorithm>
 #include <thread>
 
@@ -68,10 +70,10 @@ std::string Remote::wait_for_reboot(const std::string& previous, std::chrono::mi
 }
 
 namespace {
-// Exits 0 while a live (not zombie) process is in group $1.
+// Exits 0 while a live (not zombie) process is in group $pid; shell built-ins only.
 constexpr const char* kGroupAlive =
     "alive() { for f in /proc/[0-9]*/stat; do "
-    "l=$(cat \"$f\" 2>/dev/null) || continue; r=${l##*) }; set -- $r; "
+    "{ read -r l < \"$f\"; } 2>/dev/null || continue; r=${l#*) }; set -- $r; "
     "[ \"$3\" = \"$pid\" ] && [ \"$1\" != Z ] && [ \"$1\" != X ] && return 0; "
     "done; return 1; }; ";
 }  // namespace
@@ -112,9 +114,9 @@ bool is_running_via_shell(Remote& r, const Process& p) {
 bool stop_via_shell(Remote& r, const Process& p, int signal, std::chrono::milliseconds grace) {
   long steps = std::max<long>(1, static_cast<long>(grace.count() / 50));
   std::string script = std::string(kGroupAlive) +
-                       "pid=$1; kill -\"$2\" -- -\"$pid\" 2>/dev/null; "
-                       "i=0; while alive && [ $i -lt \"$3\" ]; do sleep 0.05; i=$((i+1)); done; "
-                       "if alive; then echo killed; kill -KILL -- -\"$pid\" 2>/dev/null; fi; "
+                       "pid=$1; steps=$3; kill -\"$2\" -\"$pid\" 2>/dev/null; "
+                       "i=0; while alive && [ $i -lt \"$steps\" ]; do sleep 0.05; i=$((i+1)); done; "
+                       "if alive; then echo killed; kill -KILL -\"$pid\" 2>/dev/null; fi; "
                        "i=0; while alive && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; "
                        "alive && exit 1; exit 0";
   Command c{{"sh", "-c", script, "iommuvm-stop", std::to_string(p.pid), std::to_string(signal),
@@ -124,6 +126,24 @@ bool stop_via_shell(Remote& r, const Process& p, int signal, std::chrono::millis
   if (res.out.find("killed") != std::string::npos)
     spdlog::debug("{}: pid {} ignored signal {}, sent SIGKILL", r.name(), p.pid, signal);
   return res.exit_status == 0;
+}
+
+void forget(std::vector<Process>& started, const Process& p) {
+  std::erase_if(started, [&](const Process& q) { return q.pid == p.pid; });
+}
+
+void stop_leftovers(Remote& r, std::vector<Process>& started) noexcept {
+  for (const auto& p : started) {
+    try {
+      if (!is_running_via_shell(r, p)) continue;
+      spdlog::debug("{}: stopping leftover pid {} ({})", r.name(), p.pid, p.log_path);
+      if (!stop_via_shell(r, p, SIGTERM, std::chrono::milliseconds(2000)))
+        spdlog::warn("{}: pid {} is still running", r.name(), p.pid);
+    } catch (const std::exception& e) {
+      spdlog::warn("{}: cannot stop pid {}: {}", r.name(), p.pid, e.what());
+    }
+  }
+  started.clear();
 }
 
 }  // namespace iommuvm::remote

@@ -5,10 +5,12 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libssh/callbacks.h>
 #include <libssh/libssh.h>
 #include <libssh/sftp.h>
 
@@ -76,6 +78,21 @@ std::string option_string(ssh_session s, ssh_options_e what) {
   std::string out = v;
   ssh_string_free_char(v);
   return out;
+}
+
+// The number for an SSH exit-signal name ("TERM"); 0 when unknown.
+int signal_number(const std::string& name) {
+  static const std::pair<const char*, int> table[] = {
+      {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"ILL", SIGILL},   {"ABRT", SIGABRT},
+      {"FPE", SIGFPE},   {"KILL", SIGKILL}, {"SEGV", SIGSEGV}, {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},
+      {"TERM", SIGTERM}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"BUS", SIGBUS},   {"XCPU", SIGXCPU}};
+  for (const auto& [n, v] : table)
+    if (name == n) return v;
+  return 0;
+}
+
+void on_exit_signal(ssh_session, ssh_channel, const char* signal, int, const char*, const char*, void* userdata) {
+  *static_cast<std::string*>(userdata) = signal ? signal : "";
 }
 
 std::string machine_label(const SshOptions& o) { return o.name.empty() ? o.host : o.name; }
@@ -301,6 +318,7 @@ class SshRemote final : public Remote {
     if (opts_.keepalive_interval.count() > 0) keepalive_ = std::thread([this] { keepalive_loop(); });
   }
   ~SshRemote() override {
+    stop_leftovers(*this, started_);
     {
       std::lock_guard lock(ka_mu_);
       stopping_ = true;
@@ -330,7 +348,12 @@ class SshRemote final : public Remote {
     RunResult r;
     detail::Sink out(r.out, ro.stdout_file), err(r.err, ro.stderr_file);
     auto start = clock::now();
-    ChannelPtr ch = exec(sent);
+    std::string exit_signal;  // set by the callback when the command dies of a signal
+    ssh_channel_callbacks_struct callbacks{};
+    ssh_callbacks_init(&callbacks);
+    callbacks.userdata = &exit_signal;
+    callbacks.channel_exit_signal_function = on_exit_signal;
+    ChannelPtr ch = exec(sent, &callbacks);
     if (!ro.stdin_data.empty())
       ssh_channel_write(ch.get(), ro.stdin_data.data(), static_cast<uint32_t>(ro.stdin_data.size()));
     ssh_channel_send_eof(ch.get());
@@ -341,6 +364,8 @@ class SshRemote final : public Remote {
     bool lost = false;
     char buf[65536];
     for (;;) {
+      // EOF seen before this drain: everything it carried is already buffered.
+      bool finished = ssh_channel_is_eof(ch.get()) || !ssh_channel_is_open(ch.get());
       bool got = false;
       for (int is_err = 0; is_err < 2; ++is_err) {
         int n = ssh_channel_read_nonblocking(ch.get(), buf, sizeof buf, is_err);
@@ -369,7 +394,7 @@ class SshRemote final : public Remote {
       }
       if (lost) break;
       if (got) continue;
-      if (ssh_channel_is_eof(ch.get()) || !ssh_channel_is_open(ch.get())) break;
+      if (finished) break;
       int wait_ms = 50;
       if (track) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(start + ro.timeout - clock::now());
@@ -395,6 +420,7 @@ class SshRemote final : public Remote {
     } else {
       ssh_channel_close(ch.get());
       r.exit_status = ssh_channel_get_exit_status(ch.get());
+      if (r.exit_status < 0 && signal_number(exit_signal) > 0) r.exit_status = 128 + signal_number(exit_signal);
     }
     r.wall = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start);
     spdlog::debug("{}: `{}` -> {}{} in {} ms", opts_.name, text, r.exit_status,
@@ -405,11 +431,15 @@ class SshRemote final : public Remote {
   }
 
   Process start(const Command& cmd, const std::string& log_path) override {
-    return start_via_shell(*this, cmd, log_path);
+    auto p = start_via_shell(*this, cmd, log_path);
+    started_.push_back(p);
+    return p;
   }
   bool is_running(const Process& p) override { return is_running_via_shell(*this, p); }
   bool stop(const Process& p, int signal, std::chrono::milliseconds grace) override {
-    return stop_via_shell(*this, p, signal, grace);
+    bool gone = stop_via_shell(*this, p, signal, grace);
+    if (gone) forget(started_, p);
+    return gone;
   }
 
   void upload(const std::filesystem::path& local, const std::string& remote_path) override {
@@ -478,12 +508,13 @@ class SshRemote final : public Remote {
     conn_ = open_connection(opts_);
   }
 
-  // An exec channel running TEXT; reconnects once when the session is dead.
-  ChannelPtr exec(const std::string& text) {
+  // An exec channel running TEXT with CALLBACKS; reconnects once when the session is dead.
+  ChannelPtr exec(const std::string& text, ssh_channel_callbacks callbacks) {
     for (int attempt = 0;; ++attempt) {
       if (!conn_ || !ssh_is_connected(conn_->session.get())) reconnect();
       ssh_session s = conn_->session.get();
       ChannelPtr ch(ssh_channel_new(s));
+      if (ch) ssh_set_channel_callbacks(ch.get(), callbacks);
       if (ch && ssh_channel_open_session(ch.get()) == SSH_OK &&
           ssh_channel_request_exec(ch.get(), text.c_str()) == SSH_OK)
         return ch;
@@ -518,7 +549,7 @@ class SshRemote final : public Remote {
       spdlog::warn("{}: timed out before the process group was known; closing the channel only", opts_.name);
       return;
     }
-    std::string text = render(Command{{"kill", "-KILL", "--", fmt::format("-{}", pgid)}, sudo, "", {}}, sudo);
+    std::string text = render(Command{{"sh", "-c", "kill -KILL -\"$1\"", "iommuvm-kill", std::to_string(pgid)}, sudo, "", {}}, sudo);
     ChannelPtr k(ssh_channel_new(conn_->session.get()));
     if (k && ssh_channel_open_session(k.get()) == SSH_OK && ssh_channel_request_exec(k.get(), text.c_str()) == SSH_OK) {
       ssh_channel_send_eof(k.get());
@@ -546,6 +577,7 @@ class SshRemote final : public Remote {
 
   SshOptions opts_;
   std::string user_;
+  std::vector<Process> started_;  // stopped when this object goes away
   std::mutex mu_;  // the session is used by one thread at a time
   std::unique_ptr<Connection> conn_;
   std::mutex ka_mu_;
@@ -557,6 +589,11 @@ class SshRemote final : public Remote {
 
 }  // namespace
 
-std::unique_ptr<Remote> make_ssh(SshOptions opts) { return std::make_unique<SshRemote>(std::move(opts)); }
+std::unique_ptr<Remote> make_ssh(SshOptions opts) {
+  if (opts.host.empty()) throw InputError(fmt::format("machine {}: no SSH host given", opts.name));
+  if (opts.port < 0 || opts.port > 65535)
+    throw InputError(fmt::format("machine {}: SSH port {} is out of range", opts.name, opts.port));
+  return std::make_unique<SshRemote>(std::move(opts));
+}
 
 }  // namespace iommuvm::remote

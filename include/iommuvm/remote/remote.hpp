@@ -32,7 +32,7 @@ struct RunOptions {
 };
 
 struct RunResult {
-  int exit_status = -1;  // -1 when killed (timeout) or the connection died
+  int exit_status = -1;  // -1 when killed (timeout) or the connection died; 128+N after signal N
   std::string out;
   std::string err;
   std::chrono::milliseconds wall{0};
@@ -70,7 +70,8 @@ class Remote {
   // Start CMD detached, stdout and stderr to LOG_PATH on the machine; returns its PID.
   virtual Process start(const Command& cmd, const std::string& log_path) = 0;
   virtual bool is_running(const Process& p) = 0;
-  // Send SIGNAL, wait up to GRACE, then SIGKILL. True when the process is gone.
+  // Send SIGNAL to its process group, wait up to GRACE, then SIGKILL. True when the
+  // process is gone. Processes still running when the Remote is destroyed are stopped.
   virtual bool stop(const Process& p, int signal, std::chrono::milliseconds grace) = 0;
 
   virtual void upload(const std::filesystem::path& local, const std::string& remote_path) = 0;
@@ -98,5 +99,10 @@ class Remote {
 Process start_via_shell(Remote& r, const Command& cmd, const std::string& log_path);
 bool is_running_via_shell(Remote& r, const Process& p);
 bool stop_via_shell(Remote& r, const Process& p, int signal, std::chrono::milliseconds grace);
+
+// For implementations: remove P from STARTED; stop (SIGTERM, SIGKILL after 2 s)
+// whatever is left in STARTED, logging and swallowing errors (for destructors).
+void forget(std::vector<Process>& started, const Process& p);
+void stop_leftovers(Remote& r, std::vector<Process>& started) noexcept;
 
 }  // namespace iommuvm::remote
