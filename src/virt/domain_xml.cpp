@@ -307,6 +307,9 @@ std::string render_domain(const std::string& template_xml, const DomainSettings&
   if (s.memory_mib < 0) throw InputError("memory must not be negative");
   if (!s.vf_mac.empty() && !sriov::valid_mac(s.vf_mac)) throw InputError("bad VF MAC address '" + s.vf_mac + "'");
   if (s.viommu.aw_bits < 0) throw InputError("bad vIOMMU address width");
+  if (s.vf && s.viommu.model == ViommuModel::intel && !s.viommu.caching_mode)
+    throw InputError("a VF behind QEMU's emulated Intel IOMMU needs caching_mode on (QEMU refuses device "
+                     "assignment without it)");
   if (s.iommufd_id.empty() || s.iommufd_id.find(',') != std::string::npos)
     throw InputError("bad iommufd object id '" + s.iommufd_id + "'");
 

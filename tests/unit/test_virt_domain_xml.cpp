@@ -219,7 +219,7 @@ TEST(DomainXml, ExplicitMemoryLockWins) {
 }
 
 TEST(DomainXml, IntelOptionsFollowTheSpec) {
-  auto s = settings_for(ViommuModel::intel);
+  auto s = settings_for(ViommuModel::intel, false);
   s.viommu.caching_mode = false;
   s.viommu.iotlb = false;
   s.viommu.intremap = false;
@@ -278,6 +278,11 @@ TEST(DomainXml, RejectsBadInput) {
   auto s = settings_for(ViommuModel::none);
   s.vf_mac = "01:00:00:00:00:01";  // multicast
   EXPECT_THROW(render_domain(load("server.xml"), s), InputError);
+  s = settings_for(ViommuModel::intel);
+  s.viommu.caching_mode = false;  // QEMU refuses a VF behind intel-iommu without caching mode
+  EXPECT_THROW(render_domain(load("server.xml"), s), InputError);
+  s.vf.reset();
+  EXPECT_NO_THROW(render_domain(load("server.xml"), s));
   s = settings_for(ViommuModel::none);
   s.name = "";
   EXPECT_THROW(render_domain(load("server.xml"), s), InputError);
