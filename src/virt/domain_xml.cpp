@@ -307,6 +307,9 @@ std::string render_domain(const std::string& template_xml, const DomainSettings&
   if (s.memory_mib < 0) throw InputError("memory must not be negative");
   if (!s.vf_mac.empty() && !sriov::valid_mac(s.vf_mac)) throw InputError("bad VF MAC address '" + s.vf_mac + "'");
   if (s.viommu.aw_bits < 0) throw InputError("bad vIOMMU address width");
+  if (s.vf && s.viommu.model == ViommuModel::intel && !s.viommu.caching_mode)
+    throw InputError("a VF behind QEMU's emulated Intel IOMMU needs caching_mode on (QEMU refuses device "
+                     "assignment without it)");
   if (s.iommufd_id.empty() || s.iommufd_id.find(',') != std::string::npos)
     throw InputError("bad iommufd object id '" + s.iommufd_id + "'");
 
@@ -343,43 +346,41 @@ std::string render_domain(const std::string& template_xml, const DomainSettings&
   remove_passthrough(devices);
 
   const auto& v = s.viommu;
-  switch (v.model) {
-    case ViommuModel::none:
-      break;
-    case ViommuModel::intel: {
-      ensure_split_ioapic(root);
-      auto iommu = devices.append_child("iommu");
-      iommu.append_attribute("model").set_value("intel");
-      auto driver = iommu.append_child("driver");
-      driver.append_attribute("intremap").set_value(on_off(v.intremap));
-      driver.append_attribute("caching_mode").set_value(on_off(v.caching_mode));
-      driver.append_attribute("iotlb").set_value(on_off(v.iotlb));
-      if (v.aw_bits > 0) driver.append_attribute("aw_bits").set_value(std::to_string(v.aw_bits).c_str());
-      break;
-    }
-    case ViommuModel::nested: {
-      // libvirt 9 cannot express iommufd or QEMU's nested (first-stage) translation: the
-      // users' qemu:commandline form, with the VF opened by QEMU through iommufd.
-      ensure_split_ioapic(root);
-      std::string dev = std::string("intel-iommu,intremap=") + on_off(v.intremap) +
-                        ",caching-mode=" + on_off(v.caching_mode);
-      if (v.iotlb) dev += ",device-iotlb=on";
-      if (v.aw_bits > 0) dev += ",aw-bits=" + std::to_string(v.aw_bits);
-      dev += ",x-scalable-mode=on,x-flts=on";
-      std::vector<std::string> args = {"-M", "kernel_irqchip=split", "-object", "iommufd,id=" + s.iommufd_id,
-                                       "-device", dev};
-      if (s.vf) {
-        args.push_back("-device");
-        args.push_back("vfio-pci,host=" + s.vf->str() + ",id=hostdev0,iommufd=" + s.iommufd_id);
-      }
-      add_qemu_args(root, prefix, args);
-      break;
-    }
-    case ViommuModel::virtio:
-      devices.append_child("iommu").append_attribute("model").set_value("virtio");
-      break;
+  const bool nested = v.model == ViommuModel::nested;
+  const bool iommufd = nested || s.iommufd;
+  // intel-iommu on the QEMU command line: nested always; intel when QEMU opens the VF
+  // through iommufd (the vIOMMU must then be QEMU's own too, as in server_iommufd_shadow.xml).
+  const bool cmdline_intel = nested || (v.model == ViommuModel::intel && s.iommufd);
+  std::vector<std::string> args;
+  if (cmdline_intel) {
+    ensure_split_ioapic(root);
+    args.insert(args.end(), {"-M", "kernel_irqchip=split"});
   }
-  if (s.vf && v.model != ViommuModel::nested)
+  if (nested || (iommufd && s.vf)) args.insert(args.end(), {"-object", "iommufd,id=" + s.iommufd_id});
+  if (cmdline_intel) {
+    std::string dev = std::string("intel-iommu,intremap=") + on_off(v.intremap) +
+                      ",caching-mode=" + on_off(v.caching_mode);
+    if (v.iotlb) dev += ",device-iotlb=on";
+    if (v.aw_bits > 0) dev += ",aw-bits=" + std::to_string(v.aw_bits);
+    // Nested: the guest's first-stage tables are used by the host IOMMU (scalable mode, x-flts).
+    if (nested) dev += ",x-scalable-mode=on,x-flts=on";
+    args.insert(args.end(), {"-device", dev});
+  } else if (v.model == ViommuModel::intel) {
+    ensure_split_ioapic(root);
+    auto iommu = devices.append_child("iommu");
+    iommu.append_attribute("model").set_value("intel");
+    auto driver = iommu.append_child("driver");
+    driver.append_attribute("intremap").set_value(on_off(v.intremap));
+    driver.append_attribute("caching_mode").set_value(on_off(v.caching_mode));
+    driver.append_attribute("iotlb").set_value(on_off(v.iotlb));
+    if (v.aw_bits > 0) driver.append_attribute("aw_bits").set_value(std::to_string(v.aw_bits).c_str());
+  } else if (v.model == ViommuModel::virtio) {
+    devices.append_child("iommu").append_attribute("model").set_value("virtio");
+  }
+  if (s.vf && iommufd)
+    args.insert(args.end(), {"-device", "vfio-pci,host=" + s.vf->str() + ",id=hostdev0,iommufd=" + s.iommufd_id});
+  if (!args.empty()) add_qemu_args(root, prefix, args);
+  if (s.vf && !iommufd)
     add_vf_interface(devices, *s.vf, s.vf_mac.empty() ? "" : sriov::normalise_mac(s.vf_mac));
   if (s.lock_memory.has_value())
     set_memory_lock(root, *s.lock_memory);

@@ -92,9 +92,15 @@ class LibvirtHypervisor final : public Hypervisor {
   const std::string& uri() const override { return uri_; }
 
   void define(const std::string& domain_xml) override {
-    auto name = domain_name(domain_xml).value_or("?");
     Domain d(virDomainDefineXML(conn_.get(), domain_xml.c_str()));
-    if (!d) fail("cannot define " + domain_label(name));
+    if (d) return;
+    std::string name = "?";
+    try {
+      name = domain_name(domain_xml).value_or("?");
+    } catch (const Error&) {
+      // libvirt's message says what is wrong with the XML
+    }
+    fail("cannot define " + domain_label(name));
   }
 
   void undefine(const std::string& name) override {

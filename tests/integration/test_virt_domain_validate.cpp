@@ -29,13 +29,16 @@ TEST(DomainXmlValidate, EveryTemplateTimesEveryModeValidates) {
   for (const auto& file : kTemplates) {
     auto t = fs::read_file(test::data_path("domains/" + file));
     for (auto mode : {ViommuModel::none, ViommuModel::intel, ViommuModel::nested, ViommuModel::virtio}) {
-      for (bool with_vf : {true, false}) {
+      for (int variant = 0; variant < 3; ++variant) {
+        bool with_vf = variant != 1;
+        bool iommufd = variant == 2;
         DomainSettings s;
         s.name = "guest";
         s.vcpus = 2;
         s.memory_mib = 1024;
         s.cmdline = "console=ttyS0 intel_iommu=on iommu.strict=1";
         s.viommu.model = mode;
+        s.iommufd = iommufd;
         if (with_vf) {
           s.vf = PciAddress::parse("0000:ca:00.3");
           s.vf_mac = "52:54:00:12:34:03";
@@ -43,11 +46,11 @@ TEST(DomainXmlValidate, EveryTemplateTimesEveryModeValidates) {
         auto path = dir / "domain.xml";
         fs::atomic_write(path, render_domain(t, s));
         auto r = test::run_process({"virt-xml-validate", path.string(), "domain"});
-        EXPECT_EQ(r.exit_code, 0) << file << " mode " << static_cast<int>(mode) << " vf " << with_vf << ":\n"
+        EXPECT_EQ(r.exit_code, 0) << file << " mode " << static_cast<int>(mode) << " vf " << with_vf << " iommufd " << iommufd << ":\n"
                                   << r.out << r.err;
         ++checked;
       }
     }
   }
-  EXPECT_EQ(checked, 88);
+  EXPECT_EQ(checked, 132);
 }

@@ -219,7 +219,7 @@ TEST(DomainXml, ExplicitMemoryLockWins) {
 }
 
 TEST(DomainXml, IntelOptionsFollowTheSpec) {
-  auto s = settings_for(ViommuModel::intel);
+  auto s = settings_for(ViommuModel::intel, false);
   s.viommu.caching_mode = false;
   s.viommu.iotlb = false;
   s.viommu.intremap = false;
@@ -278,6 +278,11 @@ TEST(DomainXml, RejectsBadInput) {
   auto s = settings_for(ViommuModel::none);
   s.vf_mac = "01:00:00:00:00:01";  // multicast
   EXPECT_THROW(render_domain(load("server.xml"), s), InputError);
+  s = settings_for(ViommuModel::intel);
+  s.viommu.caching_mode = false;  // QEMU refuses a VF behind intel-iommu without caching mode
+  EXPECT_THROW(render_domain(load("server.xml"), s), InputError);
+  s.vf.reset();
+  EXPECT_NO_THROW(render_domain(load("server.xml"), s));
   s = settings_for(ViommuModel::none);
   s.name = "";
   EXPECT_THROW(render_domain(load("server.xml"), s), InputError);
@@ -314,4 +319,39 @@ TEST(DomainXml, ContentHashStamp) {
   // Rendering a stamped domain drops the stamp.
   EXPECT_EQ(render_domain(stamped, settings_for(ViommuModel::intel)), xml);
   EXPECT_EQ(*domain_name(xml), "iommuvm-guest");
+}
+
+TEST(DomainXml, IntelThroughIommufdIsTheUsersShadowForm) {
+  auto s = settings_for(ViommuModel::intel);
+  s.iommufd = true;
+  auto out = render_domain(load("server_iommufd_shadow.xml"), s);
+  Parsed p(out);
+  EXPECT_EQ(p.qemu_args(), (std::vector<std::string>{
+                               "-M", "kernel_irqchip=split", "-object", "iommufd,id=iommufd0", "-device",
+                               "intel-iommu,intremap=on,caching-mode=on,device-iotlb=on,aw-bits=48", "-device",
+                               "vfio-pci,host=0000:ca:00.2,id=hostdev0,iommufd=iommufd0"}));
+  EXPECT_EQ(p.count("/domain/devices/iommu"), 0u);
+  EXPECT_EQ(p.count("/domain/devices/interface[@type='hostdev']"), 0u);
+  EXPECT_EQ(p.count("/domain/memoryBacking/locked"), 1u);
+  EXPECT_EQ(render_domain(out, s), out);
+  // From a libvirt-<iommu> guest to the shadow form and back.
+  auto plain = render_domain(load("server_vIOMMU.xml"), settings_for(ViommuModel::intel));
+  EXPECT_EQ(render_domain(render_domain(plain, s), settings_for(ViommuModel::intel)), plain);
+}
+
+TEST(DomainXml, IommufdWithoutVIommuOrWithVirtio) {
+  auto s = settings_for(ViommuModel::none);
+  s.iommufd = true;
+  Parsed none(render_domain(load("server_iommufd_iommu_off.xml"), s));
+  EXPECT_EQ(none.qemu_args(), (std::vector<std::string>{"-object", "iommufd,id=iommufd0", "-device",
+                                                        "vfio-pci,host=0000:ca:00.2,id=hostdev0,iommufd=iommufd0"}));
+  s.viommu.model = ViommuModel::virtio;
+  Parsed virtio(render_domain(load("server.xml"), s));
+  EXPECT_EQ(virtio.count("/domain/devices/iommu[@model='virtio']"), 1u);
+  EXPECT_EQ(count_prefix(virtio.qemu_args(), "vfio-pci"), 1u);
+  EXPECT_EQ(virtio.count("/domain/devices/interface[@type='hostdev']"), 0u);
+  // No VF: no iommufd object either.
+  auto novf = settings_for(ViommuModel::none, false);
+  novf.iommufd = true;
+  EXPECT_EQ(render_domain(load("server_iommufd_iommu_off.xml"), novf).find("qemu:commandline"), std::string::npos);
 }

@@ -25,11 +25,15 @@ struct DomainSettings {
   std::string cmdline;       // <os><cmdline>, complete (the caller adds the IOMMU parameters)
   spec::ViommuSpec viommu;   // none | intel | nested | virtio, with its options
   std::optional<PciAddress> vf;  // the SR-IOV VF passed to the guest; nullopt: none
-  std::string vf_mac;        // its MAC (empty: libvirt picks one; ignored for nested, set it on the PF)
+  std::string vf_mac;        // its MAC (empty: libvirt picks one; unused with iommufd/nested: set it on the PF)
   // <memoryBacking><locked/>: nullopt means "when a VF is attached" (VFIO pins guest memory;
   // with <locked/> libvirt lifts the memlock limit, needed when QEMU opens the VF itself).
   std::optional<bool> lock_memory;
-  std::string iommufd_id = "iommufd0";  // nested: id of the -object iommufd
+  // The VF is opened by QEMU through iommufd (qemu:commandline -object iommufd + -device vfio-pci),
+  // as in the users' server_iommufd_*.xml; libvirt 9 cannot express it. Implied by nested.
+  // With intel this is the users' "shadow" form: -device intel-iommu on the command line too.
+  bool iommufd = false;
+  std::string iommufd_id = "iommufd0";  // id of the -object iommufd
 };
 
 inline constexpr const char* kQemuNamespace = "http://libvirt.org/schemas/domain/qemu/1.0";
