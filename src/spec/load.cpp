@@ -222,6 +222,17 @@ void check_semantics(const Spec& s, Diagnostics& diag) {
     diag.error(top, fmt::format("'policy.guest.method: {}' is not supported for guests: use libvirt-cmdline or grub",
                                 policy::to_string(s.policy.guest.method)));
 
+  for (const auto& c : s.collectors) {
+    check_machine_ref(s, c.machine, c.mark, fmt::format("'collectors.{}.machine'", c.name), diag);
+    if (c.kind == "custom" && c.command.empty())
+      diag.error(c.mark, fmt::format("custom collector '{}' needs 'command'", c.name));
+    if (c.kind == "custom" && c.metrics.empty())
+      diag.error(c.mark, fmt::format("custom collector '{}' needs 'metrics' (name: regex with one group)", c.name));
+  }
+  if (s.matrix.max_repetitions && s.matrix.max_repetitions < s.matrix.repetitions)
+    diag.error(top, fmt::format("'matrix.max_repetitions' ({}) is below 'matrix.repetitions' ({})", s.matrix.max_repetitions,
+                                s.matrix.repetitions));
+
   for (const auto& w : s.workloads) {
     std::string p = "workloads." + w.name;
     if (!tool_fits(w.kind, w.client.tool))

@@ -384,6 +384,8 @@ const std::vector<std::pair<std::string, policy::Method>> kMethods = {
     {"kexec", policy::Method::kexec},          {"grub-oneshot", policy::Method::grub_oneshot},
     {"grub", policy::Method::grub},            {"libvirt-cmdline", policy::Method::libvirt_cmdline},
     {"none", policy::Method::none}};
+const std::vector<std::string> kCollectorKinds = {"mpstat",         "pidstat",    "interrupts", "perf-stat", "kvm-exits",
+                                                  "bpftrace-iommu", "qemu-trace", "dmar-pmu",   "custom"};
 const std::vector<std::string> kWorkloadKinds = {"redis", "memcached", "nginx", "iperf3", "custom"};
 const std::vector<std::string> kTools = {"redis-benchmark", "memtier", "memaslap", "wrk", "wrk2", "iperf3", "custom"};
 
@@ -612,6 +614,8 @@ Workload read_workload(Ctx& ctx, const std::string& name, const Node& n, const M
 void read_matrix(Ctx& ctx, Obj& top, MatrixSpec& m) {
   Obj o(ctx, top.child("matrix"), "matrix", top.mark());
   o.integer("repetitions", m.repetitions, 1, 10000);
+  o.integer("max_repetitions", m.max_repetitions, 1, 10000);
+  o.number("max_cv", m.max_cv, 0, 10);
   std::string order = "grouped";
   o.choice("order", order, {"grouped", "interleaved"});
   m.order = order == "interleaved" ? Order::interleaved : Order::grouped;
@@ -767,6 +771,22 @@ Spec read_spec(const Node& tree, const std::string& file, Diagnostics& diag, boo
       }
     }
   }
+  each_named(top, "collectors", [&](const std::string& n, const Node& v, const Mark& m) {
+    CollectorSpec c;
+    c.name = n;
+    c.mark = m;
+    Obj co(ctx, &v, "collectors." + n, m);
+    co.choice("kind", c.kind, kCollectorKinds, true);
+    co.str("machine", c.machine);
+    co.argv("command", c.command);
+    co.string_map("metrics", c.metrics);
+    co.strings("events", c.events);
+    co.strings("functions", c.functions);
+    co.str("process", c.process);
+    co.str("trace_file", c.trace_file);
+    co.seconds("interval", c.interval_s, 0.01, 3600);
+    s.collectors.push_back(c);
+  });
   top.finish();
 
   if (collect_axes) {

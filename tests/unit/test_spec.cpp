@@ -102,7 +102,9 @@ TEST_P(SpecErrors, ReportsLineAndMessage) {
     if (d.severity != Diagnostic::Severity::error) continue;
     if (d.message.find(c.message) == std::string::npos) continue;
     EXPECT_EQ(d.mark.line, c.line) << c.name << ": " << d.format();
-    if (c.column) EXPECT_EQ(d.mark.column, c.column) << c.name << ": " << d.format();
+    if (c.column) {
+      EXPECT_EQ(d.mark.column, c.column) << c.name << ": " << d.format();
+    }
     EXPECT_EQ(d.mark.file, "t.yaml");
     found = true;
   }

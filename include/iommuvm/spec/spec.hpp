@@ -189,6 +189,21 @@ struct Axis {
   Mark mark;
 };
 
+// A profiler or counter around the measurement window (docs/collectors.md).
+struct CollectorSpec {
+  std::string name;     // key in the spec; names its metrics in run.json (collectors.<name>.*)
+  std::string kind;     // mpstat | pidstat | interrupts | perf-stat | kvm-exits | bpftrace-iommu | qemu-trace | dmar-pmu | custom
+  std::string machine;  // where it runs (default: the host)
+  std::vector<std::string> command;            // custom: argv, stopped with SIGINT after the window
+  std::map<std::string, std::string> metrics;  // custom: metric name -> regex with one group
+  std::vector<std::string> events;    // perf-stat events, qemu-trace event patterns
+  std::vector<std::string> functions; // bpftrace-iommu kernel functions
+  std::string process;   // pidstat: process name or "qemu" (the guest's QEMU, found through libvirt)
+  std::string trace_file;  // qemu-trace: the trace file QEMU writes (-trace file=...)
+  double interval_s = 1;
+  Mark mark;
+};
+
 enum class Order { grouped, interleaved };
 enum class Cleanup { keep, shutdown, restore };
 
@@ -197,6 +212,8 @@ struct MatrixSpec {
   std::vector<std::vector<std::string>> zip;  // groups of axis paths that vary together
   std::vector<std::map<std::string, std::string>> exclude;  // path -> canonical JSON value
   int repetitions = 1;
+  int max_repetitions = 0;  // > repetitions: keep repeating until the CV of the primary metric is below max_cv
+  double max_cv = 0.10;
   Order order = Order::grouped;
   double cooldown_s = 0;
 };
@@ -224,6 +241,7 @@ struct Spec {
   Cleanup cleanup = Cleanup::restore;
   std::string baseline = "passthrough";
   std::vector<FigureSpec> figures;
+  std::vector<CollectorSpec> collectors;
 
   // Where it came from.
   std::string source_path;
