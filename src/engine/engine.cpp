@@ -96,6 +96,11 @@ ExitCode Engine::run() {
     }
     const auto& s = plan_.steps[i];
     if (!s.run.empty() && done_runs_.count(s.run)) continue;
+    if (s.kind == kind::run_begin) switch_failed_ = false;
+    if (switch_failed_ && s.run.empty() && s.kind != kind::campaign_end) {
+      spdlog::info("skip {} (an earlier switch step failed)", s.summary);
+      continue;
+    }
     if (s.run.empty() && !needed(i)) {
       spdlog::debug("skip {} (every run it serves is finished)", s.summary);
       continue;
@@ -134,6 +139,7 @@ void Engine::execute(std::size_t index) {
   int attempts = 1 + (s.run.empty() ? options_.switch_retries : 0);
   auto t0 = std::chrono::steady_clock::now();
   std::string error;
+  step_note_.clear();
   for (int attempt = 1; attempt <= attempts; ++attempt) {
     try {
       (this->*(handler->second))(s);
@@ -163,6 +169,7 @@ void Engine::execute(std::size_t index) {
         blocked_guest_[s.args.value("guest", std::string())] = reason;
       else
         blocked_host_ = reason;
+      switch_failed_ = true;
       spdlog::error("{}", reason);
       progress_ << fmt::format("! {}\n", reason);
     }
@@ -172,7 +179,8 @@ void Engine::execute(std::size_t index) {
                      {"kind", s.kind},
                      {"machine", s.machine},
                      {"run", s.run},
-                     {"status", error.empty() ? "ok" : "failed"},
+                     {"status", !error.empty() ? "failed" : step_note_.empty() ? "ok" : "skipped"},
+                     {"note", step_note_},
                      {"error", error},
                      {"seconds", secs},
                      {"at", results::now_iso8601()}});

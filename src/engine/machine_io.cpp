@@ -41,7 +41,8 @@ void write_as_root(remote::Remote& r, const std::string& abs, const std::string&
   auto local = std::filesystem::temp_directory_path() /
                fmt::format("iommuvm-{}-{}", ::getpid(), hash::sha256_hex(dest + content).substr(0, 12));
   fs::atomic_write(local, content);
-  std::string tmp = "/tmp/" + local.filename().string();
+  // Another name on the machine: it may be this very machine, sharing /tmp.
+  std::string tmp = "/tmp/" + local.filename().string() + ".upload";
   try {
     r.upload(local, tmp);
   } catch (...) {

@@ -80,6 +80,7 @@ void Engine::on_host_set_policy(const plan::Step& s) {
       (cfg.software.host_kernel.empty() || cfg.software.host_kernel.find(facts.kernel) != std::string::npos)) {
     progress_ << fmt::format("  host {} already boots with {}: no switch needed\n", s.machine, policy::to_string(pol));
     switch_skip_until_ = plan::kind::host_verify;
+    step_note_ = "already in effect";
     return;
   }
   auto undo = [&](json entry) {
@@ -164,6 +165,7 @@ void Engine::on_host_set_policy(const plan::Step& s) {
 void Engine::on_host_reboot(const plan::Step& s) {
   if (switch_skip_until_ == plan::kind::host_verify) {
     spdlog::info("reboot of {} not needed", s.machine);
+    step_note_ = "not needed: the policy was already in effect or switched at runtime";
     return;
   }
   const auto& cfg = config(s);

@@ -10,6 +10,7 @@
 
 #include "iommuvm/engine/engine.hpp"
 #include "iommuvm/util/fs.hpp"
+#include "iommuvm/util/net.hpp"
 #include "iommuvm/workload/commands.hpp"
 #include "iommuvm/workload/parsers.hpp"
 
@@ -51,6 +52,9 @@ void Engine::on_server_start(const plan::Step& s) {
   workload::ServerContext ctx;
   ctx.address = !w.server.bind.empty() ? w.server.bind : (local ? "127.0.0.1" : "0.0.0.0");
   ctx.port = w.server.port;
+  // On the controller itself, a server without a port gets a free one: the machine may
+  // already run a Redis or nginx of its own on the default port.
+  if (ctx.port == 0 && local && !options_.dry_run) ctx.port = net::free_tcp_port();
   ctx.work_dir = work_dir_for(store_ ? store_->campaign_id() : "dry-run", run_->id, "server");
   ctx.as_root = local ? ::geteuid() == 0 : (m && m->ssh.user == "root");
   auto sp = workload::server_plan(w, ctx);
@@ -79,7 +83,7 @@ void Engine::on_server_start(const plan::Step& s) {
   // Readiness, checked for real, before any measurement window.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(w.server.ready_timeout_s);
   std::string last;
-  for (int attempt = 0;; ++attempt) {
+  for (int attempt = 0; w.server.ready != "none"; ++attempt) {
     auto res = r.run(sp.ready.command, {std::chrono::milliseconds(3000)});
     if (options_.dry_run) break;
     if (res.ok() && res.out.find(sp.ready.expect) != std::string::npos) break;

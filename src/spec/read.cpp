@@ -559,7 +559,7 @@ void read_server(Ctx& ctx, const Node* n, const std::string& path, const Mark& m
   o.boolean("sendfile", s.sendfile);
   o.boolean("keepalive", s.keepalive);
   o.argv("command", s.command);
-  o.choice("ready", s.ready, {"tcp", "none"});
+  o.str("ready", s.ready);  // tcp (default), none, or a command that exits 0 when the server is ready
   o.seconds("ready_timeout", s.ready_timeout_s, 0.1, 3600);
 }
 

@@ -1,9 +1,14 @@
 #include "iommuvm/util/net.hpp"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <cstring>
+
+#include "iommuvm/util/error.hpp"
 
 namespace iommuvm::net {
 
@@ -56,6 +61,22 @@ bool valid_mac(const std::string& mac) {
   }
   int first = std::stoi(mac.substr(0, 2), nullptr, 16);
   return (first & 1) == 0;  // not multicast
+}
+
+int free_tcp_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw Error("cannot create a socket to find a free port");
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    ::close(fd);
+    throw Error("cannot find a free TCP port");
+  }
+  ::close(fd);
+  return ntohs(a.sin_port);
 }
 
 }  // namespace iommuvm::net

@@ -157,7 +157,11 @@ void Sshd::start() {
       ::dup2(fd, 1);
       ::dup2(fd, 2);
       std::string cfg = (dir_ / "sshd_config").string();
-      ::execl(kSshd, kSshd, "-D", "-e", "-f", cfg.c_str(), static_cast<char*>(nullptr));
+      if (supervised_)
+        ::execl("/bin/sh", "sh", "-c", "while :; do \"$0\" -D -e -f \"$1\"; sleep 0.3; done", kSshd, cfg.c_str(),
+                static_cast<char*>(nullptr));
+      else
+        ::execl(kSshd, kSshd, "-D", "-e", "-f", cfg.c_str(), static_cast<char*>(nullptr));
       ::_exit(127);
     }
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);

@@ -25,6 +25,13 @@ class Sshd {
   Sshd& operator=(const Sshd&) = delete;
 
   void start();
+  // Run sshd under a shell loop that starts it again whenever it exits, as a machine
+  // comes back after a reboot. Call before start(); stop() ends the loop too.
+  void supervise() {
+    supervised_ = true;
+    if (running()) restart();
+  }
+  std::filesystem::path pid_file() const { return dir_ / "sshd.pid"; }
   // Kills sshd and every session it serves (as a reboot would).
   void stop();
   void restart() { stop(), start(); }
@@ -52,6 +59,7 @@ class Sshd {
   void write_config();
   void write_known_hosts();
 
+  bool supervised_ = false;
   TempDir dir_;
   std::string user_;
   int port_ = 0;

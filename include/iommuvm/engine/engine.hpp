@@ -118,7 +118,9 @@ class Engine {
   std::optional<RunState> run_;              // the run in progress
   std::string blocked_host_;                 // non-empty: runs fail with this reason until the next host switch
   std::map<std::string, std::string> blocked_guest_;  // per guest, until its next define
-  std::string switch_skip_until_;            // set when a switch step found the machine already right
+  std::string switch_skip_until_;
+  std::string step_note_;
+  bool switch_failed_ = false;  // a switch step failed: the rest of its sequence is skipped  // set by a handler that found nothing to do; goes to the journal            // set when a switch step found the machine already right
   nlohmann::json host_evidence_ = nlohmann::json::object();
   std::map<std::string, nlohmann::json> guest_evidence_;
   nlohmann::json system_ = nlohmann::json::object();

@@ -18,4 +18,7 @@ bool in_subnet(const Cidr& addr, const Cidr& net);
 // True for a unicast MAC written as six colon-separated hex pairs.
 bool valid_mac(const std::string& mac);
 
+// A TCP port on 127.0.0.1 that is free right now (the kernel's choice). Throws Error.
+int free_tcp_port();
+
 }  // namespace iommuvm::net

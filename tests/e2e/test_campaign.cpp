@@ -1,0 +1,285 @@
+// Whole campaigns through the real iommuvm binary. Host, guest and client are three
+// simulated machines, all reached over SSH on 127.0.0.1 (a real sshd this test starts),
+// each with its own root prefix (a fake /proc, /sys, /etc). The guest is defined on
+// libvirt's test driver; host policies are switched by editing the fake GRUB file and a
+// simulated reboot (tests/data/fake-reboot.sh: new /proc/cmdline, kernel log, IOMMU
+// groups, boot id; sshd killed and started again). Servers and load generators are real.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "iommuvm/util/fs.hpp"
+#include "sshd_fixture.hpp"
+#include "test_support.hpp"
+
+using namespace iommuvm;
+using nlohmann::json;
+namespace stdfs = std::filesystem;
+
+namespace {
+
+void write(const stdfs::path& p, const std::string& s) {
+  stdfs::create_directories(p.parent_path());
+  std::ofstream(p) << s;
+}
+
+// A machine's root prefix as a freshly booted Debian host shows it.
+void make_root(const stdfs::path& root, const std::string& cmdline, const std::string& group_type) {
+  write(root / "proc/cmdline", cmdline + "\n");
+  write(root / "proc/sys/kernel/osrelease", "6.1.0-fake\n");
+  write(root / "proc/sys/kernel/random/boot_id", "00000000-0000-4000-8000-000000000001\n");
+  write(root / "proc/cpuinfo", "processor\t: 0\nmodel name\t: Test CPU @ 2.00GHz\n");
+  write(root / "var/log/dmesg", "[    0.000000] Linux version 6.1.0-fake\n[    0.000000] Command line: " + cmdline +
+                                    "\n[    0.010000] DMAR: IOMMU enabled\n"
+                                    "[    1.000000] iommu: Default domain type: Translated (set via kernel command line)\n"
+                                    "[    1.000001] iommu: DMA domain TLB invalidation policy: strict mode (set via kernel command line)\n");
+  if (!group_type.empty()) {
+    write(root / "sys/kernel/iommu_groups/0/type", group_type + "\n");
+    stdfs::create_directories(root / "sys/class/iommu/dmar0");
+  }
+  stdfs::create_directories(root / "etc/grub.d");
+  stdfs::create_directories(root / "etc/default");
+  stdfs::copy_file(test::data_path("grub/grub-default-testbed"), root / "etc/default/grub");
+}
+
+json read_json(const stdfs::path& p) { return json::parse(fs::read_file(p)); }
+
+std::vector<json> runs_of(const stdfs::path& campaign) {
+  std::vector<json> out;
+  if (!stdfs::exists(campaign / "runs")) return out;
+  for (const auto& e : stdfs::directory_iterator(campaign / "runs"))
+    if (stdfs::exists(e.path() / "run.json")) out.push_back(read_json(e.path() / "run.json"));
+  std::sort(out.begin(), out.end(), [](const json& a, const json& b) { return a["id"] < b["id"]; });
+  return out;
+}
+
+stdfs::path only_campaign(const stdfs::path& results, const std::string& name) {
+  std::vector<stdfs::path> dirs;
+  for (const auto& e : stdfs::directory_iterator(results / name)) dirs.push_back(e.path());
+  EXPECT_EQ(dirs.size(), 1u);
+  return dirs.empty() ? stdfs::path() : dirs.front();
+}
+
+// Processes whose command line mentions NEEDLE (our servers and generators live under
+// /tmp/iommuvm/<campaign-id>/).
+std::vector<std::string> processes_matching(const std::string& needle) {
+  std::vector<std::string> out;
+  for (const auto& e : stdfs::directory_iterator("/proc")) {
+    auto name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path() / "cmdline");
+    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    if (cmd.find(needle) != std::string::npos && cmd.find("pgrep") == std::string::npos) out.push_back(name + ": " + cmd);
+  }
+  return out;
+}
+
+class Campaign : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (auto why = test::Sshd::unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+    for (const char* p : {"redis-server", "redis-benchmark", "nginx", "wrk"})
+      if (!test::have_program(p)) GTEST_SKIP() << p << " is not installed (scripts/setup.sh installs it)";
+    sshd_.supervise();
+    sshd_.start();
+    roots_ = dir_ / "roots";
+    make_root(roots_ / "host", "BOOT_IMAGE=/boot/vmlinuz-6.1.0-fake root=/dev/vda1 ro intel_iommu=on iommu.strict=1", "DMA");
+    make_root(roots_ / "guest", "BOOT_IMAGE=/boot/vmlinuz root=/dev/vda1 console=ttyS0", "");
+    make_root(roots_ / "client", "BOOT_IMAGE=/boot/vmlinuz root=/dev/sda1", "");
+  }
+
+  std::string machine(const std::string& name, const std::string& role) {
+    return "  " + name + ":\n    role: " + role + "\n    ssh: {host: 127.0.0.1, port: " + std::to_string(sshd_.port()) +
+           ", user: " + sshd_.user() + ", key: " + sshd_.client_key().string() + ", known_hosts: " +
+           sshd_.known_hosts().string() + "}\n    root: " + (roots_ / name).string() + "\n";
+  }
+
+  // Two host policies x redis and nginx x two repetitions.
+  std::string spec(int repetitions = 2, const std::string& nginx_duration = "2s") {
+    std::string s = "name: e2e\noutput: " + (dir_ / "results").string() + "\nmachines:\n";
+    s += machine("host", "host");
+    s += "    grub_update: \"true\"\n    reboot:\n      command: [sh, " + test::data_path("fake-reboot.sh").string() + ", " +
+         (roots_ / "host").string() + ", " + sshd_.pid_file().string() + "]\n      timeout: 60s\n      expected: 2s\n";
+    s += machine("guest", "guest");
+    s += machine("client", "client");
+    s += "hypervisor: {uri: 'test://" + test::data_path("libvirt/libvirt-test-node.xml").string() + "', machine: host}\n";
+    s += "guests:\n  vm:\n    machine: guest\n    domain: e2e-guest\n    template: " +
+         test::data_path("domains/network-server.xml").string() + "\n    vcpus: 2\n    memory_mib: 1024\n";
+    s += "policy:\n  host: {policy: [strict, passthrough], method: grub}\n";
+    s += "workloads:\n  redis:\n    server: {machine: guest, bind: 127.0.0.1, port: " + std::to_string(test::free_port()) +
+         "}\n    client: {machine: client, target: 127.0.0.1, requests: 20000, connections: 10, tests: [set, get], primary: get}\n";
+    s += "  nginx:\n    server: {machine: guest, bind: 127.0.0.1, port: " + std::to_string(test::free_port()) +
+         ", threads: 1, file_size: 4KiB}\n    client: {machine: client, target: 127.0.0.1, duration: " + nginx_duration +
+         ", threads: 1, connections: 8}\n";
+    s += "matrix: {repetitions: " + std::to_string(repetitions) + "}\n";
+    return s;
+  }
+
+  test::ProcessResult iommuvm(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {test::binary_path().string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return test::run_process(argv);
+  }
+
+  test::TempDir dir_;
+  test::Sshd sshd_;
+  stdfs::path roots_;
+};
+
+TEST_F(Campaign, RunsEndToEndSwitchingHostPoliciesWithSimulatedReboots) {
+  auto spec_path = dir_ / "e2e.yaml";
+  write(spec_path, spec());
+  auto r = iommuvm({"run", spec_path.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+
+  auto campaign = only_campaign(dir_ / "results", "e2e");
+  auto cj = read_json(campaign / "campaign.json");
+  EXPECT_EQ(cj["status"], "finished");
+  EXPECT_TRUE(stdfs::exists(campaign / "spec.yaml"));
+  EXPECT_TRUE(stdfs::exists(campaign / "plan.json"));
+
+  auto runs = runs_of(campaign);
+  ASSERT_EQ(runs.size(), 8u);
+  std::map<std::string, int> per_policy;
+  for (const auto& run : runs) {
+    SCOPED_TRACE(run.dump(1).substr(0, 2000));
+    EXPECT_EQ(run["schema"], "iommuvm.run/1");
+    EXPECT_EQ(run["status"], "ok");
+    const auto& m = run["metrics"];
+    ASSERT_TRUE(m.contains("throughput_ops"));
+    EXPECT_GT(m["throughput_ops"].get<double>(), 0);
+    ASSERT_TRUE(m["latency_us"].contains("p50"));
+    if (m["latency_us"].contains("p99")) {
+      EXPECT_LE(m["latency_us"]["p50"].get<double>(), m["latency_us"]["p99"].get<double>());
+    }
+    // The effective host policy was verified from the fake machine after its "reboot".
+    std::string requested = run["params"]["policy.host.policy"];
+    EXPECT_EQ(run["policy"]["host"]["requested"], requested);
+    EXPECT_EQ(run["policy"]["host"]["effective"], requested);
+    EXPECT_EQ(run["policy"]["host"]["match"], true);
+    EXPECT_NE(run["policy"]["host"]["cmdline"].get<std::string>().find(requested == "strict" ? "iommu.strict=1" : "iommu.passthrough=1"),
+              std::string::npos);
+    EXPECT_TRUE(run["system"]["domain_xml"].contains("vm"));
+    EXPECT_GE(run["overhead_s"].get<double>(), 0);
+    EXPECT_FALSE(run["raw"].empty());
+    per_policy[requested]++;
+  }
+  EXPECT_EQ(per_policy["strict"], 4);
+  EXPECT_EQ(per_policy["passthrough"], 4);
+
+  // The host started strict: no reboot for the strict group, one for passthrough.
+  int reboots = 0, skipped = 0;
+  std::ifstream journal(campaign / "journal.jsonl");
+  std::string line;
+  while (std::getline(journal, line)) {
+    auto j = json::parse(line);
+    if (j["kind"] == "host.reboot" && j["status"] == "ok") ++reboots;
+    if (j["kind"] == "host.reboot" && j["status"] == "skipped") ++skipped;
+  }
+  EXPECT_EQ(reboots, 1);
+  EXPECT_EQ(skipped, 1);
+  // GRUB was edited with a backup and the change was journaled for undo.
+  bool backup = false;
+  for (const auto& e : stdfs::directory_iterator(roots_ / "host/etc/default"))
+    backup = backup || e.path().filename().string().find("grub.iommuvm-") == 0;
+  EXPECT_TRUE(backup);
+  EXPECT_NE(fs::read_file(campaign / "undo.jsonl").find("restore_file"), std::string::npos);
+  // Nothing left running.
+  EXPECT_TRUE(processes_matching("/tmp/iommuvm/" + campaign.filename().string()).empty());
+}
+
+TEST_F(Campaign, InterruptKeepsFinishedRunsLeavesNothingRunningAndResumes) {
+  auto spec_path = dir_ / "e2e.yaml";
+  write(spec_path, spec(2, "3s"));
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    ::execl(test::binary_path().c_str(), "iommuvm", "run", spec_path.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // Wait until some runs are finished and an nginx measurement (wrk) is going on.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  stdfs::path campaign;
+  bool in_window = false;
+  while (std::chrono::steady_clock::now() < deadline && !in_window) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (campaign.empty() && stdfs::exists(dir_ / "results/e2e"))
+      for (const auto& e : stdfs::directory_iterator(dir_ / "results/e2e")) campaign = e.path();
+    if (campaign.empty()) continue;
+    in_window = runs_of(campaign).size() >= 2 && !processes_matching("wrk -t").empty();
+  }
+  ASSERT_TRUE(in_window) << "never saw a measurement in progress";
+  auto before = runs_of(campaign);
+  ::kill(pid, SIGINT);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  EXPECT_EQ(read_json(campaign / "campaign.json")["status"], "interrupted");
+  auto left = processes_matching("/tmp/iommuvm/" + campaign.filename().string());
+  EXPECT_TRUE(left.empty()) << left.front();
+  auto after_interrupt = runs_of(campaign);
+  ASSERT_GE(after_interrupt.size(), before.size());
+  ASSERT_LT(after_interrupt.size(), 8u);
+  for (const auto& r : after_interrupt) EXPECT_EQ(r["status"], "ok");
+
+  // A changed spec is refused; the same spec resumes and does not repeat finished runs.
+  write(dir_ / "changed.yaml", spec(3, "3s"));
+  auto refused = iommuvm({"run", (dir_ / "changed.yaml").string()});
+  EXPECT_EQ(refused.exit_code, 2) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("--fresh"), std::string::npos) << refused.err;
+
+  auto resumed = iommuvm({"run", spec_path.string()});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
+  EXPECT_NE(resumed.out.find("Resuming"), std::string::npos) << resumed.out;
+  auto all = runs_of(campaign);
+  ASSERT_EQ(all.size(), 8u);
+  for (const auto& old : after_interrupt)
+    for (const auto& now : all)
+      if (now["id"] == old["id"]) {
+        EXPECT_EQ(now["started_at"], old["started_at"]) << "run " << old["id"] << " was repeated";
+      }
+  EXPECT_EQ(read_json(campaign / "campaign.json")["status"], "finished");
+}
+
+}  // namespace
+
+// A server that dies during the measurement fails that run only; the campaign goes on.
+TEST(CampaignLocal, ServerCrashFailsOnlyThatRun) {
+  test::TempDir dir;
+  std::string s = "name: crash\noutput: " + (dir / "results").string() +
+                  "\nmachines:\n  local: {local: true}\n"
+                  "workloads:\n"
+                  "  steady:\n    kind: custom\n    server: {command: [sleep, '30'], ready: none}\n"
+                  "    client: {command: [sh, -c, 'sleep 1.5; echo ops=1234'], metrics: {throughput_ops: 'ops=([0-9]+)'}}\n"
+                  "  crashy:\n    kind: custom\n    server: {command: [sleep, '0.5'], ready: none}\n"
+                  "    client: {command: [sh, -c, 'sleep 1.5; echo ops=99'], metrics: {throughput_ops: 'ops=([0-9]+)'}}\n";
+  write(dir / "crash.yaml", s);
+  auto r = test::run_process({test::binary_path().string(), "run", (dir / "crash.yaml").string()});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  auto campaign = only_campaign(dir / "results", "crash");
+  auto runs = runs_of(campaign);
+  ASSERT_EQ(runs.size(), 2u);
+  for (const auto& run : runs) {
+    if (run["workload"] == "steady") {
+      EXPECT_EQ(run["status"], "ok") << run.dump(1);
+      EXPECT_EQ(run["metrics"]["throughput_ops"], 1234);
+    } else {
+      EXPECT_EQ(run["status"], "failed") << run.dump(1);
+      EXPECT_NE(run["reason"].get<std::string>().find("died during the measurement"), std::string::npos) << run["reason"];
+    }
+  }
+  EXPECT_NE(r.out.find("failed: crashy"), std::string::npos) << r.out;
+}
