@@ -66,7 +66,7 @@ bool requests_nothing(const std::string& requested) {
 std::string mismatch_of(const json& rec) {
   std::string req = str_field(rec, "requested");
   std::string eff = str_field(rec, "effective");
-  bool flagged = rec.value("policy_mismatch", false) == true;
+  bool flagged = rec.contains("policy_mismatch") && rec["policy_mismatch"].is_boolean() && rec["policy_mismatch"].get<bool>();
   if (rec.contains("match") && rec["match"].is_boolean() && !rec["match"].get<bool>()) flagged = true;
   if (!requests_nothing(req) && !eff.empty() && req != eff) flagged = true;
   if (!flagged) return "";
@@ -219,7 +219,7 @@ RunRecord make_record(const json& r) {
   rec.id = str_field(r, "id");
   rec.combo = str_field(r, "combo");
   rec.workload = str_field(r, "workload");
-  rec.repetition = r.value("repetition", 0);
+  if (r.contains("repetition") && r["repetition"].is_number_integer()) rec.repetition = r["repetition"].get<int>();
   rec.status = str_field(r, "status");
   rec.reason = str_field(r, "reason");
   rec.params = r.contains("params") && r["params"].is_object() ? r["params"] : json::object();
@@ -302,7 +302,12 @@ Summary summarize(const CampaignData& data, const SummaryOptions& opts) {
 
   std::set<std::string> columns;
   for (const auto& r : data.runs) {
-    RunRecord rec = make_record(r);
+    RunRecord rec;
+    try {
+      rec = make_record(r);
+    } catch (const json::exception& e) {
+      throw InputError(fmt::format("run {}: unexpected run.json content: {}", str_field(r, "id"), e.what()));
+    }
     for (const auto& [k, v] : rec.params.items())
       if (k != "workload") columns.insert(k);
     if (r.contains("system") && r["system"].is_object()) {
