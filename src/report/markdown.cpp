@@ -120,7 +120,14 @@ void workload_section(const Summary& s, const std::string& w, std::ostream& out)
   if (!tp.empty()) {
     out << "### Throughput\n\n";
     std::vector<std::string> head = key_head;
-    for (const auto& m : tp) head.push_back(m == "throughput_ops" ? "ops/s" : m == "throughput_gbps" ? "Gbit/s" : m);
+    for (const auto& m : tp) {
+      if (m == "throughput_ops")
+        head.push_back("ops/s");
+      else if (m == "throughput_gbps")
+        head.push_back("Gbit/s");
+      else  // ops.GET.throughput_ops
+        head.push_back(m.substr(4, m.size() - 4 - std::string(".throughput_ops").size()) + " ops/s");
+    }
     head.push_back("CV");
     if (compared) head.push_back(fmt::format("Degradation vs {}", s.baseline));
     head.push_back("Flags");

@@ -402,8 +402,9 @@ Summary summarize(const CampaignData& data, const SummaryOptions& opts) {
     for (const auto& c : s.combinations)
       if (!policy_label(c).empty()) measured.insert(policy_label(c));
     s.comparison_note = fmt::format(
-        "No comparison against a baseline: the campaign has no policy axis (every run measures {}).",
-        measured.empty() ? std::string("the machine as it is") : fmt::format("{}", fmt::join(measured, ", ")));
+        "No comparison against a baseline: the campaign has no policy axis (every run measures the policy in effect: "
+        "{}).",
+        measured.empty() ? std::string("not recorded") : fmt::format("{}", fmt::join(measured, ", ")));
     return s;
   }
   bool host_axis = s.policy_axis.rfind("policy.host", 0) == 0;
