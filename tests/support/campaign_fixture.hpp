@@ -1,0 +1,94 @@
+// Hand-written campaign folders for the report tests.
+#pragma once
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace iommuvm::test {
+
+struct FakeRun {
+  std::string id;
+  std::string combo;
+  std::string workload = "redis";
+  int repetition = 1;
+  std::string status = "ok";
+  std::string reason;
+  nlohmann::json params;      // axis path -> value
+  std::string requested;      // host policy requested ("" = no policy record)
+  std::string effective;      // host policy in effect
+  double throughput = 0;
+  double p99 = 0;             // latency_us.p99 (0: absent)
+};
+
+inline void write_text(const std::filesystem::path& p, const std::string& text) {
+  std::filesystem::create_directories(p.parent_path());
+  std::ofstream(p) << text;
+}
+
+inline void write_campaign(const std::filesystem::path& dir, const std::string& spec_yaml, const std::string& name = "fake") {
+  nlohmann::json c = {{"name", name},
+                      {"spec_hash", "abc123"},
+                      {"status", "finished"},
+                      {"created", "2026-11-25T10:00:00.000Z"},
+                      {"format", "yaml"}};
+  write_text(dir / "campaign.json", c.dump(2));
+  write_text(dir / "spec.yaml", spec_yaml);
+}
+
+inline void write_run(const std::filesystem::path& dir, const FakeRun& r) {
+  nlohmann::json j;
+  j["schema"] = "iommuvm.run/1";
+  j["id"] = r.id;
+  j["combo"] = r.combo;
+  j["workload"] = r.workload;
+  j["repetition"] = r.repetition;
+  j["status"] = r.status;
+  if (!r.reason.empty()) j["reason"] = r.reason;
+  j["params"] = r.params.is_null() ? nlohmann::json::object() : r.params;
+  if (r.status == "ok") {
+    j["metrics"] = {{"throughput_ops", r.throughput}, {"exit_status", 0}, {"tool", "redis-benchmark"}};
+    if (r.p99 > 0) j["metrics"]["latency_us"] = {{"p50", r.p99 / 2}, {"p99", r.p99}};
+    j["warmup"] = {{"throughput_ops", 1.0}};  // never to be counted
+    j["collectors"] = {{"qemu-trace", {{"vtd_inv_desc", r.throughput * 10}, {"label", "x"}}}};
+  }
+  if (!r.requested.empty())
+    j["policy"] = {{"host",
+                    {{"requested", r.requested},
+                     {"effective", r.effective},
+                     {"kernel", "6.1.0-test"},
+                     {"cmdline", "intel_iommu=on"}}},
+                   {"guests", nlohmann::json::object()}};
+  j["system"] = {{"host", {{"kernel", "6.1.0-test"}, {"cmdline", "intel_iommu=on"}, {"cpu_model", "Test CPU"}}},
+                 {"libvirt_version", "9.0.0"},
+                 {"nic", "driver: ixgbe\nversion: 6.1.0\n"}};
+  write_text(dir / "runs" / r.id / "run.json", j.dump(2));
+}
+
+// Two host policies x 3 repetitions with known throughputs, a lazy combination in which one run
+// really ran under strict, and a failed run:
+//   strict      90, 95, 100 (+ 95 from the lazy run that ran under strict) -> mean 95
+//   passthrough 100, 110, 120                                               -> mean 110 (CV 9.09 %)
+//   lazy        105, 107                                                    -> mean 106
+// Degradation of strict vs passthrough: (1 - 95/110) * 100 = 13.636 %.
+inline void write_policy_campaign(const std::filesystem::path& dir, const std::string& extra_spec = "") {
+  write_campaign(dir,
+                 "name: fake\nbaseline: passthrough\nmatrix:\n  repetitions: 3\n  max_cv: 0.05\n" + extra_spec);
+  auto p = [](const char* pol) { return nlohmann::json{{"workload", "redis"}, {"policy.host", pol}}; };
+  double strict[] = {90, 95, 100}, pt[] = {100, 110, 120};
+  for (int i = 0; i < 3; ++i) {
+    write_run(dir, {"redis-s-r" + std::to_string(i + 1), "s", "redis", i + 1, "ok", "", p("strict"), "strict", "strict",
+                    strict[i], 200.0 + 10 * i});
+    write_run(dir, {"redis-p-r" + std::to_string(i + 1), "p", "redis", i + 1, "ok", "", p("passthrough"), "passthrough",
+                    "passthrough", pt[i], 100.0 + 10 * i});
+  }
+  write_run(dir, {"redis-l-r1", "l", "redis", 1, "ok", "", p("lazy"), "lazy", "lazy", 105, 150});
+  write_run(dir, {"redis-l-r2", "l", "redis", 2, "ok", "", p("lazy"), "lazy", "lazy", 107, 150});
+  write_run(dir, {"redis-l-r3", "l", "redis", 3, "ok", "", p("lazy"), "lazy", "strict", 95, 210});
+  write_run(dir, {"redis-s-r4", "s", "redis", 4, "failed", "redis-server did not start", p("strict"), "strict",
+                  "strict", 0, 0});
+}
+
+}  // namespace iommuvm::test
