@@ -20,6 +20,18 @@ using nlohmann::json;
 
 namespace {
 
+// A number read from a machine file; nullopt for anything else (a dry run's placeholder).
+std::optional<int> to_int(const std::optional<std::string>& text) {
+  if (!text) return std::nullopt;
+  try {
+    std::size_t used = 0;
+    int v = std::stoi(*text, &used);
+    return used > 0 ? std::optional<int>(v) : std::nullopt;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
 policy::Policy parse_policy_arg(const json& args) {
   auto p = policy::parse_policy(args.value("policy", std::string()));
   if (!p) throw Error("internal: step without a policy");
@@ -204,11 +216,11 @@ void Engine::on_machine_tune(const plan::Step& s) {
   std::string ifname = t.value("interface", std::string());
   if (t.contains("mtu")) {
     if (ifname.empty()) throw Error("tuning 'mtu' needs 'interface'");
-    auto old = try_read(r, "/sys/class/net/" + ifname + "/mtu");
-    if (old) undo({{"action", "mtu"}, {"interface", ifname}, {"value", std::stoi(*old)}});
+    auto old = to_int(try_read(r, "/sys/class/net/" + ifname + "/mtu"));
+    if (old) undo({{"action", "mtu"}, {"interface", ifname}, {"value", *old}});
     run_checked(r, {{"ip", "link", "set", "dev", ifname, "mtu", std::to_string(t["mtu"].get<int>())}, true, "", {}}, "setting the MTU");
-    auto now = try_read(r, "/sys/class/net/" + ifname + "/mtu");
-    applied["mtu"] = now ? json(std::stoi(*now)) : json(t["mtu"]);
+    auto now = to_int(try_read(r, "/sys/class/net/" + ifname + "/mtu"));
+    applied["mtu"] = now ? json(*now) : json(t["mtu"]);
   }
   if (t.contains("rx_ring") || t.contains("tx_ring")) {
     std::vector<std::string> argv = {"ethtool", "-G", ifname};
@@ -272,8 +284,8 @@ void Engine::on_nic_setup(const plan::Step& s) {
     throw Error(fmt::format("{} on {} is not SR-IOV capable (no sriov_totalvfs): check the NIC, its driver and "
                             "SRIOV_EN/NUM_OF_VFS in the firmware (mlxconfig)",
                             nic.pf.empty() ? nic.pci : nic.pf, s.machine));
-  int total_vfs = total ? std::atoi(total->c_str()) : nic.num_vfs;
-  int now = current ? std::atoi(current->c_str()) : 0;
+  int total_vfs = to_int(total).value_or(nic.num_vfs);
+  int now = to_int(current).value_or(0);
   if (!options_.dry_run && nic.num_vfs > total_vfs)
     throw Error(fmt::format("{} VFs asked for but the NIC offers {} (sriov_totalvfs); raise NUM_OF_VFS with mlxconfig",
                             nic.num_vfs, total_vfs));

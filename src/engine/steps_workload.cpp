@@ -55,7 +55,7 @@ void Engine::on_server_start(const plan::Step& s) {
   // On the controller itself, a server without a port gets a free one: the machine may
   // already run a Redis or nginx of its own on the default port.
   if (ctx.port == 0 && local && !options_.dry_run) ctx.port = net::free_tcp_port();
-  ctx.work_dir = work_dir_for(store_ ? store_->campaign_id() : "dry-run", run_->id, "server");
+  ctx.work_dir = work_dir_for(store_ ? store_->work_id() : "dry-run", run_->id, "server");
   ctx.as_root = local ? ::geteuid() == 0 : (m && m->ssh.user == "root");
   auto sp = workload::server_plan(w, ctx);
 
@@ -187,7 +187,7 @@ void Engine::on_client_warmup(const plan::Step& s) {
   // The warm-up runs the same generator for the warm-up time (request-count tools: a tenth of the requests).
   if (w.client.duration_s > 0 || w.client.requests == 0) w.client.duration_s = w.client.warmup_s;
   else w.client.requests = std::max(1000, w.client.requests / 10);
-  auto work = work_dir_for(store_ ? store_->campaign_id() : "dry-run", run_->id, "client");
+  auto work = work_dir_for(store_ ? store_->work_id() : "dry-run", run_->id, "client");
   auto res = run_client(this, machine(s.machine), cfg, w, work, run_->record["server"], run_->raw_dir, "warmup",
                         options_.dry_run, progress_, [](bool) {});
   run_->record["warmup"] = res.metrics;
@@ -197,7 +197,7 @@ void Engine::on_client_warmup(const plan::Step& s) {
 void Engine::on_client_measure(const plan::Step& s) {
   const auto& cfg = config(s);
   const auto& w = cfg.workloads.front();
-  auto work = work_dir_for(store_ ? store_->campaign_id() : "dry-run", run_->id, "client");
+  auto work = work_dir_for(store_ ? store_->work_id() : "dry-run", run_->id, "client");
   // The measurement window: no keep-alives, no polling of any machine.
   auto window = [&](bool open) {
     for (auto& [name, r] : backends_.machines)

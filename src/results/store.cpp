@@ -8,6 +8,7 @@
 
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/util/fs.hpp"
+#include "iommuvm/util/hash.hpp"
 #include "iommuvm/version.hpp"
 
 namespace iommuvm::results {
@@ -100,7 +101,8 @@ CampaignStore CampaignStore::open(const stdfs::path& output_root, const spec::Sp
             {"created", now_iso8601()},
             {"status", "running"},
             {"iommuvm_version", kVersion},
-            {"runs", plan.totals.runs}};
+            {"runs", plan.totals.runs},
+            {"work_dir", "/tmp/iommuvm/" + s.work_id()}};
   fs::atomic_write(s.dir_ / "campaign.json", c.dump(2));
   return s;
 }
@@ -122,6 +124,13 @@ std::set<std::string> CampaignStore::finished_runs() const {
     if (st == "ok" || st == "failed" || st == "skipped") out.insert(r.value("id", e.path().filename().string()));
   }
   return out;
+}
+
+std::string CampaignStore::work_id() const {
+  std::error_code ec;
+  auto abs = stdfs::absolute(dir_, ec);
+  return fmt::format("{}-{}-{}", dir_.parent_path().filename().string(), campaign_id(),
+                     hash::sha256_hex(abs.string()).substr(0, 6));
 }
 
 stdfs::path CampaignStore::run_dir(const std::string& id) const { return dir_ / "runs" / id; }

@@ -195,7 +195,7 @@ TEST_F(Campaign, RunsEndToEndSwitchingHostPoliciesWithSimulatedReboots) {
   EXPECT_TRUE(backup);
   EXPECT_NE(fs::read_file(campaign / "undo.jsonl").find("restore_file"), std::string::npos);
   // Nothing left running.
-  EXPECT_TRUE(processes_matching("/tmp/iommuvm/" + campaign.filename().string()).empty());
+  EXPECT_TRUE(processes_matching(cj["work_dir"]).empty());
 }
 
 TEST_F(Campaign, InterruptKeepsFinishedRunsLeavesNothingRunningAndResumes) {
@@ -218,7 +218,10 @@ TEST_F(Campaign, InterruptKeepsFinishedRunsLeavesNothingRunningAndResumes) {
     if (campaign.empty() && stdfs::exists(dir_ / "results/e2e"))
       for (const auto& e : stdfs::directory_iterator(dir_ / "results/e2e")) campaign = e.path();
     if (campaign.empty()) continue;
-    in_window = runs_of(campaign).size() >= 2 && !processes_matching("wrk -t").empty();
+    if (!stdfs::exists(campaign / "campaign.json")) continue;
+    std::string work = read_json(campaign / "campaign.json")["work_dir"];
+    for (const auto& p : processes_matching(work))
+      in_window = in_window || (runs_of(campaign).size() >= 2 && p.find("wrk") != std::string::npos);
   }
   ASSERT_TRUE(in_window) << "never saw a measurement in progress";
   auto before = runs_of(campaign);
@@ -228,7 +231,7 @@ TEST_F(Campaign, InterruptKeepsFinishedRunsLeavesNothingRunningAndResumes) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 130);
   EXPECT_EQ(read_json(campaign / "campaign.json")["status"], "interrupted");
-  auto left = processes_matching("/tmp/iommuvm/" + campaign.filename().string());
+  auto left = processes_matching(read_json(campaign / "campaign.json")["work_dir"]);
   EXPECT_TRUE(left.empty()) << left.front();
   auto after_interrupt = runs_of(campaign);
   ASSERT_GE(after_interrupt.size(), before.size());

@@ -38,6 +38,9 @@ class CampaignStore {
   const std::filesystem::path& dir() const { return dir_; }
   bool resumed() const { return resumed_; }
   std::string campaign_id() const { return dir_.filename().string(); }
+  // Name of this campaign's private folder on the machines (/tmp/iommuvm/<work_id>/...):
+  // experiment, campaign id and a hash of the folder, so that concurrent campaigns never share it.
+  std::string work_id() const;
 
   // Runs with a run.json whose status is final (ok, failed, skipped).
   std::set<std::string> finished_runs() const;

@@ -1,0 +1,150 @@
+// The built iommuvm binary on the example specs: validate, plan, dry run, exit codes.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <regex>
+
+#include <nlohmann/json.hpp>
+
+#include "test_support.hpp"
+
+using namespace iommuvm;
+using nlohmann::json;
+namespace stdfs = std::filesystem;
+
+namespace {
+
+test::ProcessResult cli(std::vector<std::string> args, const std::string& cwd = "") {
+  std::vector<std::string> argv;
+  if (!cwd.empty()) argv = {"sh", "-c", "cd \"$0\" && exec \"$@\"", cwd};
+  argv.push_back(test::binary_path().string());
+  argv.insert(argv.end(), args.begin(), args.end());
+  return test::run_process(argv);
+}
+
+std::string example(const std::string& name) { return std::string(IOMMUVM_SOURCE_DIR) + "/configs/examples/" + name; }
+
+}  // namespace
+
+TEST(Cli, VersionAndHelp) {
+  auto v = cli({"--version"});
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_NE(v.out.find("iommuvm 0."), std::string::npos) << v.out;
+  auto h = cli({"run", "--help"});
+  EXPECT_EQ(h.exit_code, 0);
+  EXPECT_NE(h.out.find("--dry-run"), std::string::npos);
+  auto bad = cli({"frobnicate"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(bad.err.rfind("iommuvm: error:", 0), 0u) << bad.err;
+}
+
+TEST(Cli, ExamplesValidate) {
+  for (const char* f : {"loopback.yaml", "testbed.yaml"}) {
+    auto r = cli({"validate", example(f)});
+    EXPECT_EQ(r.exit_code, 0) << f << r.err;
+    EXPECT_NE(r.out.find(": ok: campaign"), std::string::npos) << r.out;
+  }
+}
+
+TEST(Cli, InvalidSpecExitsTwoWithEveryProblemLocated) {
+  test::TempDir dir;
+  auto p = dir / "bad.yaml";
+  std::ofstream(p) << "name: bad\nmachines:\n  local: {local: true}\nworkloads:\n  redis:\n    client: {pipelin: 2}\n"
+                      "policy: {host: strcit}\n";
+  auto r = cli({"validate", p.string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(p.string() + ":6:14: error: unknown key 'pipelin'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(p.string() + ":7:16: error: unknown value 'strcit'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("iommuvm: error: " + p.string() + ": 2 errors in the spec"), std::string::npos) << r.err;
+  auto missing = cli({"validate", (dir / "nope.yaml").string()});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("no such spec file"), std::string::npos);
+  std::ofstream(dir / "empty.json") << "";
+  auto empty = cli({"plan", (dir / "empty.json").string()});
+  EXPECT_EQ(empty.exit_code, 2) << empty.err;
+}
+
+TEST(Cli, PlanJsonOfTheTestbed) {
+  auto r = cli({"plan", "--json", example("testbed.yaml")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = json::parse(r.out);
+  // 3 host policies x 2 guest policies x (redis x 2 pipelines + nginx) x 3 repetitions.
+  EXPECT_EQ(j["totals"]["runs"], 54);
+  EXPECT_EQ(j["runs"].size(), 54u);
+  EXPECT_EQ(j["totals"]["host_reboots"], 3) << "grouped by host policy: one boot configuration each";
+  EXPECT_EQ(j["totals"]["guest_restarts"], 6);
+  EXPECT_GT(j["totals"]["estimated_seconds"].get<double>(), 0);
+  std::set<std::string> ids;
+  for (const auto& run : j["runs"]) {
+    ids.insert(run["id"].get<std::string>());
+    EXPECT_TRUE(run["params"].contains("policy.host.policy"));
+  }
+  EXPECT_EQ(ids.size(), 54u);
+  // Grouping: the host policy changes exactly twice along the run order.
+  int changes = 0;
+  for (std::size_t i = 1; i < j["runs"].size(); ++i)
+    changes += j["runs"][i]["params"]["policy.host.policy"] != j["runs"][i - 1]["params"]["policy.host.policy"];
+  EXPECT_EQ(changes, 2);
+  std::map<std::string, int> kinds;
+  for (const auto& s : j["steps"]) kinds[s["kind"].get<std::string>()]++;
+  EXPECT_EQ(kinds["host.reboot"], 3);
+  EXPECT_EQ(kinds["host.verify_policy"], 3);
+  EXPECT_EQ(kinds["guest.start"], 6);
+  EXPECT_EQ(kinds["nic.setup_vfs"], 3) << "VFs are set up again after every host boot";
+  EXPECT_EQ(kinds["client.measure"], 54);
+  EXPECT_EQ(kinds["client.warmup"], 54);
+}
+
+TEST(Cli, InterleavedOrderCostsMoreReboots) {
+  test::TempDir dir;
+  std::string text;
+  {
+    std::ifstream in(example("testbed.yaml"));
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  text = std::regex_replace(text, std::regex("template: \\.\\./domains/"), "template: " + std::string(IOMMUVM_SOURCE_DIR) + "/configs/domains/");
+  text = std::regex_replace(text, std::regex("  cooldown: 5s"), "  cooldown: 5s\n  order: interleaved");
+  std::ofstream(dir / "interleaved.yaml") << text;
+  auto r = cli({"plan", "--json", (dir / "interleaved.yaml").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = json::parse(r.out);
+  EXPECT_EQ(j["totals"]["runs"], 54);
+  EXPECT_EQ(j["totals"]["host_reboots"], 9) << "3 rounds x 3 host policies";
+  EXPECT_EQ(j["runs"][0]["repetition"], 1);
+  EXPECT_EQ(j["runs"][53]["repetition"], 3);
+}
+
+TEST(Cli, JsonAndYamlFormsGiveTheSamePlan) {
+  auto y = cli({"plan", "--json", test::data_path("specs/testbed-copy.yaml").string()});
+  auto j = cli({"plan", "--json", test::data_path("specs/testbed.json").string()});
+  ASSERT_EQ(y.exit_code, 0) << y.err;
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  EXPECT_EQ(json::parse(y.out), json::parse(j.out));
+}
+
+TEST(Cli, DryRunPrintsEveryActionAndTouchesNothing) {
+  test::TempDir cwd;
+  auto r = cli({"run", "--dry-run", example("testbed.yaml")}, cwd.path().string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string& out = r.out;
+  // Host policy through the one-shot GRUB entry, the reboot and the verification.
+  EXPECT_NE(out.find("[host] $ install -m 0755 /tmp/"), std::string::npos) << out.substr(0, 3000);
+  EXPECT_NE(out.find("/etc/grub.d/45_iommuvm"), std::string::npos);
+  EXPECT_NE(out.find("[host] $ update-grub"), std::string::npos);
+  EXPECT_NE(out.find("[host] $ grub-reboot iommuvm-strict"), std::string::npos);
+  EXPECT_NE(out.find("[host] $ systemctl reboot"), std::string::npos);
+  // VFs, libvirt, the guest's network over the VF, servers and generators, exactly quoted.
+  EXPECT_NE(out.find("/sys/class/net/enp202s0f0np0/device/sriov_numvfs"), std::string::npos);
+  EXPECT_NE(out.find("[host] $ ip link set enp202s0f0np0 vf 0 mac 52:54:00:36:54:b4"), std::string::npos);
+  EXPECT_NE(out.find("[libvirt qemu:///system] virDomainDefineXML network-server"), std::string::npos);
+  EXPECT_NE(out.find("[libvirt qemu:///system] virDomainCreate network-server"), std::string::npos);
+  EXPECT_NE(out.find("[guest] $ sudo -n -- ip addr replace 10.10.1.100/24"), std::string::npos);
+  EXPECT_NE(out.find("redis-server --port 6379 --bind 10.10.1.100"), std::string::npos);
+  EXPECT_NE(out.find("[client] $ cd /tmp/iommuvm/dry-run/"), std::string::npos);
+  EXPECT_NE(out.find("redis-benchmark -h 10.10.1.100 -p 6379 -n 2000000 -c 100 -P 16"), std::string::npos);
+  EXPECT_NE(out.find("wrk -t 8 -c 256 -d 60s --latency"), std::string::npos);
+  EXPECT_NE(out.find("keep-alive paused (measurement window)"), std::string::npos);
+  EXPECT_NE(out.find("[54/54]"), std::string::npos);
+  // Nothing written.
+  EXPECT_TRUE(stdfs::is_empty(cwd.path())) << "a dry run created files";
+}
