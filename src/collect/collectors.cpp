@@ -513,6 +513,7 @@ class BpftraceIommu final : public Base {
     std::string alt;
     for (const auto& n : names) alt += (alt.empty() ? "" : "|") + n;
     std::set<std::string> out;
+    if (ctx_.dry_run) return std::set<std::string>(names.begin(), names.end());
     auto collect = [&](const std::string& text, int field) {
       std::string line;
       for (char c : text + "\n") {
