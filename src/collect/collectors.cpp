@@ -568,7 +568,10 @@ class BpftraceIommu final : public Base {
 class QemuTrace final : public Base {
  public:
   using Base::Base;
-  void do_start() override { offset_ = size(); }
+  void do_start() override {
+    offset_ = size();
+    existed_at_start_ = exists_;
+  }
   json do_stop() override {
     long long end = size();
     json notes = json::array();
@@ -591,7 +594,7 @@ class QemuTrace final : public Base {
     j["bytes"] = end - offset_;
     j["window_s"] = window_s();
     if (window_s() > 0) j["per_s"] = j["total"].get<double>() / window_s();
-    if (!exists_) notes.push_back("no trace file at the start of the window");
+    if (!existed_at_start_) notes.push_back("no trace file at the start of the window");
     if (!notes.empty()) j["notes"] = notes;
     return j;
   }
@@ -608,7 +611,7 @@ class QemuTrace final : public Base {
     return std::stoll(r.out);
   }
   long long offset_ = 0;
-  bool exists_ = true;
+  bool exists_ = true, existed_at_start_ = true;
 };
 
 // ------------------------------------------------------------------ custom command
