@@ -208,3 +208,47 @@ TEST_F(CollectLive, DmarPmuOrItsReason) {
   ASSERT_FALSE(m.contains("error")) << m.dump();
   EXPECT_FALSE(m["events"].empty());
 }
+
+// The QEMU half of bpftrace-iommu (uprobes on the guest's process, found through
+// libvirt's pid file) against a stand-in: a python3 process under a fake root prefix
+// holding /run/libvirt/qemu/<domain>.pid and /proc/<pid>/exe. Uprobes work in more
+// places than kprobes.
+TEST(CollectLiveBpftrace, UprobesOnTheProcessOfTheDomain) {
+  if (!test::have_program("bpftrace")) GTEST_SKIP() << "bpftrace not installed";
+  auto python = std::filesystem::path("/usr/bin/python3");
+  if (!std::filesystem::exists(python)) GTEST_SKIP() << "no python3";
+  auto exe = std::filesystem::canonical(python);
+  test::TempDir dir;
+  auto root = dir / "root";
+  remote::LocalOptions lo;
+  lo.root = root;
+  auto machine = remote::make_local(lo);
+  auto proc = machine->start(
+      remote::Command{{exe.string(), "-c", "import time\nwhile True:\n  len('abc'); time.sleep(0.001)"}, false, "", {}},
+      (dir / "py.log").string());
+  std::filesystem::create_directories(root / "run/libvirt/qemu");
+  std::ofstream(root / "run/libvirt/qemu/guest1.pid") << proc.pid;
+  std::filesystem::create_directories(root / "proc" / std::to_string(proc.pid));
+  std::filesystem::create_symlink(exe, root / "proc" / std::to_string(proc.pid) / "exe");
+
+  spec::Spec config;
+  spec::CollectorSpec cs;
+  cs.name = "bt";
+  cs.kind = "bpftrace-iommu";
+  cs.functions = {"qemu:PyObject_Size", "vtd_iommu_translate"};
+  std::filesystem::create_directories(dir / "work");
+  auto c = make(Context{*machine, config, cs, (dir / "work").string(), dir / "raw", nullptr, "guest1", false});
+  c->prepare();
+  c->start();
+  std::this_thread::sleep_for(1000ms);
+  auto m = c->stop();
+  machine->stop(proc, SIGTERM, 2000ms);
+  if (m.contains("unsupported")) GTEST_SKIP() << m["unsupported"].get<std::string>();
+  ASSERT_FALSE(m.contains("error")) << m.dump();
+  EXPECT_EQ(m["missing"], json::array({"qemu:vtd_iommu_translate"})) << m.dump();
+  auto f = m["functions"]["qemu:PyObject_Size"];
+  EXPECT_GT(f["calls"].get<std::uint64_t>(), 10u) << m.dump();
+  EXPECT_GT(f["avg_ns"].get<double>(), 0.0);
+  EXPECT_TRUE(std::filesystem::exists(dir / "raw" / "bt.bt"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "raw" / "bt.txt"));
+}

@@ -393,3 +393,11 @@ TEST(CollectDryRun, PlaceholdersNeverFail) {
   EXPECT_NE(text.find("perf stat -a"), std::string::npos) << text;
   EXPECT_NE(text.find("my-profiler --flag"), std::string::npos) << text;
 }
+
+TEST(CollectBpftrace, SummaryOfRealUprobeRun) {
+  // bpftrace 0.17 running the generator's layout with a uprobe/uretprobe pair on libc getpid.
+  auto j = parse_bpftrace_summary(slurp("bpftrace_uprobe_summary.txt"));
+  EXPECT_EQ(j["functions"]["qemu:getpid"]["calls"], 374);
+  EXPECT_EQ(j["functions"]["qemu:getpid"]["total_ns"], 145467163);
+  EXPECT_NEAR(j["functions"]["qemu:getpid"]["avg_ns"].get<double>(), 145467163.0 / 374, 1e-6);
+}
