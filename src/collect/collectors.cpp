@@ -479,14 +479,13 @@ class BpftraceIommu final : public Base {
     m().upload(local, script_path_);
   }
   void do_start() override {
-    out_path_ = work_file("bpftrace.txt");
-    run({"rm", "-f", "--", out_path_}, true);
-    start_bg(Command{{"bpftrace", "-o", out_path_, script_path_}, true, "", {}}, "bpftrace.log");
+    // stdout, not -o FILE: bpftrace 0.17 does not flush -o files until it exits.
+    start_bg(Command{{"bpftrace", script_path_}, true, "", {}}, "bpftrace.txt");
     if (ctx_.dry_run) return;
     // Probes are attached when BEGIN has printed its line; until then calls would be missed.
     auto deadline = Clock::now() + std::chrono::seconds(60);
     while (Clock::now() < deadline) {
-      if (run({"grep", "-q", "iommuvm-bpftrace-start", out_path_}, true).ok()) return;
+      if (run({"grep", "-q", "iommuvm-bpftrace-start", log_path_}, true).ok()) return;
       if (!m().is_running(bg_)) throw Unsupported{"bpftrace failed: " + bpftrace_error()};
       std::this_thread::sleep_for(milliseconds(100));
     }
@@ -495,7 +494,7 @@ class BpftraceIommu final : public Base {
   }
   json do_stop() override {
     bool was_running = stop_bg(SIGINT, milliseconds(15000));
-    auto text = fetch(out_path_, "txt");
+    auto text = fetch(log_path_, "txt");
     if (ctx_.dry_run) return {};
     if (!was_running && text.find("iommuvm-bpftrace-summary") == std::string::npos)
       throw Error("bpftrace exited during the window: " + bpftrace_error());
@@ -560,7 +559,7 @@ class BpftraceIommu final : public Base {
     return err;
   }
   std::vector<std::string> missing_, notes_;
-  std::string script_path_, out_path_;
+  std::string script_path_;
 };
 
 // ------------------------------------------------------------------ QEMU trace file

@@ -270,7 +270,9 @@ TEST(CollectQemuTrace, Glob) {
 TEST(CollectQemuTrace, RealLogBackendLines) {
   auto j = count_qemu_trace(slurp("qemu_trace_log.txt"), {});
   EXPECT_EQ(j["total"], 16);
-  EXPECT_EQ(j["events"]["vtd_context_cache_reset"], 1);
+  EXPECT_EQ(j["events"]["vtd_context_cache_reset"], 2);  // machine creation and reset
+  EXPECT_EQ(j["events"]["vtd_switch_address_space"], 12);
+  EXPECT_EQ(j["events"]["vtd_ir_remap_msi"], 1);
   EXPECT_GE(j["events"]["vtd_switch_address_space"].get<int>(), 4);
   EXPECT_EQ(j["other_lines"], 0);
   auto k = count_qemu_trace(slurp("qemu_trace_log_timestamps.txt"), {"vtd_switch_address_space"});
