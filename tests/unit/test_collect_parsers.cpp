@@ -2,7 +2,9 @@
 // see README.md there) and hand-made edge cases; per_request(); make() checks.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "iommuvm/collect/collector.hpp"
@@ -394,6 +396,7 @@ TEST(CollectDryRun, PlaceholdersNeverFail) {
   EXPECT_NE(text.find("mpstat -P ALL 1"), std::string::npos) << text;
   EXPECT_NE(text.find("perf stat -a"), std::string::npos) << text;
   EXPECT_NE(text.find("my-profiler --flag"), std::string::npos) << text;
+  if (std::getenv("IOMMUVM_SHOW_DRY_RUN")) std::cout << text;
 }
 
 TEST(CollectBpftrace, SummaryOfRealUprobeRun) {
