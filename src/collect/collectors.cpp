@@ -220,6 +220,12 @@ class ProcessCpu final : public Base {
     }
     if (ctx_.spec.process == "qemu") {
       pids_ = {qemu_pid()};
+      // vhost-net/-scsi workers: kernel threads "vhost-<qemu pid>" before Linux 6.4,
+      // threads of QEMU itself (already in its times) since.
+      auto v = run({"pgrep", "-x", "--", "vhost-" + std::to_string(pids_[0])});
+      if (ctx_.dry_run) return;
+      for (auto& s : split_words(v.out)) vhost_.insert(std::stol(s));
+      pids_.insert(pids_.end(), vhost_.begin(), vhost_.end());
     } else {
       auto p = run({"pgrep", "-x", "--", ctx_.spec.process});
       if (ctx_.dry_run) return;
@@ -233,7 +239,7 @@ class ProcessCpu final : public Base {
     save_raw("txt", before_ + "--- after\n" + after_);
     if (ctx_.dry_run) return {};
     auto b = parse_proc_stat(before_), a = parse_proc_stat(after_);
-    std::uint64_t ut = 0, st = 0;
+    std::uint64_t ut = 0, st = 0, vhost_ticks = 0;
     int counted = 0, gone = 0;
     for (const auto& x : b) {
       auto it = std::find_if(a.begin(), a.end(),
@@ -242,8 +248,10 @@ class ProcessCpu final : public Base {
         ++gone;
         continue;
       }
-      ut += it->utime - std::min(it->utime, x.utime);
-      st += it->stime - std::min(it->stime, x.stime);
+      auto du = it->utime - std::min(it->utime, x.utime), ds = it->stime - std::min(it->stime, x.stime);
+      ut += du;
+      st += ds;
+      if (vhost_.count(x.pid)) vhost_ticks += du + ds;
       ++counted;
     }
     if (counted == 0) throw Error(fmt::format("process '{}' gone during the window", ctx_.spec.process));
@@ -252,6 +260,10 @@ class ProcessCpu final : public Base {
            {"window_s", window_s()}};
     if (window_s() > 0) j["cpu_util_pct"] = 100.0 * (user_s + system_s) / window_s();
     if (gone) j["exited"] = gone;
+    if (!vhost_.empty()) {
+      j["vhost_threads"] = vhost_.size();
+      j["vhost_cpu_s"] = static_cast<double>(vhost_ticks) / ticks_;
+    }
     return j;
   }
 
@@ -276,6 +288,7 @@ class ProcessCpu final : public Base {
   }
   double ticks_ = 100;
   std::vector<long> pids_;
+  std::set<long> vhost_;
   std::string before_, after_;
 };
 

@@ -263,3 +263,43 @@ TEST(CollectLiveBpftrace, UprobesOnTheProcessOfTheDomain) {
   EXPECT_TRUE(std::filesystem::exists(dir / "raw" / "bt.bt"));
   EXPECT_TRUE(std::filesystem::exists(dir / "raw" / "bt.txt"));
 }
+
+// process: qemu finds the guest's process through libvirt's pid file (under a fake
+// root prefix whose /proc/<pid> links to the real one).
+TEST(CollectLivePidstat, QemuFromTheLibvirtPidFile) {
+  if (!test::have_program("pgrep")) GTEST_SKIP() << "pgrep not installed (procps)";
+  test::TempDir dir;
+  auto root = dir / "root";
+  remote::LocalOptions lo;
+  lo.root = root;
+  auto machine = remote::make_local(lo);
+  auto proc = machine->start(remote::Command{{"sh", "-c", "while :; do :; done"}, false, "", {}},
+                             (dir / "busy.log").string());
+  // The started PID may be the sh that runs the loop: the stand-in is its child then.
+  std::this_thread::sleep_for(200ms);
+  long pid = proc.pid;
+  auto child = test::run_process({"pgrep", "-P", std::to_string(proc.pid)});
+  if (child.exit_code == 0) pid = std::stol(child.out);
+  std::filesystem::create_directories(root / "run/libvirt/qemu");
+  std::ofstream(root / "run/libvirt/qemu/guest1.pid") << pid << "\n";
+  std::filesystem::create_directories(root / "proc");
+  std::filesystem::create_directory_symlink("/proc/" + std::to_string(pid), root / "proc" / std::to_string(pid));
+
+  spec::Spec config;
+  spec::CollectorSpec cs;
+  cs.name = "qemu-cpu";
+  cs.kind = "pidstat";
+  cs.process = "qemu";
+  auto c = make(Context{*machine, config, cs, (dir / "work").string(), dir / "raw", nullptr, "guest1", false});
+  c->prepare();
+  c->start();
+  std::this_thread::sleep_for(1000ms);
+  auto m = c->stop();
+  machine->stop(proc, SIGKILL, 1000ms);
+  ASSERT_FALSE(m.contains("error")) << m.dump();
+  ASSERT_FALSE(m.contains("unsupported")) << m.dump();
+  EXPECT_EQ(m["processes"], 1);
+  EXPECT_GT(m["cpu_s"].get<double>(), 0.1) << m.dump();
+  EXPECT_FALSE(m.contains("vhost_threads"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "raw" / "qemu-cpu.txt"));
+}
