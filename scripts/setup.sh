@@ -28,7 +28,7 @@ BUILD_PKGS=(build-essential cmake ninja-build pkg-config
 # What the tests drive for real: sshd, servers and load generators, libvirt's
 # clients (virt-xml-validate), gnuplot for figures.
 TEST_PKGS=(openssh-server openssh-client redis-server redis-tools memcached nginx-light wrk
-  libmemcached-tools iperf3 gnuplot-nox libvirt-clients procps psmisc sysstat iproute2)
+  libmemcached-tools iperf3 gnuplot-nox libvirt-clients procps psmisc sysstat linux-perf iproute2)
 VM_PKGS=(libvirt-daemon-system qemu-system-x86 qemu-utils linux-image-amd64 busybox-static cpio)
 
 pkgs=("${BUILD_PKGS[@]}")

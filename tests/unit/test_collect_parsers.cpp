@@ -1,0 +1,408 @@
+// Collector parsers on outputs captured from the real tools (tests/data/collect,
+// see README.md there) and hand-made edge cases; per_request(); make() checks.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "iommuvm/collect/collector.hpp"
+#include "iommuvm/collect/parsers.hpp"
+#include "iommuvm/engine/recording.hpp"
+#include "iommuvm/remote/local.hpp"
+#include "test_support.hpp"
+
+using namespace iommuvm;
+using namespace iommuvm::collect;
+using nlohmann::json;
+
+namespace {
+
+std::string slurp(const std::string& rel) {
+  std::ifstream in(test::data_path("collect/" + rel), std::ios::binary);
+  EXPECT_TRUE(in) << rel;
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ mpstat
+
+TEST(CollectMpstat, AverageBlockOfRealOutput) {
+  auto j = parse_mpstat(slurp("mpstat_2cpu.txt"));
+  EXPECT_EQ(j["cpus"], 2);
+  EXPECT_DOUBLE_EQ(j["cpu_total"]["usr"].get<double>(), 85.14);
+  EXPECT_DOUBLE_EQ(j["cpu_total"]["sys"].get<double>(), 14.86);
+  EXPECT_DOUBLE_EQ(j["cpu_total"]["idle"].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(j["cpu_total"]["busy"].get<double>(), 100.0);
+  for (auto key : {"nice", "iowait", "irq", "soft", "steal", "guest", "gnice"})
+    EXPECT_TRUE(j["cpu_total"].contains(key)) << key;
+  EXPECT_DOUBLE_EQ(j["cpu"]["1"]["usr"].get<double>(), 85.43);
+  EXPECT_DOUBLE_EQ(j["cpu"]["0"]["sys"].get<double>(), 15.15);
+}
+
+TEST(CollectMpstat, OfflineCpuLeavesAGap) {
+  auto j = parse_mpstat(slurp("mpstat_hotplug.txt"));
+  EXPECT_EQ(j["cpus"], 3);
+  EXPECT_TRUE(j["cpu"].contains("3"));
+  EXPECT_FALSE(j["cpu"].contains("2"));
+  EXPECT_DOUBLE_EQ(j["cpu"]["0"]["guest"].get<double>(), 40.0);
+  EXPECT_DOUBLE_EQ(j["cpu_total"]["busy"].get<double>(), 36.0);
+}
+
+TEST(CollectMpstat, ColumnsComeFromTheHeader) {
+  auto j = parse_mpstat(slurp("mpstat_old_columns.txt"));
+  EXPECT_FALSE(j["cpu_total"].contains("gnice"));
+  EXPECT_DOUBLE_EQ(j["cpu_total"]["idle"].get<double>(), 98.0);
+  EXPECT_DOUBLE_EQ(j["cpu"]["1"]["usr"].get<double>(), 1.0);
+}
+
+TEST(CollectMpstat, NoAverageIsAnError) {
+  EXPECT_THROW(parse_mpstat(slurp("mpstat_no_average.txt")), ParseError);
+  EXPECT_THROW(parse_mpstat(""), ParseError);
+  EXPECT_THROW(parse_mpstat("Average:     CPU    %usr\nAverage:     all   x\n"), ParseError);
+  EXPECT_THROW(parse_mpstat("Average:     CPU    %usr  %idle\nAverage:     all   1.0\n"), ParseError);
+}
+
+// ------------------------------------------------------------------ interrupts
+
+TEST(CollectInterrupts, RealTable) {
+  auto t = parse_interrupts(slurp("interrupts_after.txt"));
+  EXPECT_EQ(t.cpus, (std::vector<int>{0, 1}));
+  auto it = std::find_if(t.lines.begin(), t.lines.end(), [](const auto& l) { return l.irq == "36"; });
+  ASSERT_NE(it, t.lines.end());
+  EXPECT_EQ(it->device, "virtio1-req.0");
+  EXPECT_EQ(it->chip, "PCI-MSIX-0000:00:02.0");
+  EXPECT_EQ(it->total, 120696u);
+  auto loc = std::find_if(t.lines.begin(), t.lines.end(), [](const auto& l) { return l.irq == "LOC"; });
+  ASSERT_NE(loc, t.lines.end());
+  EXPECT_EQ(loc->device, "Local timer interrupts");
+  EXPECT_EQ(loc->total, 993584u + 1049274u);
+  auto err = std::find_if(t.lines.begin(), t.lines.end(), [](const auto& l) { return l.irq == "ERR"; });
+  ASSERT_NE(err, t.lines.end());
+  EXPECT_TRUE(err->cpu.empty());
+}
+
+TEST(CollectInterrupts, RealDeltasOverOneSecond) {
+  auto j = interrupt_deltas(parse_interrupts(slurp("interrupts_before.txt")),
+                            parse_interrupts(slurp("interrupts_after.txt")), 1.0);
+  EXPECT_GT(j["total"].get<std::uint64_t>(), 0u);
+  EXPECT_DOUBLE_EQ(j["per_s"].get<double>(), j["total"].get<double>());
+  EXPECT_TRUE(j["irq"].contains("LOC"));
+  std::uint64_t sum = 0;
+  for (auto& [k, v] : j["irq"].items()) {
+    EXPECT_GT(v["count"].get<std::uint64_t>(), 0u) << k;
+    sum += v["count"].get<std::uint64_t>();
+  }
+  EXPECT_EQ(sum, j["total"].get<std::uint64_t>());
+  std::uint64_t cpus = 0;
+  for (auto& [k, v] : j["cpu"].items()) cpus += v.get<std::uint64_t>();
+  EXPECT_EQ(cpus, j["total"].get<std::uint64_t>());
+}
+
+TEST(CollectInterrupts, HotplugAndNewLines) {
+  auto b = parse_interrupts(slurp("interrupts_hotplug_before.txt"));
+  auto a = parse_interrupts(slurp("interrupts_hotplug_after.txt"));
+  EXPECT_EQ(b.cpus, (std::vector<int>{0, 1, 3}));
+  EXPECT_EQ(a.cpus, (std::vector<int>{0, 1, 2, 3}));
+  auto j = interrupt_deltas(b, a, 2.0);
+  EXPECT_EQ(j["irq"]["25"]["count"], 500);
+  EXPECT_EQ(j["irq"]["26"]["count"], 350);  // 300 on CPU1 + 50 on the new CPU2
+  EXPECT_EQ(j["irq"]["40"]["count"], 12);   // registered during the window
+  EXPECT_EQ(j["irq"]["ERR"]["count"], 2);
+  EXPECT_EQ(j["irq"]["LOC"]["count"], 330);
+  EXPECT_FALSE(j["irq"].contains("24"));  // unchanged lines are left out
+  EXPECT_EQ(j["device"]["mlx5_comp0@pci:0000:3b:00.0"], 500);
+  EXPECT_EQ(j["device"]["ahci[0000:00:1f.2]"], 12);
+  EXPECT_EQ(j["device"]["Local timer interrupts"], 330);
+  EXPECT_EQ(j["pci"]["0000:3b:00.0"], 850);
+  EXPECT_EQ(j["pci"]["0000:00:1f.2"], 12);
+  EXPECT_EQ(j["cpu"]["2"], 50 + 12 + 30);
+  EXPECT_EQ(j["total"], 500 + 350 + 12 + 2 + 330);
+  EXPECT_DOUBLE_EQ(j["irq"]["25"]["per_s"].get<double>(), 250.0);
+}
+
+TEST(CollectInterrupts, BadInput) {
+  EXPECT_THROW(parse_interrupts(""), ParseError);
+  EXPECT_THROW(parse_interrupts("hello world\n"), ParseError);
+  EXPECT_THROW(parse_interrupts("   CPU0\n"), ParseError);
+}
+
+// ------------------------------------------------------------------ /proc/PID/stat
+
+TEST(CollectProcStat, RealAndAwkwardComm) {
+  auto v = parse_proc_stat(slurp("proc_pid_stat.txt"));
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].comm, "cat");
+  EXPECT_GT(v[0].starttime, 0u);
+  auto w = parse_proc_stat(
+      "42 (qemu (x) 1) S 1 2 3 0 -1 4194304 99 0 0 0 1500 250 0 0 20 0 1 0 9999 3133440 409\n"
+      "43 (redis-server) R 1 2 3 0 -1 4194304 99 0 0 0 7 8 0 0 20 0 1 0 10000 3133440 409\n");
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0].comm, "qemu (x) 1");
+  EXPECT_EQ(w[0].utime, 1500u);
+  EXPECT_EQ(w[0].stime, 250u);
+  EXPECT_EQ(w[0].starttime, 9999u);
+  EXPECT_EQ(w[1].pid, 43);
+  EXPECT_THROW(parse_proc_stat("42 cat S 1\n"), ParseError);
+  EXPECT_THROW(parse_proc_stat("42 (cat) S 1 2 3\n"), ParseError);
+}
+
+// ------------------------------------------------------------------ perf stat
+
+TEST(CollectPerfStat, SoftwareCountersAndNotSupported) {
+  auto j = parse_perf_stat(slurp("perf_stat_sw.csv"), ',');
+  EXPECT_DOUBLE_EQ(j["events"]["task-clock_msec"].get<double>(), 2544.12);
+  EXPECT_EQ(j["events"]["context-switches"], 1581);
+  EXPECT_EQ(j["events"]["page-faults"], 14093);
+  EXPECT_FALSE(j["events"].contains("cycles"));  // absent, not 0
+  EXPECT_EQ(j["not_counted"]["cycles"], "<not supported>");
+  EXPECT_EQ(j["not_counted"]["instructions"], "<not supported>");
+  EXPECT_FALSE(j.contains("multiplexed_pct"));
+  auto k = parse_perf_stat(slurp("perf_stat_semicolon.csv"), ';');
+  EXPECT_EQ(k["events"]["context-switches"], 268);
+  EXPECT_EQ(k["not_counted"]["cycles"], "<not supported>");
+}
+
+TEST(CollectPerfStat, MultiplexedAndNotCounted) {
+  auto j = parse_perf_stat(slurp("perf_stat_mixed.csv"), ';');
+  EXPECT_EQ(j["events"]["cycles"], 123456789);
+  EXPECT_EQ(j["events"]["instructions"], 98765432);
+  EXPECT_DOUBLE_EQ(j["multiplexed_pct"]["cycles"].get<double>(), 50.0);
+  EXPECT_EQ(j["not_counted"]["cache-misses"], "<not counted>");
+  EXPECT_EQ(j["not_counted"]["dmar0/iotlb_lookup/"], "<not supported>");
+  EXPECT_THROW(parse_perf_stat("", ';'), ParseError);
+  EXPECT_THROW(parse_perf_stat("# comment only\n", ';'), ParseError);
+  EXPECT_THROW(parse_perf_stat("abc;;cycles;1;100.00;;\n", ';'), ParseError);
+}
+
+// ------------------------------------------------------------------ counter files (kvm debugfs)
+
+TEST(CollectCounters, DebugfsDeltas) {
+  auto b = parse_counter_files(
+      "/sys/kernel/debug/kvm/exits:1000\n/sys/kernel/debug/kvm/io_exits:10\n"
+      "/sys/kernel/debug/kvm/mmio_exits:5\n/sys/kernel/debug/kvm/weird:abc\n");
+  auto a = parse_counter_files(
+      "/sys/kernel/debug/kvm/exits:1500\n/sys/kernel/debug/kvm/io_exits:10\n"
+      "/sys/kernel/debug/kvm/mmio_exits:7\n/sys/kernel/debug/kvm/halt_exits:3\n");
+  EXPECT_EQ(b.size(), 3u);
+  auto d = counter_deltas(b, a);
+  EXPECT_EQ(d["exits"], 500);
+  EXPECT_EQ(d["io_exits"], 0);
+  EXPECT_EQ(d["mmio_exits"], 2);
+  EXPECT_FALSE(d.contains("halt_exits"));  // not in both snapshots
+}
+
+// ------------------------------------------------------------------ bpftrace
+
+TEST(CollectBpftrace, ScriptProbesEveryFunction) {
+  BpftraceTargets t;
+  t.kernel = {"iommu_map", "qi_submit_sync"};
+  t.qemu = {"vtd_iommu_translate"};
+  t.qemu_binary = "/usr/bin/qemu-system-x86_64";
+  t.qemu_pid = 4242;
+  auto s = bpftrace_script(t);
+  EXPECT_NE(s.find("kprobe:iommu_map {"), std::string::npos) << s;
+  EXPECT_NE(s.find("kretprobe:iommu_map /@start_0[tid]/"), std::string::npos) << s;
+  EXPECT_NE(s.find("kretprobe:qi_submit_sync"), std::string::npos);
+  EXPECT_NE(s.find("uprobe:/usr/bin/qemu-system-x86_64:vtd_iommu_translate /pid == 4242/"), std::string::npos);
+  EXPECT_NE(s.find("uretprobe:/usr/bin/qemu-system-x86_64:vtd_iommu_translate /pid == 4242 && @start_2[tid]/"),
+            std::string::npos);
+  EXPECT_NE(s.find("@calls[\"qemu:vtd_iommu_translate\"] = count()"), std::string::npos);
+  EXPECT_NE(s.find("printf(\"iommuvm-bpftrace-start\\n\")"), std::string::npos);
+  EXPECT_NE(s.find("printf(\"iommuvm-bpftrace-summary\\n\");"), std::string::npos);
+  EXPECT_NE(s.find("print(@calls);"), std::string::npos);
+  EXPECT_NE(s.find("clear(@start_1);"), std::string::npos);
+  t.kernel = {"iommu_map; system(\"x\")"};
+  EXPECT_THROW(bpftrace_script(t), InputError);
+}
+
+TEST(CollectBpftrace, FunctionNames) {
+  EXPECT_TRUE(is_qemu_function("vtd_mem_write"));
+  EXPECT_TRUE(is_qemu_function("vfio_container_dma_map"));
+  EXPECT_TRUE(is_qemu_function("qemu:address_space_rw"));
+  EXPECT_FALSE(is_qemu_function("iommu_map"));
+  EXPECT_EQ(qemu_symbol("qemu:address_space_rw"), "address_space_rw");
+  EXPECT_NO_THROW(check_function_name("intel_iommu_iotlb_sync_map"));
+  EXPECT_NO_THROW(check_function_name("qi_submit_sync.isra.0"));
+  EXPECT_THROW(check_function_name("a b"), InputError);
+  EXPECT_THROW(check_function_name("qemu:"), InputError);
+  EXPECT_THROW(check_function_name(""), InputError);
+}
+
+TEST(CollectBpftrace, SummaryOfRealPrint) {
+  auto j = parse_bpftrace_summary(slurp("bpftrace_print.txt"));
+  EXPECT_EQ(j["functions"]["iommu_map"]["calls"], 1);
+  EXPECT_EQ(j["functions"]["iommu_map"]["total_ns"], 1234);
+  EXPECT_DOUBLE_EQ(j["functions"]["iommu_map"]["avg_ns"].get<double>(), 1234.0);
+  EXPECT_EQ(j["functions"]["__iommu_unmap"]["total_ns"], 99);
+  EXPECT_EQ(j["calls_total"], 2);
+  EXPECT_EQ(j["total_ns"], 1333);
+}
+
+TEST(CollectBpftrace, SummaryEdgeCases) {
+  auto j = parse_bpftrace_summary(
+      "Attaching 3 probes...\niommuvm-bpftrace-start\n@calls[x]: 5\n"  // before the marker: ignored
+      "iommuvm-bpftrace-summary\n@calls[qemu:vtd_iommu_translate]: 4\n@ns[qemu:vtd_iommu_translate]: 400\n"
+      "@calls[\"quoted\"]: 2\n\n");
+  EXPECT_EQ(j["functions"].size(), 2u);
+  EXPECT_DOUBLE_EQ(j["functions"]["qemu:vtd_iommu_translate"]["avg_ns"].get<double>(), 100.0);
+  EXPECT_EQ(j["functions"]["quoted"]["total_ns"], 0);
+  auto empty = parse_bpftrace_summary("iommuvm-bpftrace-summary\n\n\n");
+  EXPECT_TRUE(empty["functions"].empty());
+  EXPECT_EQ(empty["calls_total"], 0);
+  EXPECT_THROW(parse_bpftrace_summary("Attaching 1 probe...\n"), ParseError);
+}
+
+// ------------------------------------------------------------------ QEMU trace
+
+TEST(CollectQemuTrace, Glob) {
+  EXPECT_TRUE(glob_match("vtd_inv*", "vtd_inv_desc"));
+  EXPECT_TRUE(glob_match("vtd_inv*", "vtd_inv"));
+  EXPECT_TRUE(glob_match("*", "anything"));
+  EXPECT_TRUE(glob_match("vtd_?nv_desc", "vtd_inv_desc"));
+  EXPECT_TRUE(glob_match("vtd_*_pages", "vtd_inv_desc_iotlb_pages"));
+  EXPECT_FALSE(glob_match("vtd_inv*", "vtd_iotlb_page_update"));
+  EXPECT_FALSE(glob_match("vtd_inv", "vtd_inv_desc"));
+}
+
+TEST(CollectQemuTrace, RealLogBackendLines) {
+  auto j = count_qemu_trace(slurp("qemu_trace_log.txt"), {});
+  EXPECT_EQ(j["total"], 16);
+  EXPECT_EQ(j["events"]["vtd_context_cache_reset"], 2);  // machine creation and reset
+  EXPECT_EQ(j["events"]["vtd_switch_address_space"], 12);
+  EXPECT_EQ(j["events"]["vtd_ir_remap_msi"], 1);
+  EXPECT_GE(j["events"]["vtd_switch_address_space"].get<int>(), 4);
+  EXPECT_EQ(j["other_lines"], 0);
+  auto k = count_qemu_trace(slurp("qemu_trace_log_timestamps.txt"), {"vtd_switch_address_space"});
+  EXPECT_GE(k["total"].get<int>(), 4);
+  EXPECT_FALSE(k["events"].contains("vtd_context_cache_reset"));
+}
+
+TEST(CollectQemuTrace, InvalidationsPatternsAndUnfinishedLine) {
+  auto text = slurp("qemu_trace_inv.txt");
+  auto j = count_qemu_trace(text, {"vtd_inv_desc*"});
+  EXPECT_EQ(j["events"]["vtd_inv_desc"], 3);
+  EXPECT_EQ(j["events"]["vtd_inv_desc_iotlb_pages"], 1);  // the unfinished last one is not counted
+  EXPECT_EQ(j["events"]["vtd_inv_desc_wait_sw"], 1);
+  EXPECT_EQ(j["events"]["vtd_inv_desc_cc_domain"], 1);
+  EXPECT_EQ(j["events"]["vtd_inv_desc_iotlb_domain"], 1);
+  EXPECT_FALSE(j["events"].contains("vtd_inv_qi_fetch"));
+  EXPECT_EQ(j["total"], 7);
+  EXPECT_EQ(j["inv_desc_types"]["iotlb"], 1);
+  EXPECT_EQ(j["inv_desc_types"]["wait"], 1);
+  EXPECT_EQ(j["inv_desc_types"]["context"], 1);
+  EXPECT_EQ(j["other_lines"], 1);  // "qemu-system-x86_64: warning: ..."
+  auto all = count_qemu_trace(text, {"vtd_inv*", "vtd_iotlb*"});
+  EXPECT_EQ(all["events"]["vtd_inv_qi_fetch"], 2);
+  EXPECT_EQ(all["events"]["vtd_iotlb_page_update"], 1);
+  EXPECT_EQ(all["total"], 12);
+  EXPECT_EQ(count_qemu_trace("", {})["total"], 0);
+  EXPECT_EQ(count_qemu_trace("vtd_inv_qi_fetch ", {})["total"], 0);
+}
+
+// ------------------------------------------------------------------ custom
+
+TEST(CollectCustom, RegexesLastMatchWins) {
+  std::map<std::string, std::string> m{{"rate", R"(rate: ([0-9.]+))"}, {"drops", R"(drops=(\d+))"},
+                                       {"absent", R"(nothing (\d+))"}};
+  auto j = parse_custom("rate: 1.5\nrate: 2.5 drops=7\nrate: x\n", m);
+  EXPECT_DOUBLE_EQ(j["rate"].get<double>(), 2.5);
+  EXPECT_EQ(j["drops"], 7);
+  EXPECT_EQ(j["missing"], json::array({"absent"}));
+  EXPECT_THROW(parse_custom("", {{"a", "no group"}}), InputError);
+  EXPECT_THROW(parse_custom("", {{"a", "(a)(b)"}}), InputError);
+  EXPECT_THROW(parse_custom("", {{"a", "([)"}}), InputError);
+}
+
+// ------------------------------------------------------------------ per_request
+
+TEST(CollectPerRequest, EveryNumericLeaf) {
+  json counts{{"total", 1000},
+              {"window_s", 2.0},
+              {"irq", {{"36", {{"count", 500}, {"per_s", 250.0}}}}},
+              {"missing", json::array({"x"})},
+              {"name", "qemu"},
+              {"flag", true}};
+  auto j = per_request(counts, 100);
+  EXPECT_DOUBLE_EQ(j["total_per_request"].get<double>(), 10.0);
+  EXPECT_DOUBLE_EQ(j["irq"]["36"]["count_per_request"].get<double>(), 5.0);
+  EXPECT_TRUE(j["irq"]["36"].contains("per_s_per_request"));
+  EXPECT_FALSE(j.contains("window_s_per_request"));
+  EXPECT_FALSE(j.contains("flag_per_request"));
+  EXPECT_FALSE(j.contains("name_per_request"));
+  EXPECT_EQ(j["total"], 1000);  // the counts stay
+  EXPECT_EQ(per_request(j, 100)["total_per_request"], j["total_per_request"]);  // idempotent
+  EXPECT_EQ(per_request(counts, 0), counts);  // no requests: nothing to divide by
+  EXPECT_EQ(per_request(json{{"unsupported", "no perf"}}, 10), (json{{"unsupported", "no perf"}}));
+}
+
+// ------------------------------------------------------------------ make()
+
+TEST(CollectMake, KindsAndRequiredFields) {
+  auto machine = remote::make_local();
+  spec::Spec config;
+  spec::CollectorSpec cs;
+  cs.name = "c";
+  auto make_kind = [&](const std::string& kind) {
+    cs.kind = kind;
+    return make(Context{*machine, config, cs, "/tmp", "/tmp", nullptr, "", false});
+  };
+  for (auto k : {"mpstat", "interrupts", "perf-stat", "kvm-exits", "bpftrace-iommu", "dmar-pmu"})
+    EXPECT_NE(make_kind(k), nullptr) << k;
+  EXPECT_THROW(make_kind("strace"), InputError);
+  EXPECT_THROW(make_kind("pidstat"), InputError);
+  EXPECT_THROW(make_kind("qemu-trace"), InputError);
+  EXPECT_THROW(make_kind("custom"), InputError);
+  cs.process = "qemu";
+  EXPECT_NE(make_kind("pidstat"), nullptr);
+  cs.trace_file = "/tmp/t";
+  EXPECT_NE(make_kind("qemu-trace"), nullptr);
+  cs.command = {"sleep", "10"};
+  cs.metrics = {{"x", "no group"}};
+  EXPECT_THROW(make_kind("custom"), InputError);
+  cs.metrics = {{"x", "x=(\\d+)"}};
+  EXPECT_NE(make_kind("custom"), nullptr);
+  cs.functions = {"bad name"};
+  EXPECT_THROW(make_kind("bpftrace-iommu"), InputError);
+}
+
+// ------------------------------------------------------------------ dry run
+
+TEST(CollectDryRun, PlaceholdersNeverFail) {
+  std::ostringstream printed;
+  engine::RecordingRemote machine("host", true, "/", printed);
+  test::TempDir raw;
+  spec::Spec config;
+  spec::CollectorSpec cs;
+  cs.process = "qemu";
+  cs.trace_file = "/var/log/qemu-trace.log";
+  cs.command = {"my-profiler", "--flag"};
+  cs.metrics = {{"x", "x=(\\d+)"}};
+  cs.functions = {"iommu_map", "vtd_iommu_translate"};
+  for (auto kind : {"mpstat", "pidstat", "interrupts", "perf-stat", "kvm-exits", "bpftrace-iommu", "qemu-trace",
+                    "dmar-pmu", "custom"}) {
+    cs.name = std::string("c-") + kind;
+    cs.kind = kind;
+    auto c = make(Context{machine, config, cs, "/run/iommuvm/work", raw.path(), nullptr, "guest1", true});
+    c->prepare();
+    c->start();
+    EXPECT_EQ(c->stop(), (json{{"dry_run", true}})) << kind;
+  }
+  auto text = printed.str();
+  EXPECT_NE(text.find("mpstat -P ALL 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("perf stat -a"), std::string::npos) << text;
+  EXPECT_NE(text.find("my-profiler --flag"), std::string::npos) << text;
+  if (std::getenv("IOMMUVM_SHOW_DRY_RUN")) std::cout << text;
+}
+
+TEST(CollectBpftrace, SummaryOfRealUprobeRun) {
+  // bpftrace 0.17 running the generator's layout with a uprobe/uretprobe pair on libc getpid.
+  auto j = parse_bpftrace_summary(slurp("bpftrace_uprobe_summary.txt"));
+  EXPECT_EQ(j["functions"]["qemu:getpid"]["calls"], 374);
+  EXPECT_EQ(j["functions"]["qemu:getpid"]["total_ns"], 145467163);
+  EXPECT_NEAR(j["functions"]["qemu:getpid"]["avg_ns"].get<double>(), 145467163.0 / 374, 1e-6);
+}
