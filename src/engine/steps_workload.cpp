@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "iommuvm/collect/collector.hpp"
 #include "iommuvm/engine/engine.hpp"
 #include "iommuvm/util/fs.hpp"
 #include "iommuvm/util/net.hpp"
@@ -205,9 +206,44 @@ void Engine::on_client_measure(const plan::Step& s) {
     if (open) run_->record["window_started_at"] = results::now_iso8601();
     else run_->record["window_ended_at"] = results::now_iso8601();
   };
+  // Collectors: prepared before, started right before the window, stopped right after.
+  std::vector<std::pair<std::string, std::unique_ptr<collect::Collector>>> collectors;
+  for (const auto& cs : cfg.collectors) {
+    std::string where = !cs.machine.empty() ? cs.machine : plan::server_machine(cfg, w);
+    if (const auto* h = cfg.first_with_role(spec::Role::host); cs.machine.empty() && h) where = h->name;
+    collect::Context cc{machine(where), cfg, cs, work_dir_for(store_ ? store_->work_id() : "dry-run", run_->id, "collect"),
+                        run_->raw_dir, backends_.hypervisor, cfg.guests.empty() ? "" : cfg.guests.front().domain,
+                        options_.dry_run};
+    try {
+      auto c = collect::make(cc);
+      machine(where).run({{"mkdir", "-p", cc.work_dir}});
+      c->prepare();
+      collectors.emplace_back(cs.name, std::move(c));
+    } catch (const Error& e) {
+      run_->record["collectors"][cs.name] = {{"unsupported", e.what()}};
+    }
+  }
+  auto window_with_collectors = [&](bool open) {
+    if (open)
+      for (auto& [name, c] : collectors) c->start();
+    window(open);
+    if (!open)
+      for (auto& [name, c] : collectors) {
+        try {
+          run_->record["collectors"][name] = c->stop();
+        } catch (const Error& e) {
+          run_->record["collectors"][name] = {{"error", e.what()}};
+        }
+      }
+  };
   auto res = run_client(this, machine(s.machine), cfg, w, work, run_->record["server"], run_->raw_dir, "measure",
-                        options_.dry_run, progress_, window);
+                        options_.dry_run, progress_, window_with_collectors);
   run_->record["metrics"] = res.metrics;
+  // Per-request figures: invalidations, exits, cycles per request.
+  if (res.metrics.contains("requests") && run_->record.contains("collectors"))
+    for (auto& [name, m] : run_->record["collectors"].items())
+      if (m.is_object() && !m.contains("unsupported") && res.metrics["requests"].get<double>() > 0)
+        m["per_request"] = collect::per_request(m, res.metrics["requests"].get<double>());
   run_->record["client"] = {{"machine", s.machine}, {"tool", w.client.tool}};
   run_->active_seconds += res.seconds;
   // A server that died during the window makes the run fail, with its log.
