@@ -36,6 +36,7 @@ declare -A NEED=(
   [/usr/bin/ssh-keygen]=openssh-client
   [/usr/bin/setsid]=util-linux
   [/usr/bin/redis-server]=redis-server
+  [/usr/bin/redis-cli]=redis-tools
   [/usr/sbin/nginx]=nginx-light
   [/usr/bin/cpio]=cpio
   [/bin/dash]=dash
@@ -67,7 +68,7 @@ pkgver() { dpkg-query -W -f='${Package}=${Version} ' "$@" 2>/dev/null || true; }
 inputs=$( {
   sha256sum "$0" | cut -d' ' -f1
   echo "$kpkg=$kver"
-  pkgver dash busybox-static openssh-server openssh-sftp-server util-linux redis-server nginx-light nginx-common libc6
+  pkgver dash redis-tools busybox-static openssh-server openssh-sftp-server util-linux redis-server nginx-light nginx-common libc6
   cat "$OUT/id_ed25519.pub"
 } | sha256sum | cut -d' ' -f1)
 if [ "$force" = 0 ] && [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/initrd.img" ] && [ "$(cat "$OUT/inputs.sha256" 2>/dev/null)" = "$inputs" ]; then
@@ -118,7 +119,7 @@ for a in $(/bin/busybox --list); do
 done
 ln -s /bin/busybox "$root/init"
 ln -s dash "$root/bin/sh"
-copy_with_libs /bin/dash /usr/sbin/sshd /usr/lib/openssh/sftp-server /usr/bin/setsid /usr/bin/redis-server /usr/sbin/nginx
+copy_with_libs /bin/dash /usr/sbin/sshd /usr/lib/openssh/sftp-server /usr/bin/setsid /usr/bin/redis-server /usr/bin/redis-cli /usr/sbin/nginx
 mkdir -p "$root/etc/nginx" "$root/var/lib/nginx" "$root/var/log/nginx"
 [ -f /etc/nginx/mime.types ] && cp /etc/nginx/mime.types "$root/etc/nginx/"
 
