@@ -29,7 +29,8 @@ BUILD_PKGS=(build-essential cmake ninja-build pkg-config
 # clients (virt-xml-validate), gnuplot for figures.
 TEST_PKGS=(openssh-server openssh-client redis-server redis-tools memcached nginx-light wrk
   libmemcached-tools iperf3 gnuplot-nox libvirt-clients procps psmisc sysstat linux-perf iproute2)
-VM_PKGS=(libvirt-daemon-system qemu-system-x86 qemu-utils linux-image-amd64 busybox-static cpio)
+VM_PKGS=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils linux-image-amd64 busybox-static cpio
+  openssh-server openssh-sftp-server openssh-client util-linux dash redis-server redis-tools nginx-light iproute2)
 
 pkgs=("${BUILD_PKGS[@]}")
 [ "$test_deps" = 1 ] && pkgs+=("${TEST_PKGS[@]}")

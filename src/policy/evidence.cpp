@@ -69,7 +69,7 @@ Evidence parse_evidence(const EvidenceInput& input) {
         e.forced_strict_line = line;
       } else if (contains(line, "AMD-Vi:") &&
                  (contains(line, "Found IOMMU") || contains(line, "Interrupt remapping enabled") ||
-                  contains(line, "Extended features") || contains(line, "AMD IOMMUv2"))) {
+                  contains(line, "Extended features") || contains(line, "AMD IOMMUv2 loaded and initialized"))) {
         if (e.amd_line.empty()) e.amd_line = line;
       } else if (std::regex_search(line, m, default_domain)) {
         e.default_domain_line = line;
