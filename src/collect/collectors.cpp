@@ -1,14 +1,14 @@
 // One class per collector kind (docs/collectors.md). Every machine access goes
 // through ctx.machine; parsing is in parsers.cpp. A collector never fails the run:
 // what cannot work here becomes {"unsupported": why}, what breaks {"error": what}.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <set>
 #include <thread>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "iommuvm/collect/collector.hpp"
 #include "iommuvm/collect/parsers.hpp"
@@ -50,7 +50,9 @@ class Base : public Collector {
  public:
   explicit Base(const Context& c) : ctx_(c) {}
 
-  void prepare() final { guard("prepare", [&] { do_prepare(); }); }
+  void prepare() final {
+    guard("prepare", [&] { do_prepare(); });
+  }
 
   void start() final {
     if (failed()) return;
@@ -84,7 +86,9 @@ class Base : public Collector {
   double window_s() const { return window_s_; }
   remote::Remote& m() { return ctx_.machine; }
 
-  std::string under_root(const std::string& abs) const { return fs::under_root(m_root(), abs).string(); }
+  std::string under_root(const std::string& abs) const {
+    return fs::under_root(m_root(), abs).string();
+  }
   const std::filesystem::path& m_root() const { return ctx_.machine.root(); }
 
   // A file on the machine in the run's work folder.
@@ -109,7 +113,8 @@ class Base : public Collector {
     return fs::read_file(local);
   }
   // The machine's output of ARGV (stdout), or nullopt-like "" with ok=false.
-  remote::RunResult run(std::vector<std::string> argv, bool sudo = false, milliseconds timeout = milliseconds(30000)) {
+  remote::RunResult run(std::vector<std::string> argv, bool sudo = false,
+                        milliseconds timeout = milliseconds(30000)) {
     remote::RunOptions o;
     o.timeout = timeout;
     return m().run(Command{std::move(argv), sudo, "", {}}, o);
@@ -124,13 +129,15 @@ class Base : public Collector {
 
   // The guest's QEMU PID from libvirt's pid file.
   long qemu_pid() {
-    if (ctx_.domain.empty()) throw Unsupported{"no guest domain in this run (process: qemu needs one)"};
+    if (ctx_.domain.empty())
+      throw Unsupported{"no guest domain in this run (process: qemu needs one)"};
     auto text = m().read_file("/run/libvirt/qemu/" + ctx_.domain + ".pid");
     if (ctx_.dry_run) return 1;
     try {
       return std::stol(text);
     } catch (...) {
-      throw Error(fmt::format("no PID in /run/libvirt/qemu/{}.pid: '{}'", ctx_.domain, tail_text(text, 40)));
+      throw Error(fmt::format("no PID in /run/libvirt/qemu/{}.pid: '{}'", ctx_.domain,
+                              tail_text(text, 40)));
     }
   }
 
@@ -242,21 +249,27 @@ class ProcessCpu final : public Base {
     std::uint64_t ut = 0, st = 0, vhost_ticks = 0;
     int counted = 0, gone = 0;
     for (const auto& x : b) {
-      auto it = std::find_if(a.begin(), a.end(),
-                             [&](const ProcStat& y) { return y.pid == x.pid && y.starttime == x.starttime; });
+      auto it = std::find_if(a.begin(), a.end(), [&](const ProcStat& y) {
+        return y.pid == x.pid && y.starttime == x.starttime;
+      });
       if (it == a.end()) {
         ++gone;
         continue;
       }
-      auto du = it->utime - std::min(it->utime, x.utime), ds = it->stime - std::min(it->stime, x.stime);
+      auto du = it->utime - std::min(it->utime, x.utime),
+           ds = it->stime - std::min(it->stime, x.stime);
       ut += du;
       st += ds;
       if (vhost_.count(x.pid)) vhost_ticks += du + ds;
       ++counted;
     }
-    if (counted == 0) throw Error(fmt::format("process '{}' gone during the window", ctx_.spec.process));
+    if (counted == 0)
+      throw Error(fmt::format("process '{}' gone during the window", ctx_.spec.process));
     double user_s = static_cast<double>(ut) / ticks_, system_s = static_cast<double>(st) / ticks_;
-    json j{{"processes", counted}, {"user_s", user_s}, {"system_s", system_s}, {"cpu_s", user_s + system_s},
+    json j{{"processes", counted},
+           {"user_s", user_s},
+           {"system_s", system_s},
+           {"cpu_s", user_s + system_s},
            {"window_s", window_s()}};
     if (window_s() > 0) j["cpu_util_pct"] = 100.0 * (user_s + system_s) / window_s();
     if (gone) j["exited"] = gone;
@@ -317,14 +330,16 @@ class PerfStat : public Base {
   void do_prepare() override {
     auto r = run({"perf", "--version"});
     if (!ctx_.dry_run && !r.ok())
-      throw Unsupported{"perf not found or not working (Debian package linux-perf): " + tail_text(r.err, 200)};
+      throw Unsupported{"perf not found or not working (Debian package linux-perf): " +
+                        tail_text(r.err, 200)};
     events_ = choose_events();
     make_work_dir();
   }
   void do_start() override {
     out_path_ = work_file("perf.csv");
     run({"rm", "-f", "--", out_path_}, true);
-    Command c{{"perf", "stat", "-a", "-x", ";", "-o", out_path_, "-e", join(events_, ",")}, true, "", {}};
+    Command c{
+        {"perf", "stat", "-a", "-x", ";", "-o", out_path_, "-e", join(events_, ",")}, true, "", {}};
     start_bg(c, "perf.log");
   }
   json do_stop() override {
@@ -349,7 +364,8 @@ class PerfStat : public Base {
     }
     if (j.contains("not_counted")) {
       json notes = json::array();
-      for (auto& [k, v] : j["not_counted"].items()) notes.push_back(k + ": " + v.get<std::string>());
+      for (auto& [k, v] : j["not_counted"].items())
+        notes.push_back(k + ": " + v.get<std::string>());
       j["notes"] = notes;
       j.erase("not_counted");
     }
@@ -360,8 +376,8 @@ class PerfStat : public Base {
  protected:
   virtual std::vector<std::string> choose_events() {
     if (!ctx_.spec.events.empty()) return ctx_.spec.events;
-    return {"cycles", "instructions", "cache-misses", "task-clock", "context-switches", "cpu-migrations",
-            "page-faults"};
+    return {"cycles",           "instructions",   "cache-misses", "task-clock",
+            "context-switches", "cpu-migrations", "page-faults"};
   }
   std::vector<std::string> events_;
   std::string out_path_;
@@ -374,10 +390,11 @@ class DmarPmu final : public PerfStat {
  protected:
   std::vector<std::string> choose_events() override {
     auto dir = under_root("/sys/bus/event_source/devices");
-    auto r = run({"sh", "-c",
-                  "cd \"$1\" 2>/dev/null || exit 0; for d in dmar*; do [ -d \"$d/events\" ] || continue; "
-                  "for e in \"$d\"/events/*; do echo \"$d/${e##*/}\"; done; done",
-                  "sh", dir});
+    auto r = run(
+        {"sh", "-c",
+         "cd \"$1\" 2>/dev/null || exit 0; for d in dmar*; do [ -d \"$d/events\" ] || continue; "
+         "for e in \"$d\"/events/*; do echo \"$d/${e##*/}\"; done; done",
+         "sh", dir});
     if (ctx_.dry_run) return {"dmar0/iommu_requests/"};
     std::map<std::string, std::vector<std::string>> units;  // dmarN -> events
     std::string line;
@@ -391,10 +408,12 @@ class DmarPmu final : public PerfStat {
         units[line.substr(0, slash)].push_back(line.substr(slash + 1));
       line.clear();
     }
-    if (units.empty()) throw Unsupported{"no dmar PMU (/sys/bus/event_source/devices/dmar*/events)"};
+    if (units.empty())
+      throw Unsupported{"no dmar PMU (/sys/bus/event_source/devices/dmar*/events)"};
     std::vector<std::string> wanted = ctx_.spec.events;
     if (wanted.empty())
-      wanted = {"iommu_clocks", "iommu_requests", "iotlb_lookup", "iotlb_hit", "pw_occupancy", "ats_blocked"};
+      wanted = {"iommu_clocks", "iommu_requests", "iotlb_lookup",
+                "iotlb_hit",    "pw_occupancy",   "ats_blocked"};
     std::vector<std::string> out;
     for (const auto& w : wanted) {
       if (w.find('/') != std::string::npos) {
@@ -439,7 +458,10 @@ class KvmExits final : public Base {
 
  private:
   std::string snapshot() {
-    return run({"find", dir_, "-maxdepth", "1", "-type", "f", "-exec", "grep", "-H", ".", "{}", "+"}, true).out;
+    return run({"find", dir_, "-maxdepth", "1", "-type", "f", "-exec", "grep", "-H", ".", "{}",
+                "+"},
+               true)
+        .out;
   }
   std::string dir_, before_;
 };
@@ -450,7 +472,8 @@ class BpftraceIommu final : public Base {
  public:
   using Base::Base;
   void do_prepare() override {
-    if (!have_program("bpftrace")) throw Unsupported{"bpftrace not found (Debian package bpftrace)"};
+    if (!have_program("bpftrace"))
+      throw Unsupported{"bpftrace not found (Debian package bpftrace)"};
     auto wanted = ctx_.spec.functions.empty() ? kDefaultIommuFunctions : ctx_.spec.functions;
     std::vector<std::string> kernel, qemu;
     for (const auto& f : wanted) (is_qemu_function(f) ? qemu : kernel).push_back(f);
@@ -458,16 +481,19 @@ class BpftraceIommu final : public Base {
     BpftraceTargets t;
     if (!kernel.empty()) {
       auto present = kernel_functions(kernel);
-      for (const auto& f : kernel)
-        (present.count(f) ? t.kernel : missing_).push_back(f);
+      for (const auto& f : kernel) (present.count(f) ? t.kernel : missing_).push_back(f);
     }
     if (!qemu.empty()) {
       try {
         t.qemu_pid = qemu_pid();
-        auto exe = run({"readlink", under_root("/proc/" + std::to_string(t.qemu_pid) + "/exe")}, true);
+        auto exe =
+            run({"readlink", under_root("/proc/" + std::to_string(t.qemu_pid) + "/exe")}, true);
         t.qemu_binary = exe.out.substr(0, exe.out.find('\n'));
-        if (t.qemu_binary.empty()) throw Error("cannot read the QEMU binary of pid " + std::to_string(t.qemu_pid));
-        auto syms = run({"bpftrace", "-l", "uprobe:" + t.qemu_binary + ":*"}, true, milliseconds(60000)).out;
+        if (t.qemu_binary.empty())
+          throw Error("cannot read the QEMU binary of pid " + std::to_string(t.qemu_pid));
+        auto syms =
+            run({"bpftrace", "-l", "uprobe:" + t.qemu_binary + ":*"}, true, milliseconds(60000))
+                .out;
         for (const auto& f : qemu) {
           auto sym = qemu_symbol(f);
           bool found = syms.find(":" + sym + "\n") != std::string::npos;
@@ -547,14 +573,17 @@ class BpftraceIommu final : public Base {
       }
     };
     for (auto tracing : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
-      auto r = run({"grep", "-E", "^(" + alt + ")( |$)", under_root(std::string(tracing) + "/available_filter_functions")},
+      auto r = run({"grep", "-E", "^(" + alt + ")( |$)",
+                    under_root(std::string(tracing) + "/available_filter_functions")},
                    true);
       if (r.exit_status == 0 || r.exit_status == 1) {  // 2: no such file
         collect(r.out, 0);
         return out;
       }
     }
-    auto r = run({"grep", "-E", "^[0-9a-f]+ [tTwW] (" + alt + ")([[:space:]]|$)", under_root("/proc/kallsyms")}, true);
+    auto r = run({"grep", "-E", "^[0-9a-f]+ [tTwW] (" + alt + ")([[:space:]]|$)",
+                  under_root("/proc/kallsyms")},
+                 true);
     collect(r.out, 2);
     return out;
   }
@@ -568,7 +597,8 @@ class BpftraceIommu final : public Base {
     if (err.empty()) err = tail_text(log, 300);
     // The attach error is more telling than the generic last line.
     auto attach = log.find("open(");
-    if (attach != std::string::npos) err = first_line(log.substr(log.rfind('\n', attach) + 1)) + "; " + err;
+    if (attach != std::string::npos)
+      err = first_line(log.substr(log.rfind('\n', attach) + 1)) + "; " + err;
     return err;
   }
   std::vector<std::string> missing_, notes_;
@@ -588,7 +618,8 @@ class QemuTrace final : public Base {
     long long end = size();
     json notes = json::array();
     if (end < offset_) {
-      notes.push_back("trace file shrank during the window (rotated or truncated): counted from its start");
+      notes.push_back(
+          "trace file shrank during the window (rotated or truncated): counted from its start");
       offset_ = 0;
     }
     auto local = raw_file("log");
@@ -596,10 +627,13 @@ class QemuTrace final : public Base {
     remote::RunOptions o;
     o.stdout_file = local;
     o.timeout = milliseconds(120000);
-    auto r = m().run(Command{{"sh", "-c", "tail -c +\"$2\" -- \"$1\" | head -c \"$3\"", "sh", ctx_.spec.trace_file,
-                              std::to_string(offset_ + 1), std::to_string(end - offset_)},
-                             true, "", {}},
-                     o);
+    auto r = m().run(
+        Command{{"sh", "-c", "tail -c +\"$2\" -- \"$1\" | head -c \"$3\"", "sh",
+                 ctx_.spec.trace_file, std::to_string(offset_ + 1), std::to_string(end - offset_)},
+                true,
+                "",
+                {}},
+        o);
     if (ctx_.dry_run) return {};
     if (!r.ok()) throw Error("cannot read " + ctx_.spec.trace_file + ": " + tail_text(r.err, 200));
     auto j = count_qemu_trace(fs::read_file(local), ctx_.spec.events);
@@ -674,10 +708,11 @@ std::unique_ptr<Collector> make(const Context& ctx) {
     parse_custom("", s.metrics);  // regexes compile and have one group
     return std::make_unique<Custom>(ctx);
   }
-  throw InputError(fmt::format(
-      "collector {}: unknown kind '{}' (mpstat, pidstat, interrupts, perf-stat, kvm-exits, bpftrace-iommu, "
-      "qemu-trace, dmar-pmu, custom)",
-      s.name, k));
+  throw InputError(
+      fmt::format("collector {}: unknown kind '{}' (mpstat, pidstat, interrupts, perf-stat, "
+                  "kvm-exits, bpftrace-iommu, "
+                  "qemu-trace, dmar-pmu, custom)",
+                  s.name, k));
 }
 
 namespace {

@@ -1,12 +1,12 @@
 #include "iommuvm/collect/parsers.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <regex>
 #include <sstream>
-
-#include <fmt/format.h>
 
 namespace iommuvm::collect {
 
@@ -60,7 +60,8 @@ std::vector<std::string_view> split_on(std::string_view line, char sep) {
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -106,12 +107,13 @@ json parse_mpstat(std::string_view text) {
     }
     if (!header) continue;
     if (f.size() != columns.size() + 1)
-      throw ParseError("mpstat", fmt::format("Average line with {} fields, header has {}: '{}'", f.size(),
-                                             columns.size() + 1, line));
+      throw ParseError("mpstat", fmt::format("Average line with {} fields, header has {}: '{}'",
+                                             f.size(), columns.size() + 1, line));
     json row = json::object();
     for (std::size_t i = 0; i < columns.size(); ++i) {
       double v = 0;
-      if (!to_double(f[i + 1], v)) throw ParseError("mpstat", fmt::format("not a number: '{}'", f[i + 1]));
+      if (!to_double(f[i + 1], v))
+        throw ParseError("mpstat", fmt::format("not a number: '{}'", f[i + 1]));
       row[columns[i]] = v;
     }
     if (row.contains("idle")) row["busy"] = std::max(0.0, 100.0 - row["idle"].get<double>());
@@ -123,7 +125,8 @@ json parse_mpstat(std::string_view text) {
       per_cpu[std::to_string(cpu)] = row;
     }
   }
-  if (!header || total.is_null()) throw ParseError("mpstat", "no 'Average:' block (stopped before it printed one?)");
+  if (!header || total.is_null())
+    throw ParseError("mpstat", "no 'Average:' block (stopped before it printed one?)");
   return json{{"cpu_total", total}, {"cpu", per_cpu}, {"cpus", per_cpu.size()}};
 }
 
@@ -156,7 +159,8 @@ InterruptTable parse_interrupts(std::string_view text) {
       l.total += v;
     }
     if (k == 0) continue;  // not a counter line
-    bool numeric = std::all_of(l.irq.begin(), l.irq.end(), [](char c) { return c >= '0' && c <= '9'; });
+    bool numeric =
+        std::all_of(l.irq.begin(), l.irq.end(), [](char c) { return c >= '0' && c <= '9'; });
     std::vector<std::string_view> rest(f.begin() + static_cast<long>(k), f.end());
     if (!numeric) {
       // "LOC: ... Local timer interrupts"; ERR:/MIS: have one count and nothing else.
@@ -170,8 +174,8 @@ InterruptTable parse_interrupts(std::string_view text) {
       std::size_t dev_from = rest.size();
       for (std::size_t j = 1; j < rest.size(); ++j) {
         auto w = rest[j];
-        if (w.ends_with("-edge") || w.ends_with("-level") || w.ends_with("-fasteoi") || w == "edge" ||
-            w == "level" || w == "fasteoi") {
+        if (w.ends_with("-edge") || w.ends_with("-level") || w.ends_with("-fasteoi") ||
+            w == "edge" || w == "level" || w == "fasteoi") {
           dev_from = j + 1;
           break;
         }
@@ -179,7 +183,8 @@ InterruptTable parse_interrupts(std::string_view text) {
       if (dev_from >= rest.size()) dev_from = rest.size() - 1;  // unknown layout: the last word
       if (dev_from == 0) dev_from = rest.size();
       std::string d;
-      for (std::size_t j = dev_from; j < rest.size(); ++j) d += (d.empty() ? "" : " ") + std::string(rest[j]);
+      for (std::size_t j = dev_from; j < rest.size(); ++j)
+        d += (d.empty() ? "" : " ") + std::string(rest[j]);
       l.device = d;
     }
     t.lines.push_back(std::move(l));
@@ -189,7 +194,9 @@ InterruptTable parse_interrupts(std::string_view text) {
 }
 
 namespace {
-std::uint64_t delta(std::uint64_t before, std::uint64_t after) { return after >= before ? after - before : after; }
+std::uint64_t delta(std::uint64_t before, std::uint64_t after) {
+  return after >= before ? after - before : after;
+}
 
 // "PCI-MSIX-0000:00:02.0" / "IR-PCI-MSI-0000:3b:00.0" -> "0000:00:02.0"
 std::string pci_of_chip(const std::string& chip) {
@@ -236,7 +243,8 @@ json interrupt_deltas(const InterruptTable& before, const InterruptTable& after,
     auto p = pci_of_chip(l.chip);
     if (!p.empty()) pci[p] = pci.value(p, std::uint64_t{0}) + d;
   }
-  json out{{"total", total}, {"window_s", window_s}, {"irq", irq}, {"device", device}, {"pci", pci}, {"cpu", cpu}};
+  json out{{"total", total},   {"window_s", window_s}, {"irq", irq},
+           {"device", device}, {"pci", pci},           {"cpu", cpu}};
   if (window_s > 0) out["per_s"] = static_cast<double>(total) / window_s;
   return out;
 }
@@ -257,8 +265,10 @@ std::vector<ProcStat> parse_proc_stat(std::string_view text) {
     s.comm = std::string(line.substr(open + 2, close - open - 2));
     // Fields after comm start at field 3 (state); utime=14, stime=15, starttime=22.
     auto f = split_ws(line.substr(close + 2));
-    if (f.size() < 20) throw ParseError("/proc/PID/stat", fmt::format("only {} fields after comm", f.size()));
-    if (!to_int(f[14 - 3], s.utime) || !to_int(f[15 - 3], s.stime) || !to_int(f[22 - 3], s.starttime))
+    if (f.size() < 20)
+      throw ParseError("/proc/PID/stat", fmt::format("only {} fields after comm", f.size()));
+    if (!to_int(f[14 - 3], s.utime) || !to_int(f[15 - 3], s.stime) ||
+        !to_int(f[22 - 3], s.starttime))
       throw ParseError("/proc/PID/stat", fmt::format("bad utime/stime/starttime in '{}'", line));
     out.push_back(std::move(s));
   }
@@ -317,8 +327,9 @@ std::map<std::string, std::int64_t> parse_counter_files(std::string_view text) {
   return out;
 }
 
-std::map<std::string, std::int64_t> counter_deltas(const std::map<std::string, std::int64_t>& before,
-                                                   const std::map<std::string, std::int64_t>& after) {
+std::map<std::string, std::int64_t> counter_deltas(
+    const std::map<std::string, std::int64_t>& before,
+    const std::map<std::string, std::int64_t>& after) {
   std::map<std::string, std::int64_t> out;
   for (const auto& [k, v] : after) {
     auto it = before.find(k);
@@ -340,9 +351,12 @@ std::string qemu_symbol(std::string_view name) {
 void check_function_name(std::string_view name) {
   auto sym = starts_with(name, "qemu:") ? name.substr(5) : name;
   bool ok = !sym.empty() && std::all_of(sym.begin(), sym.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.';
   });
-  if (!ok) throw InputError(fmt::format("collector function '{}': only letters, digits, '_' and '.'", name));
+  if (!ok)
+    throw InputError(
+        fmt::format("collector function '{}': only letters, digits, '_' and '.'", name));
 }
 
 std::string bpftrace_script(const BpftraceTargets& t) {
@@ -357,7 +371,8 @@ std::string bpftrace_script(const BpftraceTargets& t) {
     starts.push_back(m);
     s << fmt::format("kprobe:{} {{ {}[tid] = nsecs; }}\n", f, m);
     s << fmt::format(
-        "kretprobe:{} /{}[tid]/ {{ @calls[\"{}\"] = count(); @ns[\"{}\"] = sum(nsecs - {}[tid]); delete({}[tid]); }}\n",
+        "kretprobe:{} /{}[tid]/ {{ @calls[\"{}\"] = count(); @ns[\"{}\"] = sum(nsecs - {}[tid]); "
+        "delete({}[tid]); }}\n",
         f, m, f, f, m, m);
   }
   for (const auto& q : t.qemu) {
@@ -366,9 +381,11 @@ std::string bpftrace_script(const BpftraceTargets& t) {
     auto m = fmt::format("@start_{}", n++);
     starts.push_back(m);
     auto key = "qemu:" + sym;
-    s << fmt::format("uprobe:{}:{} /pid == {}/ {{ {}[tid] = nsecs; }}\n", t.qemu_binary, sym, t.qemu_pid, m);
+    s << fmt::format("uprobe:{}:{} /pid == {}/ {{ {}[tid] = nsecs; }}\n", t.qemu_binary, sym,
+                     t.qemu_pid, m);
     s << fmt::format(
-        "uretprobe:{}:{} /pid == {} && {}[tid]/ {{ @calls[\"{}\"] = count(); @ns[\"{}\"] = sum(nsecs - {}[tid]); "
+        "uretprobe:{}:{} /pid == {} && {}[tid]/ {{ @calls[\"{}\"] = count(); @ns[\"{}\"] = "
+        "sum(nsecs - {}[tid]); "
         "delete({}[tid]); }}\n",
         t.qemu_binary, sym, t.qemu_pid, m, key, key, m, m);
   }
@@ -392,7 +409,8 @@ json parse_bpftrace_summary(std::string_view text) {
     if (!std::regex_match(line, m, re)) continue;
     auto map = m[1].str();
     auto key = m[2].str();
-    if (key.size() >= 2 && key.front() == '"' && key.back() == '"') key = key.substr(1, key.size() - 2);
+    if (key.size() >= 2 && key.front() == '"' && key.back() == '"')
+      key = key.substr(1, key.size() - 2);
     std::uint64_t v = std::stoull(m[3].str());
     if (map == "calls") {
       functions[key]["calls"] = v;
@@ -407,7 +425,9 @@ json parse_bpftrace_summary(std::string_view text) {
     if (!f.contains("calls")) f["calls"] = 0;
     if (!f.contains("total_ns")) f["total_ns"] = 0;
     auto c = f["calls"].get<std::uint64_t>();
-    if (c > 0) f["avg_ns"] = static_cast<double>(f["total_ns"].get<std::uint64_t>()) / static_cast<double>(c);
+    if (c > 0)
+      f["avg_ns"] =
+          static_cast<double>(f["total_ns"].get<std::uint64_t>()) / static_cast<double>(c);
   }
   return json{{"functions", functions}, {"calls_total", calls_total}, {"total_ns", ns_total}};
 }
@@ -457,8 +477,9 @@ json count_qemu_trace(std::string_view text, const std::vector<std::string>& pat
       ++other;
       continue;
     }
-    bool match = patterns.empty() ||
-                 std::any_of(patterns.begin(), patterns.end(), [&](const auto& p) { return glob_match(p, name); });
+    bool match =
+        patterns.empty() || std::any_of(patterns.begin(), patterns.end(),
+                                        [&](const auto& p) { return glob_match(p, name); });
     if (!match) continue;
     std::string key(name);
     events[key] = events.value(key, std::uint64_t{0}) + 1;
@@ -490,13 +511,16 @@ json parse_custom(std::string_view text, const std::map<std::string, std::string
     try {
       re = std::regex(pattern);
     } catch (const std::regex_error& e) {
-      throw InputError(fmt::format("collector metric {}: bad regex '{}': {}", name, pattern, e.what()));
+      throw InputError(
+          fmt::format("collector metric {}: bad regex '{}': {}", name, pattern, e.what()));
     }
     if (re.mark_count() != 1)
-      throw InputError(fmt::format("collector metric {}: regex '{}' needs exactly one capture group", name, pattern));
+      throw InputError(fmt::format(
+          "collector metric {}: regex '{}' needs exactly one capture group", name, pattern));
     std::string last;
     bool found = false;
-    for (auto it = std::sregex_iterator(s.begin(), s.end(), re); it != std::sregex_iterator(); ++it) {
+    for (auto it = std::sregex_iterator(s.begin(), s.end(), re); it != std::sregex_iterator();
+         ++it) {
       last = (*it)[1].str();
       found = true;
     }

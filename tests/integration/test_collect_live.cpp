@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <fstream>
 #include <thread>
 
@@ -31,7 +31,8 @@ class CollectLive : public ::testing::Test {
     cs.name = "c-" + kind;
     cs.kind = kind;
     std::filesystem::create_directories(dir / "work");
-    return make(Context{*machine, config, cs, (dir / "work").string(), dir / "raw", nullptr, "", false});
+    return make(
+        Context{*machine, config, cs, (dir / "work").string(), dir / "raw", nullptr, "", false});
   }
 
   // prepare, start, run BODY (the window), stop.
@@ -103,7 +104,8 @@ TEST_F(CollectLive, PerfStatCountsOrSaysWhyNot) {
   if (m["events"].contains("task-clock_msec")) {
     EXPECT_GT(m["events"]["task-clock_msec"].get<double>(), 0.0);
   }
-  if (!m["events"].contains("cycles")) GTEST_SKIP() << "no hardware counters here: " << m["notes"].dump();
+  if (!m["events"].contains("cycles"))
+    GTEST_SKIP() << "no hardware counters here: " << m["notes"].dump();
   EXPECT_GT(m["events"]["cycles"].get<double>(), 0.0);
 }
 
@@ -114,7 +116,8 @@ TEST_F(CollectLive, ProcessCpuTimeOfABusyProcess) {
   if (!std::filesystem::exists(tool)) GTEST_SKIP() << "no sha256sum";
   auto copy = dir / "iommuvm-spin";
   std::filesystem::copy_file(tool, copy);
-  auto spin = machine->start(remote::Command{{copy.string(), "/dev/zero"}, false, "", {}}, (dir / "spin.log").string());
+  auto spin = machine->start(remote::Command{{copy.string(), "/dev/zero"}, false, "", {}},
+                             (dir / "spin.log").string());
   std::this_thread::sleep_for(200ms);
   cs.process = "iommuvm-spin";
   auto c = make_collector("pidstat");
@@ -124,7 +127,8 @@ TEST_F(CollectLive, ProcessCpuTimeOfABusyProcess) {
   EXPECT_EQ(m["processes"], 1);
   EXPECT_GT(m["cpu_s"].get<double>(), 0.2);  // a shared 2-core machine still gives it a good part
   EXPECT_LE(m["cpu_util_pct"].get<double>(), 105.0);
-  EXPECT_NEAR(m["cpu_s"].get<double>(), m["user_s"].get<double>() + m["system_s"].get<double>(), 1e-9);
+  EXPECT_NEAR(m["cpu_s"].get<double>(), m["user_s"].get<double>() + m["system_s"].get<double>(),
+              1e-9);
 }
 
 TEST_F(CollectLive, QemuProcessNeedsADomain) {
@@ -146,7 +150,8 @@ TEST_F(CollectLive, QemuTraceCountsOnlyTheWindow) {
   auto c = make_collector("qemu-trace");
   auto m = around(*c, [&] {
     std::ofstream out(trace, std::ios::app);
-    for (int i = 0; i < 5; ++i) out << "vtd_inv_desc_iotlb_pages iotlb invalidate domain 0x1 addr 0x1000 mask 0x0\n";
+    for (int i = 0; i < 5; ++i)
+      out << "vtd_inv_desc_iotlb_pages iotlb invalidate domain 0x1 addr 0x1000 mask 0x0\n";
     out << "12@1795610700.561341:vtd_inv_desc invalidate desc type wait high 0x0 low 0x25\n";
     out << "vtd_iotlb_page_hit IOTLB page hit sid 0x8 iova 0x1000 slpte 0x1 domain 0x1\n";
     out << "vtd_inv_qi_fetch";  // QEMU still writing this one
@@ -171,7 +176,8 @@ TEST_F(CollectLive, QemuTraceCountsOnlyTheWindow) {
 
 TEST_F(CollectLive, CustomCommandAndItsRegexes) {
   cs.command = {"sh", "-c", "echo 'rate: 12.5 ops'; echo drops=3; sleep 0.3"};
-  cs.metrics = {{"rate_ops", R"(rate: ([0-9.]+))"}, {"drops", R"(drops=(\d+))"}, {"absent", R"(none (\d+))"}};
+  cs.metrics = {
+      {"rate_ops", R"(rate: ([0-9.]+))"}, {"drops", R"(drops=(\d+))"}, {"absent", R"(none (\d+))"}};
   auto c = make_collector("custom");
   auto m = around_sleep(*c, 1000ms);
   ASSERT_FALSE(m.contains("error")) << m.dump();
@@ -229,7 +235,11 @@ TEST(CollectLiveBpftrace, UprobesOnTheProcessOfTheDomain) {
   lo.root = root;
   auto machine = remote::make_local(lo);
   auto proc = machine->start(
-      remote::Command{{exe.string(), "-c", "import os, time\nwhile True:\n  os.getpid(); time.sleep(0.001)"}, false, "", {}},
+      remote::Command{
+          {exe.string(), "-c", "import os, time\nwhile True:\n  os.getpid(); time.sleep(0.001)"},
+          false,
+          "",
+          {}},
       (dir / "py.log").string());
   // The started PID may be the sh that runs python3: the stand-in is its child then.
   std::this_thread::sleep_for(200ms);
@@ -247,7 +257,8 @@ TEST(CollectLiveBpftrace, UprobesOnTheProcessOfTheDomain) {
   cs.kind = "bpftrace-iommu";
   cs.functions = {"qemu:getpid", "vtd_iommu_translate"};
   std::filesystem::create_directories(dir / "work");
-  auto c = make(Context{*machine, config, cs, (dir / "work").string(), dir / "raw", nullptr, "guest1", false});
+  auto c = make(Context{*machine, config, cs, (dir / "work").string(), dir / "raw", nullptr,
+                        "guest1", false});
   c->prepare();
   c->start();
   std::this_thread::sleep_for(1000ms);
@@ -283,14 +294,16 @@ TEST(CollectLivePidstat, QemuFromTheLibvirtPidFile) {
   std::filesystem::create_directories(root / "run/libvirt/qemu");
   std::ofstream(root / "run/libvirt/qemu/guest1.pid") << pid << "\n";
   std::filesystem::create_directories(root / "proc");
-  std::filesystem::create_directory_symlink("/proc/" + std::to_string(pid), root / "proc" / std::to_string(pid));
+  std::filesystem::create_directory_symlink("/proc/" + std::to_string(pid),
+                                            root / "proc" / std::to_string(pid));
 
   spec::Spec config;
   spec::CollectorSpec cs;
   cs.name = "qemu-cpu";
   cs.kind = "pidstat";
   cs.process = "qemu";
-  auto c = make(Context{*machine, config, cs, (dir / "work").string(), dir / "raw", nullptr, "guest1", false});
+  auto c = make(Context{*machine, config, cs, (dir / "work").string(), dir / "raw", nullptr,
+                        "guest1", false});
   c->prepare();
   c->start();
   std::this_thread::sleep_for(1000ms);

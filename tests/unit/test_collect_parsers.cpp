@@ -64,7 +64,8 @@ TEST(CollectMpstat, NoAverageIsAnError) {
   EXPECT_THROW(parse_mpstat(slurp("mpstat_no_average.txt")), ParseError);
   EXPECT_THROW(parse_mpstat(""), ParseError);
   EXPECT_THROW(parse_mpstat("Average:     CPU    %usr\nAverage:     all   x\n"), ParseError);
-  EXPECT_THROW(parse_mpstat("Average:     CPU    %usr  %idle\nAverage:     all   1.0\n"), ParseError);
+  EXPECT_THROW(parse_mpstat("Average:     CPU    %usr  %idle\nAverage:     all   1.0\n"),
+               ParseError);
 }
 
 // ------------------------------------------------------------------ interrupts
@@ -72,16 +73,19 @@ TEST(CollectMpstat, NoAverageIsAnError) {
 TEST(CollectInterrupts, RealTable) {
   auto t = parse_interrupts(slurp("interrupts_after.txt"));
   EXPECT_EQ(t.cpus, (std::vector<int>{0, 1}));
-  auto it = std::find_if(t.lines.begin(), t.lines.end(), [](const auto& l) { return l.irq == "36"; });
+  auto it =
+      std::find_if(t.lines.begin(), t.lines.end(), [](const auto& l) { return l.irq == "36"; });
   ASSERT_NE(it, t.lines.end());
   EXPECT_EQ(it->device, "virtio1-req.0");
   EXPECT_EQ(it->chip, "PCI-MSIX-0000:00:02.0");
   EXPECT_EQ(it->total, 120696u);
-  auto loc = std::find_if(t.lines.begin(), t.lines.end(), [](const auto& l) { return l.irq == "LOC"; });
+  auto loc =
+      std::find_if(t.lines.begin(), t.lines.end(), [](const auto& l) { return l.irq == "LOC"; });
   ASSERT_NE(loc, t.lines.end());
   EXPECT_EQ(loc->device, "Local timer interrupts");
   EXPECT_EQ(loc->total, 993584u + 1049274u);
-  auto err = std::find_if(t.lines.begin(), t.lines.end(), [](const auto& l) { return l.irq == "ERR"; });
+  auto err =
+      std::find_if(t.lines.begin(), t.lines.end(), [](const auto& l) { return l.irq == "ERR"; });
   ASSERT_NE(err, t.lines.end());
   EXPECT_TRUE(err->cpu.empty());
 }
@@ -208,8 +212,10 @@ TEST(CollectBpftrace, ScriptProbesEveryFunction) {
   EXPECT_NE(s.find("kprobe:iommu_map {"), std::string::npos) << s;
   EXPECT_NE(s.find("kretprobe:iommu_map /@start_0[tid]/"), std::string::npos) << s;
   EXPECT_NE(s.find("kretprobe:qi_submit_sync"), std::string::npos);
-  EXPECT_NE(s.find("uprobe:/usr/bin/qemu-system-x86_64:vtd_iommu_translate /pid == 4242/"), std::string::npos);
-  EXPECT_NE(s.find("uretprobe:/usr/bin/qemu-system-x86_64:vtd_iommu_translate /pid == 4242 && @start_2[tid]/"),
+  EXPECT_NE(s.find("uprobe:/usr/bin/qemu-system-x86_64:vtd_iommu_translate /pid == 4242/"),
+            std::string::npos);
+  EXPECT_NE(s.find("uretprobe:/usr/bin/qemu-system-x86_64:vtd_iommu_translate /pid == 4242 && "
+                   "@start_2[tid]/"),
             std::string::npos);
   EXPECT_NE(s.find("@calls[\"qemu:vtd_iommu_translate\"] = count()"), std::string::npos);
   EXPECT_NE(s.find("printf(\"iommuvm-bpftrace-start\\n\")"), std::string::npos);
@@ -246,7 +252,8 @@ TEST(CollectBpftrace, SummaryOfRealPrint) {
 TEST(CollectBpftrace, SummaryEdgeCases) {
   auto j = parse_bpftrace_summary(
       "Attaching 3 probes...\niommuvm-bpftrace-start\n@calls[x]: 5\n"  // before the marker: ignored
-      "iommuvm-bpftrace-summary\n@calls[qemu:vtd_iommu_translate]: 4\n@ns[qemu:vtd_iommu_translate]: 400\n"
+      "iommuvm-bpftrace-summary\n@calls[qemu:vtd_iommu_translate]: "
+      "4\n@ns[qemu:vtd_iommu_translate]: 400\n"
       "@calls[\"quoted\"]: 2\n\n");
   EXPECT_EQ(j["functions"].size(), 2u);
   EXPECT_DOUBLE_EQ(j["functions"]["qemu:vtd_iommu_translate"]["avg_ns"].get<double>(), 100.0);
@@ -307,8 +314,8 @@ TEST(CollectQemuTrace, InvalidationsPatternsAndUnfinishedLine) {
 // ------------------------------------------------------------------ custom
 
 TEST(CollectCustom, RegexesLastMatchWins) {
-  std::map<std::string, std::string> m{{"rate", R"(rate: ([0-9.]+))"}, {"drops", R"(drops=(\d+))"},
-                                       {"absent", R"(nothing (\d+))"}};
+  std::map<std::string, std::string> m{
+      {"rate", R"(rate: ([0-9.]+))"}, {"drops", R"(drops=(\d+))"}, {"absent", R"(nothing (\d+))"}};
   auto j = parse_custom("rate: 1.5\nrate: 2.5 drops=7\nrate: x\n", m);
   EXPECT_DOUBLE_EQ(j["rate"].get<double>(), 2.5);
   EXPECT_EQ(j["drops"], 7);
@@ -334,7 +341,7 @@ TEST(CollectPerRequest, EveryNumericLeaf) {
   EXPECT_FALSE(j.contains("window_s_per_request"));
   EXPECT_FALSE(j.contains("flag_per_request"));
   EXPECT_FALSE(j.contains("name_per_request"));
-  EXPECT_EQ(j["total"], 1000);  // the counts stay
+  EXPECT_EQ(j["total"], 1000);                                                  // the counts stay
   EXPECT_EQ(per_request(j, 100)["total_per_request"], j["total_per_request"]);  // idempotent
   EXPECT_EQ(per_request(counts, 0), counts);  // no requests: nothing to divide by
   EXPECT_EQ(per_request(json{{"unsupported", "no perf"}}, 10), (json{{"unsupported", "no perf"}}));
@@ -383,11 +390,12 @@ TEST(CollectDryRun, PlaceholdersNeverFail) {
   cs.command = {"my-profiler", "--flag"};
   cs.metrics = {{"x", "x=(\\d+)"}};
   cs.functions = {"iommu_map", "vtd_iommu_translate"};
-  for (auto kind : {"mpstat", "pidstat", "interrupts", "perf-stat", "kvm-exits", "bpftrace-iommu", "qemu-trace",
-                    "dmar-pmu", "custom"}) {
+  for (auto kind : {"mpstat", "pidstat", "interrupts", "perf-stat", "kvm-exits", "bpftrace-iommu",
+                    "qemu-trace", "dmar-pmu", "custom"}) {
     cs.name = std::string("c-") + kind;
     cs.kind = kind;
-    auto c = make(Context{machine, config, cs, "/run/iommuvm/work", raw.path(), nullptr, "guest1", true});
+    auto c = make(
+        Context{machine, config, cs, "/run/iommuvm/work", raw.path(), nullptr, "guest1", true});
     c->prepare();
     c->start();
     EXPECT_EQ(c->stop(), (json{{"dry_run", true}})) << kind;

@@ -6,11 +6,10 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "iommuvm/util/error.hpp"
 
@@ -32,11 +31,11 @@ nlohmann::json parse_mpstat(std::string_view text);
 
 // ---------------------------------------------------------------- /proc/interrupts
 struct InterruptLine {
-  std::string irq;                    // "36", "LOC", "ERR"
-  std::map<int, std::uint64_t> cpu;   // CPU number -> count (only online CPUs have columns)
-  std::uint64_t total = 0;            // sum over CPUs (or the single count of ERR:/MIS:)
-  std::string chip;                   // "PCI-MSIX-0000:00:02.0", "IO-APIC" ("" for named lines)
-  std::string device;                 // "virtio1-req.0"; named lines: their description
+  std::string irq;                   // "36", "LOC", "ERR"
+  std::map<int, std::uint64_t> cpu;  // CPU number -> count (only online CPUs have columns)
+  std::uint64_t total = 0;           // sum over CPUs (or the single count of ERR:/MIS:)
+  std::string chip;                  // "PCI-MSIX-0000:00:02.0", "IO-APIC" ("" for named lines)
+  std::string device;                // "virtio1-req.0"; named lines: their description
 };
 struct InterruptTable {
   std::vector<int> cpus;  // CPU numbers of the columns, from the header (hotplug leaves gaps)
@@ -47,7 +46,8 @@ InterruptTable parse_interrupts(std::string_view text);
 // "irq": {"36": {"count", "per_s"}}, "device": {"virtio1-req.0": count},
 // "pci": {"0000:00:02.0": count}, "cpu": {"0": count}}. Only lines with a non-zero
 // delta are listed; a counter that went down (IRQ re-registered) counts from 0.
-nlohmann::json interrupt_deltas(const InterruptTable& before, const InterruptTable& after, double window_s);
+nlohmann::json interrupt_deltas(const InterruptTable& before, const InterruptTable& after,
+                                double window_s);
 
 // ---------------------------------------------------------------- /proc/PID/stat
 struct ProcStat {
@@ -71,13 +71,15 @@ nlohmann::json parse_perf_stat(std::string_view text, char sep = ',');
 // Lines whose value is not an integer are skipped.
 std::map<std::string, std::int64_t> parse_counter_files(std::string_view text);
 // AFTER - BEFORE for every name in both.
-std::map<std::string, std::int64_t> counter_deltas(const std::map<std::string, std::int64_t>& before,
-                                                   const std::map<std::string, std::int64_t>& after);
+std::map<std::string, std::int64_t> counter_deltas(
+    const std::map<std::string, std::int64_t>& before,
+    const std::map<std::string, std::int64_t>& after);
 
 // ---------------------------------------------------------------- bpftrace
 inline const std::vector<std::string> kDefaultIommuFunctions = {
-    "iommu_map",          "__iommu_map",  "iommu_unmap",         "__iommu_unmap", "intel_iommu_tlb_sync",
-    "intel_iommu_iotlb_sync_map", "qi_submit_sync", "cache_tag_flush_range"};
+    "iommu_map",      "__iommu_map",          "iommu_unmap",
+    "__iommu_unmap",  "intel_iommu_tlb_sync", "intel_iommu_iotlb_sync_map",
+    "qi_submit_sync", "cache_tag_flush_range"};
 // QEMU functions (uprobes) are named with a "qemu:" prefix or start with vtd_ / vfio_.
 bool is_qemu_function(std::string_view name);
 // "qemu:vtd_iommu_translate" -> "vtd_iommu_translate"
@@ -112,6 +114,7 @@ nlohmann::json count_qemu_trace(std::string_view text, const std::vector<std::st
 // Metric name -> regex with one capture group; the LAST match of each wins.
 // {name: number, ..., "missing": [names that never matched]} ("missing" is reserved). Throws
 // InputError for a regex that does not compile or has no group.
-nlohmann::json parse_custom(std::string_view text, const std::map<std::string, std::string>& metrics);
+nlohmann::json parse_custom(std::string_view text,
+                            const std::map<std::string, std::string>& metrics);
 
 }  // namespace iommuvm::collect
