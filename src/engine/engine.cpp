@@ -7,6 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include "iommuvm/version.hpp"
+#include "iommuvm/virt/libvirt.hpp"
+#include "machine_io.hpp"
 
 namespace iommuvm::engine {
 
@@ -194,9 +196,24 @@ void Engine::on_campaign_begin(const plan::Step&) {
 
 void Engine::on_campaign_end(const plan::Step& s) {
   if (run_) stop_processes(*run_);
-  cleanup_all();
+  std::string cleanup = s.args.value("cleanup", std::string("restore"));
+  if (cleanup != "keep" && !plan_.runs.empty()) {
+    // Guests are shut down for both 'shutdown' and 'restore'.
+    if (backends_.hypervisor)
+      for (const auto& g : plan_.runs.back().config.guests) {
+        try {
+          if (options_.dry_run || backends_.hypervisor->is_active(g.domain))
+            virt::stop_domain(*backends_.hypervisor, g.domain, std::chrono::seconds(static_cast<long long>(g.boot_timeout_s)));
+        } catch (const std::exception& e) {
+          progress_ << fmt::format("! could not shut down guest {}: {}\n", g.domain, e.what());
+        }
+      }
+  }
+  if (cleanup == "restore" && store_ && !options_.dry_run) {
+    auto left = restore_machines(*store_, backends_.machines, progress_);
+    for (const auto& l : left) progress_ << "  left as it is: " << l << "\n";
+  }
   if (store_ && !options_.dry_run) store_->set_status("finished");
-  (void)s;
 }
 
 void Engine::on_run_begin(const plan::Step& s) {

@@ -1,5 +1,6 @@
 #include "machine_io.hpp"
 
+#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -139,6 +140,63 @@ nlohmann::json verify_machine(remote::Remote& r, const std::optional<policy::Pol
     if (!cmp.match) mismatch = cmp.explanation;
   }
   return out;
+}
+
+std::vector<std::string> restore_machines(results::CampaignStore& store,
+                                          const std::map<std::string, remote::Remote*>& machines, std::ostream& out) {
+  std::vector<std::string> left;
+  auto entries = store.undo_entries();
+  std::set<std::string> done;
+  for (const auto& e : entries)
+    if (e.value("action", "") == "undone") done.insert(e.value("id", ""));
+  for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+    const auto& e = *it;
+    std::string action = e.value("action", "");
+    std::string id = e.value("at", "") + "|" + action + "|" + e.value("path", "") + "|" + e.value("machine", "");
+    if (action == "undone" || done.count(id)) continue;
+    auto m = machines.find(e.value("machine", ""));
+    if (m == machines.end() || !m->second) {
+      left.push_back(fmt::format("{} on unknown machine {}", action, e.value("machine", "")));
+      continue;
+    }
+    remote::Remote& r = *m->second;
+    try {
+      std::string path = e.value("path", "");
+      if (action == "remove_file") {
+        run_checked(r, {{"rm", "-f", machine_path(r, path)}, true, "", {}}, "removing " + path);
+      } else if (action == "restore_file") {
+        run_checked(r, {{"cp", "-p", machine_path(r, e.value("backup", "")), machine_path(r, path)}, true, "", {}},
+                    "restoring " + path);
+      } else if (action == "num_vfs") {
+        std::string p = machine_path(r, path);
+        for (int v : {0, e.value("value", 0)})
+          run_checked(r, {{"sh", "-c", "printf '%s' \"$1\" > \"$2\"", "sh", std::to_string(v), p}, true, "", {}}, "restoring sriov_numvfs");
+      } else if (action == "mtu") {
+        run_checked(r, {{"ip", "link", "set", "dev", e.value("interface", ""), "mtu", std::to_string(e.value("value", 1500))}, true, "", {}},
+                    "restoring the MTU");
+      } else if (action == "governor" || action == "smt") {
+        std::string file = action == "smt" ? "/sys/devices/system/cpu/smt/control" : "";
+        if (action == "smt")
+          run_checked(r, {{"sh", "-c", "printf '%s' \"$1\" > \"$2\"", "sh", e.value("value", ""), machine_path(r, file)}, true, "", {}},
+                      "restoring SMT");
+        else
+          run_checked(r, {{"sh", "-c", "for g in \"$1\"/cpu*/cpufreq/scaling_governor; do printf '%s' \"$2\" > \"$g\"; done", "sh",
+                           machine_path(r, "/sys/devices/system/cpu"), e.value("value", "")}, true, "", {}},
+                      "restoring the governor");
+      } else {
+        left.push_back(fmt::format("{} on {} ({}): restore it by hand", action, r.name(), e.dump()));
+        continue;
+      }
+      if (e.contains("after") && e["after"].is_array() && !e["after"].empty())
+        run_checked(r, {e["after"].get<std::vector<std::string>>(), true, "", {}}, "updating after the restore",
+                    std::chrono::minutes(5));
+      out << fmt::format("  restored: {} {} on {}\n", action, path, r.name());
+      store.undo({{"action", "undone"}, {"id", id}, {"at", results::now_iso8601()}});
+    } catch (const std::exception& ex) {
+      left.push_back(fmt::format("{} {} on {}: {}", action, e.value("path", ""), r.name(), ex.what()));
+    }
+  }
+  return left;
 }
 
 }  // namespace iommuvm::engine

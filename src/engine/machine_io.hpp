@@ -9,6 +9,9 @@
 
 #include "iommuvm/policy/types.hpp"
 #include "iommuvm/remote/remote.hpp"
+#include "iommuvm/results/store.hpp"
+#include <map>
+#include <ostream>
 
 namespace iommuvm::engine {
 
@@ -44,5 +47,12 @@ MachineFacts read_facts(remote::Remote& r);
 // gets the explanation.
 nlohmann::json verify_machine(remote::Remote& r, const std::optional<policy::Policy>& expected, bool dry_run,
                               std::string& mismatch);
+
+// Undo what undo.jsonl records, newest first, through the machines' remotes: generated
+// files removed, backed-up files put back, VF counts, MTU, governor and SMT restored.
+// Entries already undone are marked in undo.jsonl so a second call does nothing.
+// Returns what could not be undone, one line each.
+std::vector<std::string> restore_machines(results::CampaignStore& store,
+                                          const std::map<std::string, remote::Remote*>& machines, std::ostream& out);
 
 }  // namespace iommuvm::engine

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "iommuvm/engine/engine.hpp"
+#include "iommuvm/engine/guest_xml.hpp"
 #include "iommuvm/policy/cmdline.hpp"
 #include "iommuvm/util/fs.hpp"
 #include "iommuvm/virt/domain_xml.hpp"
@@ -35,25 +36,28 @@ std::string template_cmdline(const std::string& xml) {
 
 }  // namespace
 
-void Engine::on_guest_define(const plan::Step& s) {
-  const auto& cfg = config(s);
-  const auto& g = guest_of(cfg, s);
-  const json& settings = s.args["settings"];
-  auto& hv = hypervisor();
-  blocked_guest_.erase(g.name);
-
+std::string render_guest_xml(const spec::Spec& cfg, const spec::GuestSpec& g, virt::Hypervisor* hv,
+                             const std::filesystem::path& spec_dir, std::string* note) {
+  json settings = plan::guest_key(cfg, g);
   std::filesystem::path tpl = g.template_path;
-  if (tpl.is_relative()) tpl = options_.spec_dir / tpl;
+  if (tpl.is_relative()) tpl = spec_dir / tpl;
   std::string template_xml = fs::read_file(tpl);
 
+  // ~/ in paths means the controller's home (the hypervisor is usually the controller or
+  // shares its layout); libvirt itself would take it literally.
+  auto home = [](std::string p) {
+    const char* h = std::getenv("HOME");
+    if (p.rfind("~/", 0) == 0 && h) p = std::string(h) + p.substr(1);
+    return p;
+  };
   virt::DomainSettings d;
   d.name = g.domain;
   d.domain_type = g.domain_type;
   d.vcpus = g.vcpus;
   d.memory_mib = g.memory_mib;
-  d.emulator = settings.value("emulator", std::string());
-  d.kernel = settings.value("kernel", std::string());
-  d.initrd = settings.value("initrd", std::string());
+  d.emulator = home(settings.value("emulator", std::string()));
+  d.kernel = home(settings.value("kernel", std::string()));
+  d.initrd = home(settings.value("initrd", std::string()));
   std::string base = g.cmdline.empty() ? template_cmdline(template_xml) : g.cmdline;
   auto pol = policy::parse_policy(settings.value("policy", std::string()));
   const spec::Machine* gm = cfg.machine(g.machine);
@@ -62,23 +66,35 @@ void Engine::on_guest_define(const plan::Step& s) {
   else if (!g.cmdline.empty()) d.cmdline = g.cmdline;
   d.viommu = g.viommu;
   if (g.vf) {
-    // The VF's address comes from the host, never from the template.
+    // The VF's address comes from the host (libvirt's node devices), never from the template.
     auto pf = virt::PciAddress::parse(cfg.nic.pci);
     if (!pf) throw Error(fmt::format("guest {} gets VF {} but 'nic.pci' is not a PCI address", g.name, *g.vf));
-    auto vfs = virt::vfs_of(hv, *pf);
-    if (options_.dry_run) {
+    std::vector<virt::PciDeviceInfo> vfs;
+    if (hv) vfs = virt::vfs_of(*hv, *pf);
+    if (vfs.empty() && note) {
       d.vf = virt::PciAddress{pf->domain, pf->bus, pf->slot, static_cast<unsigned>(pf->function + 2 + *g.vf)};
-      progress_ << fmt::format("  (dry run: VF {} assumed at {}; a real run reads it from libvirt's node devices)\n", *g.vf,
-                               d.vf->str());
+      *note = fmt::format("VF {} assumed at {}: a real run reads its address from libvirt's node devices", *g.vf, d.vf->str());
     } else {
       if (static_cast<int>(vfs.size()) <= *g.vf)
-        throw Error(fmt::format("libvirt at {} shows {} VFs of {}; VF {} is not there (is sriov_numvfs set?)", hv.uri(),
-                                vfs.size(), pf->str(), *g.vf));
+        throw Error(fmt::format("libvirt at {} shows {} VFs of {}; VF {} is not there (is sriov_numvfs set?)",
+                                hv ? hv->uri() : "?", vfs.size(), pf->str(), *g.vf));
       d.vf = vfs[static_cast<std::size_t>(*g.vf)].address;
     }
-    d.vf_mac = !g.mac.empty() ? g.mac : virt::sriov::vf_macs(cfg.name, cfg.nic.num_vfs, cfg.nic.vf_macs)[static_cast<std::size_t>(*g.vf)];
+    d.vf_mac = !g.mac.empty() ? g.mac
+                              : virt::sriov::vf_macs(cfg.name, cfg.nic.num_vfs, cfg.nic.vf_macs)[static_cast<std::size_t>(*g.vf)];
   }
-  std::string xml = virt::render_domain(template_xml, d);
+  return virt::render_domain(template_xml, d);
+}
+
+void Engine::on_guest_define(const plan::Step& s) {
+  const auto& cfg = config(s);
+  const auto& g = guest_of(cfg, s);
+  auto& hv = hypervisor();
+  blocked_guest_.erase(g.name);
+  std::string note;
+  std::string xml = render_guest_xml(cfg, g, options_.dry_run ? nullptr : &hv, options_.spec_dir,
+                                     options_.dry_run ? &note : nullptr);
+  if (!note.empty()) progress_ << "  (dry run: " << note << ")\n";
   auto previous = hv.domain_xml(g.domain, true);
   if (store_ && !options_.dry_run)
     store_->undo({{"machine", s.machine},
@@ -90,7 +106,7 @@ void Engine::on_guest_define(const plan::Step& s) {
   bool changed = virt::define_if_changed(hv, xml);
   spdlog::info("guest {}: {}", g.domain, changed ? "defined" : "definition unchanged");
   system_["domain_xml"][g.name] = xml;
-  system_["guests"][g.name] = {{"cmdline", d.cmdline}, {"viommu", settings["viommu"]}};
+  system_["guests"][g.name] = {{"cmdline", template_cmdline(xml)}, {"viommu", s.args["settings"]["viommu"]}};
 }
 
 void Engine::on_guest_start(const plan::Step& s) {

@@ -110,7 +110,10 @@ void Engine::on_host_set_policy(const plan::Step& s) {
     entry.root_args = policy::root_args(cmdline);
     entry.cmdline = policy::boot_cmdline(cmdline, pol, vendor);
     const std::string script_path = "/etc/grub.d/45_iommuvm";
-    undo({{"action", "remove_file"}, {"path", script_path}, {"why", "one-shot GRUB entries of iommuvm"}});
+    undo({{"action", "remove_file"},
+          {"path", script_path},
+          {"why", "one-shot GRUB entries of iommuvm"},
+          {"after", m && !m->grub_update.empty() ? m->grub_update : std::vector<std::string>{"update-grub"}}});
     write_as_root(r, script_path, policy::grub_script({entry}), "0755");
     auto update = m && !m->grub_update.empty() ? remote::Command{m->grub_update, true, "", {}}
                                                 : policy::grub_update_command(policy::GrubFlavor::debian);
@@ -124,7 +127,10 @@ void Engine::on_host_set_policy(const plan::Step& s) {
     auto text = options_.dry_run ? std::optional<std::string>("GRUB_CMDLINE_LINUX_DEFAULT=\"\"\n") : try_read(r, grub_file);
     if (!text) throw Error(fmt::format("cannot read {} on {}", grub_file, s.machine));
     std::string backup = policy::grub_backup_path(grub_file, std::chrono::system_clock::now());
-    undo({{"action", "restore_file"}, {"path", grub_file}, {"backup", backup}});
+    undo({{"action", "restore_file"},
+          {"path", grub_file},
+          {"backup", backup},
+          {"after", m ? m->grub_update : std::vector<std::string>{"update-grub"}}});
     run_checked(r, {{"cp", "-p", machine_path(r, grub_file), machine_path(r, backup)}, true, "", {}}, "backing up " + grub_file);
     std::string updated = policy::grub_set_policy(*text, pol, vendor);
     write_as_root(r, grub_file, updated);

@@ -194,6 +194,8 @@ TEST_F(Campaign, RunsEndToEndSwitchingHostPoliciesWithSimulatedReboots) {
     backup = backup || e.path().filename().string().find("grub.iommuvm-") == 0;
   EXPECT_TRUE(backup);
   EXPECT_NE(fs::read_file(campaign / "undo.jsonl").find("restore_file"), std::string::npos);
+  // cleanup: restore (the default) put the host's GRUB file back as it was.
+  EXPECT_EQ(fs::read_file(roots_ / "host/etc/default/grub"), fs::read_file(test::data_path("grub/grub-default-testbed")));
   // Nothing left running.
   EXPECT_TRUE(processes_matching(cj["work_dir"]).empty());
 }

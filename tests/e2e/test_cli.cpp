@@ -22,6 +22,11 @@ test::ProcessResult cli(std::vector<std::string> args, const std::string& cwd = 
   return test::run_process(argv);
 }
 
+std::string fs_read(const stdfs::path& p) {
+  std::ifstream in(p);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
 std::string example(const std::string& name) { return std::string(IOMMUVM_SOURCE_DIR) + "/configs/examples/" + name; }
 
 }  // namespace
@@ -147,4 +152,24 @@ TEST(Cli, DryRunPrintsEveryActionAndTouchesNothing) {
   EXPECT_NE(out.find("[54/54]"), std::string::npos);
   // Nothing written.
   EXPECT_TRUE(stdfs::is_empty(cwd.path())) << "a dry run created files";
+}
+
+TEST(Cli, VmRenderReadsTheVfAddressFromLibvirt) {
+  test::TempDir dir;
+  std::string text = fs_read(test::data_path("specs/testbed-copy.yaml"));
+  text = std::regex_replace(text, std::regex("uri: qemu:///system"),
+                            "uri: 'test://" + test::data_path("libvirt/libvirt-test-node.xml").string() + "'");
+  text = std::regex_replace(text, std::regex("vf: 0"), "vf: 1");
+  text = std::regex_replace(text, std::regex("\\.\\./\\.\\./\\.\\./configs"), std::string(IOMMUVM_SOURCE_DIR) + "/configs");
+  std::ofstream(dir / "spec.yaml") << text;
+  auto r = cli({"vm", "render", "--connect", (dir / "spec.yaml").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Two guest configurations (strict, passthrough), each with VF 1 = 0000:ca:00.3 from the node devices.
+  std::size_t n = 0;
+  for (std::size_t p = 0; (p = r.out.find("<!-- guest network-server", p)) != std::string::npos; ++p) ++n;
+  EXPECT_EQ(n, 2u) << r.out.substr(0, 500);
+  EXPECT_NE(r.out.find("<address type=\"pci\" domain=\"0x0000\" bus=\"0xca\" slot=\"0x00\" function=\"0x3\""), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("intel_iommu=on iommu.passthrough=1</cmdline>"), std::string::npos);
+  EXPECT_EQ(r.out.find("assumed"), std::string::npos);
 }
