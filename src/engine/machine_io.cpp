@@ -143,7 +143,8 @@ nlohmann::json verify_machine(remote::Remote& r, const std::optional<policy::Pol
 }
 
 std::vector<std::string> restore_machines(results::CampaignStore& store,
-                                          const std::map<std::string, remote::Remote*>& machines, std::ostream& out) {
+                                          const std::map<std::string, remote::Remote*>& machines, std::ostream& out,
+                                          virt::Hypervisor* hypervisor) {
   std::vector<std::string> left;
   auto entries = store.undo_entries();
   std::set<std::string> done;
@@ -154,6 +155,22 @@ std::vector<std::string> restore_machines(results::CampaignStore& store,
     std::string action = e.value("action", "");
     std::string id = e.value("at", "") + "|" + action + "|" + e.value("path", "") + "|" + e.value("machine", "");
     if (action == "undone" || done.count(id)) continue;
+    if (action == "redefine_domain" || action == "undefine_domain") {
+      std::string domain = e.value("domain", "");
+      if (!hypervisor) {
+        left.push_back(fmt::format("{} {}: no libvirt connection", action, domain));
+        continue;
+      }
+      try {
+        if (action == "redefine_domain" && e["previous_xml"].is_string()) hypervisor->define(e["previous_xml"].get<std::string>());
+        else hypervisor->undefine(domain);
+        out << fmt::format("  restored: {} {}\n", action, domain);
+        store.undo({{"action", "undone"}, {"id", id}, {"at", results::now_iso8601()}});
+      } catch (const std::exception& ex) {
+        left.push_back(fmt::format("{} {}: {}", action, domain, ex.what()));
+      }
+      continue;
+    }
     auto m = machines.find(e.value("machine", ""));
     if (m == machines.end() || !m->second) {
       left.push_back(fmt::format("{} on unknown machine {}", action, e.value("machine", "")));
@@ -184,7 +201,7 @@ std::vector<std::string> restore_machines(results::CampaignStore& store,
                            machine_path(r, "/sys/devices/system/cpu"), e.value("value", "")}, true, "", {}},
                       "restoring the governor");
       } else {
-        left.push_back(fmt::format("{} on {} ({}): restore it by hand", action, r.name(), e.dump()));
+        left.push_back(fmt::format("{} {} on {}: restore it by hand", action, e.value("interface", e.value("path", "")), r.name()));
         continue;
       }
       if (e.contains("after") && e["after"].is_array() && !e["after"].empty())

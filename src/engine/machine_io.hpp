@@ -10,6 +10,7 @@
 #include "iommuvm/policy/types.hpp"
 #include "iommuvm/remote/remote.hpp"
 #include "iommuvm/results/store.hpp"
+#include "iommuvm/virt/hypervisor.hpp"
 #include <map>
 #include <ostream>
 
@@ -53,6 +54,7 @@ nlohmann::json verify_machine(remote::Remote& r, const std::optional<policy::Pol
 // Entries already undone are marked in undo.jsonl so a second call does nothing.
 // Returns what could not be undone, one line each.
 std::vector<std::string> restore_machines(results::CampaignStore& store,
-                                          const std::map<std::string, remote::Remote*>& machines, std::ostream& out);
+                                          const std::map<std::string, remote::Remote*>& machines, std::ostream& out,
+                                          virt::Hypervisor* hypervisor = nullptr);
 
 }  // namespace iommuvm::engine

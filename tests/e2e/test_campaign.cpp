@@ -259,6 +259,23 @@ TEST_F(Campaign, InterruptKeepsFinishedRunsLeavesNothingRunningAndResumes) {
   EXPECT_EQ(read_json(campaign / "campaign.json")["status"], "finished");
 }
 
+TEST_F(Campaign, RestorePutsTheHostBackFromTheUndoLog) {
+  auto spec_path = dir_ / "keep.yaml";
+  write(spec_path, spec(1, "1s") + "cleanup: keep\n");
+  auto r = iommuvm({"run", spec_path.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto original = fs::read_file(test::data_path("grub/grub-default-testbed"));
+  ASSERT_NE(fs::read_file(roots_ / "host/etc/default/grub"), original) << "cleanup: keep leaves the last policy in GRUB";
+  auto campaign = only_campaign(dir_ / "results", "e2e");
+  auto restored = iommuvm({"restore", campaign.string()});
+  EXPECT_EQ(restored.exit_code, 0) << restored.out << restored.err;
+  EXPECT_EQ(fs::read_file(roots_ / "host/etc/default/grub"), original);
+  // A second restore has nothing left to do.
+  auto again = iommuvm({"restore", campaign.string()});
+  EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_EQ(again.out.find("restored:"), std::string::npos) << again.out;
+}
+
 }  // namespace
 
 // A server that dies during the measurement fails that run only; the campaign goes on.
