@@ -38,6 +38,25 @@ void put_file(remote::Remote& r, const workload::File& file, const std::filesyst
 
 }  // namespace
 
+std::string Engine::version_of(const std::string& m, const std::string& program) {
+  static const std::map<std::string, std::vector<std::string>> kVersionArgs = {
+      {"redis-server", {"--version"}}, {"redis-benchmark", {"--version"}}, {"memcached", {"-V"}},
+      {"nginx", {"-v"}},               {"iperf3", {"--version"}},          {"wrk", {"-v"}},
+      {"wrk2", {"-v"}},                {"memtier_benchmark", {"--version"}}};
+  auto args = kVersionArgs.find(std::filesystem::path(program).filename().string());
+  if (args == kVersionArgs.end()) return "";
+  std::string key = m + "|" + program;
+  if (auto it = versions_.find(key); it != versions_.end()) return it->second;
+  std::vector<std::string> argv = {program};
+  argv.insert(argv.end(), args->second.begin(), args->second.end());
+  auto res = machine(m).run({argv}, {std::chrono::milliseconds(10000)});
+  // Some print it on stderr (nginx -v), some exit non-zero after printing it (wrk -v).
+  std::string text = !res.out.empty() ? res.out : res.err;
+  std::string line = text.substr(0, text.find('\n'));
+  versions_[key] = line;
+  return line;
+}
+
 // Where the run's server and client keep their files on a machine.
 static std::string work_dir_for(const std::string& campaign, const std::string& run, const char* role) {
   return fmt::format("/tmp/iommuvm/{}/{}/{}", campaign, run, role);
@@ -71,6 +90,7 @@ void Engine::on_server_start(const plan::Step& s) {
     for (const auto& f : sp.files) progress_ << fmt::format("[{}] write {} ({} bytes)\n", s.machine, f.path, f.content.size());
   if (!options_.dry_run) std::filesystem::remove_all(scratch);
 
+  std::string version = sp.command.argv.empty() ? "" : version_of(s.machine, sp.command.argv.front());
   auto proc = r.start(sp.command, ctx.work_dir + "/server.log");
   run_->processes.emplace_back(s.machine, proc);
   run_->record["server"] = {{"machine", s.machine},
@@ -79,7 +99,8 @@ void Engine::on_server_start(const plan::Step& s) {
                             {"port", sp.port},
                             {"command", sp.command.argv},
                             {"pid", proc.pid},
-                            {"log", proc.log_path}};
+                            {"log", proc.log_path},
+                            {"version", version}};
 
   // Readiness, checked for real, before any measurement window.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(w.server.ready_timeout_s);
@@ -199,6 +220,10 @@ void Engine::on_client_measure(const plan::Step& s) {
   const auto& cfg = config(s);
   const auto& w = cfg.workloads.front();
   auto work = work_dir_for(store_ ? store_->work_id() : "dry-run", run_->id, "client");
+  static const std::map<std::string, std::string> kProgram = {{"redis-benchmark", "redis-benchmark"}, {"memtier", "memtier_benchmark"},
+                                                              {"wrk", "wrk"}, {"wrk2", "wrk2"}, {"iperf3", "iperf3"}};
+  auto prog = kProgram.find(w.client.tool);
+  std::string client_version = prog == kProgram.end() ? "" : version_of(s.machine, prog->second);
   // The measurement window: no keep-alives, no polling of any machine.
   auto window = [&](bool open) {
     for (auto& [name, r] : backends_.machines)
@@ -244,7 +269,7 @@ void Engine::on_client_measure(const plan::Step& s) {
     for (auto& [name, m] : run_->record["collectors"].items())
       if (m.is_object() && !m.contains("unsupported") && res.metrics["requests"].get<double>() > 0)
         m["per_request"] = collect::per_request(m, res.metrics["requests"].get<double>());
-  run_->record["client"] = {{"machine", s.machine}, {"tool", w.client.tool}};
+  run_->record["client"] = {{"machine", s.machine}, {"tool", w.client.tool}, {"version", client_version}};
   run_->active_seconds += res.seconds;
   // A server that died during the window makes the run fail, with its log.
   for (const auto& [m, p] : run_->processes) {

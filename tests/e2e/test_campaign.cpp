@@ -170,6 +170,11 @@ TEST_F(Campaign, RunsEndToEndSwitchingHostPoliciesWithSimulatedReboots) {
     EXPECT_NE(run["policy"]["host"]["cmdline"].get<std::string>().find(requested == "strict" ? "iommu.strict=1" : "iommu.passthrough=1"),
               std::string::npos);
     EXPECT_TRUE(run["system"]["domain_xml"].contains("vm"));
+    // Versions of the server and the load generator, as the tools print them.
+    EXPECT_NE(run["server"]["version"].get<std::string>().find(run["workload"] == "redis" ? "Redis server v=" : "nginx version"),
+              std::string::npos) << run["server"];
+    EXPECT_NE(run["client"]["version"].get<std::string>().find(run["workload"] == "redis" ? "redis-benchmark" : "wrk"),
+              std::string::npos) << run["client"];
     EXPECT_GE(run["overhead_s"].get<double>(), 0);
     EXPECT_FALSE(run["raw"].empty());
     per_policy[requested]++;

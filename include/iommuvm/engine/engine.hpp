@@ -125,6 +125,11 @@ class Engine {
   std::map<std::string, nlohmann::json> guest_evidence_;
   nlohmann::json system_ = nlohmann::json::object();
   std::map<std::string, nlohmann::json> tuning_applied_;
+  std::map<std::string, std::string> versions_;  // "machine|program" -> first line of its version output
+ public:
+  // The version of PROGRAM on MACHINE, asked once per campaign (outside measurement windows).
+  std::string version_of(const std::string& machine, const std::string& program);
+ private:
   Summary summary_;
   std::chrono::steady_clock::time_point campaign_start_;
   int runs_done_this_invocation_ = 0;
