@@ -1,5 +1,7 @@
 #include "iommuvm/virt/sriov.hpp"
 
+#include "iommuvm/util/net.hpp"
+
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
@@ -238,11 +240,7 @@ std::vector<SysfsWrite> plan_unbind(const stdfs::path& root, const PciAddress& p
 // --- MACs ---
 
 bool valid_mac(std::string_view mac) {
-  bool ok;
-  check_hex_octets(mac, ok);
-  if (!ok) return false;
-  if (first_octet(mac) & 1) return false;  // multicast
-  return mac != "00:00:00:00:00:00";
+  return net::valid_mac(std::string(mac)) && mac != "00:00:00:00:00:00";
 }
 
 std::string normalise_mac(std::string_view mac) {
@@ -295,45 +293,12 @@ std::optional<std::string> find_duplicate_mac(const std::vector<std::string>& ma
 
 // --- Subnets ---
 
-std::optional<Cidr> parse_cidr(std::string_view text) {
-  std::string s(text);
-  std::string addr = s;
-  int prefix = -1;
-  if (auto slash = s.find('/'); slash != std::string::npos) {
-    addr = s.substr(0, slash);
-    auto p = s.substr(slash + 1);
-    if (p.empty() || p.size() > 3 || !std::all_of(p.begin(), p.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      return std::nullopt;
-    prefix = std::stoi(p);
-  }
-  Cidr c;
-  if (inet_pton(AF_INET, addr.c_str(), c.addr) == 1) {
-    c.family = AF_INET;
-    if (prefix < 0) prefix = 32;
-    if (prefix > 32) return std::nullopt;
-  } else if (inet_pton(AF_INET6, addr.c_str(), c.addr) == 1) {
-    c.family = AF_INET6;
-    if (prefix < 0) prefix = 128;
-    if (prefix > 128) return std::nullopt;
-  } else {
-    return std::nullopt;
-  }
-  c.prefix = prefix;
-  return c;
-}
-
 bool in_subnet(std::string_view network, std::string_view ip) {
-  auto n = parse_cidr(network);
+  auto n = net::parse_cidr(std::string(network));
   if (!n) throw InputError("bad network address '" + std::string(network) + "' (expected e.g. 10.10.1.1/24)");
-  auto a = parse_cidr(ip);
+  auto a = net::parse_cidr(std::string(ip));
   if (!a) throw InputError("bad IP address '" + std::string(ip) + "'");
-  if (n->family != a->family) return false;
-  int bits = n->prefix;
-  for (int i = 0; bits > 0; ++i, bits -= 8) {
-    unsigned mask = bits >= 8 ? 0xffu : (0xffu << (8 - bits)) & 0xffu;
-    if ((n->addr[i] & mask) != (a->addr[i] & mask)) return false;
-  }
-  return true;
+  return net::in_subnet(*a, *n);
 }
 
 }  // namespace iommuvm::virt::sriov

@@ -116,13 +116,7 @@ std::optional<std::string> find_duplicate_mac(const std::vector<std::string>& ma
 
 // --- Subnets -------------------------------------------------------------------------
 
-struct Cidr {
-  int family = 0;  // AF_INET or AF_INET6
-  unsigned char addr[16] = {};
-  int prefix = 0;
-};
-// "10.10.1.1/24", "fd00::1/64"; a bare address gets /32 or /128. nullopt when malformed.
-std::optional<Cidr> parse_cidr(std::string_view text);
+// Address parsing and subnet arithmetic live in util/net.hpp (net::parse_cidr, net::in_subnet).
 // True when IP (bare or with a prefix, which is ignored) is inside the network of NETWORK
 // (an address with prefix, e.g. the PF's 10.10.1.1/24). False across families.
 // InputError when either does not parse.
