@@ -2,7 +2,10 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <ctime>
 #include <fstream>
+#include <latch>
+#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -12,6 +15,8 @@
 #include "iommuvm/engine/engine.hpp"
 #include "iommuvm/util/fs.hpp"
 #include "iommuvm/util/net.hpp"
+#include "iommuvm/util/shell.hpp"
+#include "iommuvm/workload/combine.hpp"
 #include "iommuvm/workload/commands.hpp"
 #include "iommuvm/workload/parsers.hpp"
 
@@ -68,60 +73,78 @@ void Engine::on_server_start(const plan::Step& s) {
   remote::Remote& r = machine(s.machine);
   const spec::Machine* m = cfg.machine(s.machine);
   bool local = m && m->local;
+  const int instances = workload::supports_instances(w.kind) ? std::max(1, w.server.instances) : 1;
 
-  workload::ServerContext ctx;
-  ctx.address = !w.server.bind.empty() ? w.server.bind : (local ? "127.0.0.1" : "0.0.0.0");
-  ctx.port = w.server.port;
-  // On the controller itself, a server without a port gets a free one: the machine may
+  workload::ServerContext base;
+  base.address = !w.server.bind.empty() ? w.server.bind : (local ? "127.0.0.1" : "0.0.0.0");
+  base.port = w.server.port;
+  // On the controller itself, a server without a port gets free ones: the machine may
   // already run a Redis or nginx of its own on the default port.
-  if (ctx.port == 0 && local && !options_.dry_run) ctx.port = net::free_tcp_port();
-  ctx.work_dir = work_dir_for(store_ ? store_->work_id() : "dry-run", run_->id, "server");
-  ctx.as_root = local ? ::geteuid() == 0 : (m && m->ssh.user == "root");
-  auto sp = workload::server_plan(w, ctx);
+  if (base.port == 0 && local && !options_.dry_run) base.port = net::free_tcp_ports(instances);
+  if (base.port == 0 && instances > 1) base.port = workload::default_port(w.kind);
+  const std::string work = work_dir_for(store_ ? store_->work_id() : "dry-run", run_->id, "server");
+  base.as_root = local ? ::geteuid() == 0 : (m && m->ssh.user == "root");
 
-  std::vector<std::string> mkdir = {"mkdir", "-p", ctx.work_dir};
-  mkdir.insert(mkdir.end(), sp.dirs.begin(), sp.dirs.end());
-  auto mk = r.run({mkdir});
-  if (!mk.ok()) throw Error(fmt::format("cannot create {} on {}: {}", ctx.work_dir, s.machine, mk.err));
-  auto scratch = store_ ? store_->run_dir(run_->id) / "scratch" : std::filesystem::temp_directory_path() / "iommuvm-dry";
-  if (!options_.dry_run)
-    for (const auto& f : sp.files) put_file(r, f, scratch);
-  else
-    for (const auto& f : sp.files) progress_ << fmt::format("[{}] write {} ({} bytes)\n", s.machine, f.path, f.content.size());
-  if (!options_.dry_run) std::filesystem::remove_all(scratch);
+  struct Started {
+    workload::ServerPlan plan;
+    remote::Process proc;
+  };
+  std::vector<Started> started;
+  json list = json::array();
+  for (int i = 0; i < instances; ++i) {
+    workload::ServerContext ctx = base;
+    if (instances > 1) ctx.port = workload::instance_port(base.port, i);
+    ctx.work_dir = instances > 1 ? fmt::format("{}/{}", work, i) : work;
+    ctx.cpu = workload::instance_cpu(w.server.cpus, i);
+    auto sp = workload::server_plan(w, ctx);
 
-  std::string version = sp.command.argv.empty() ? "" : version_of(s.machine, sp.command.argv.front());
-  auto proc = r.start(sp.command, ctx.work_dir + "/server.log");
-  run_->processes.emplace_back(s.machine, proc);
-  run_->record["server"] = {{"machine", s.machine},
-                            {"kind", w.kind},
-                            {"address", ctx.address},
-                            {"port", sp.port},
-                            {"command", sp.command.argv},
-                            {"pid", proc.pid},
-                            {"log", proc.log_path},
-                            {"version", version}};
+    std::vector<std::string> mkdir = {"mkdir", "-p", ctx.work_dir};
+    mkdir.insert(mkdir.end(), sp.dirs.begin(), sp.dirs.end());
+    auto mk = r.run({mkdir});
+    if (!mk.ok()) throw Error(fmt::format("cannot create {} on {}: {}", ctx.work_dir, s.machine, mk.err));
+    auto scratch = store_ ? store_->run_dir(run_->id) / "scratch" : std::filesystem::temp_directory_path() / "iommuvm-dry";
+    if (!options_.dry_run)
+      for (const auto& f : sp.files) put_file(r, f, scratch);
+    else
+      for (const auto& f : sp.files) progress_ << fmt::format("[{}] write {} ({} bytes)\n", s.machine, f.path, f.content.size());
+    if (!options_.dry_run) std::filesystem::remove_all(scratch);
 
-  // Readiness, checked for real, before any measurement window.
+    // The program is what follows `taskset -c N` when the instance is pinned.
+    std::string program = sp.command.argv.empty() ? "" : sp.command.argv[ctx.cpu >= 0 ? 3 : 0];
+    std::string version = program.empty() ? "" : version_of(s.machine, program);
+    auto proc = r.start(sp.command, ctx.work_dir + "/server.log");
+    run_->processes.emplace_back(s.machine, proc);
+    json rec = {{"machine", s.machine}, {"kind", w.kind},   {"address", ctx.address}, {"port", sp.port},
+                {"command", sp.command.argv}, {"pid", proc.pid}, {"log", proc.log_path}, {"version", version}};
+    if (ctx.cpu >= 0) rec["cpu"] = ctx.cpu;
+    if (i == 0) run_->record["server"] = rec;
+    list.push_back(rec);
+    started.push_back({std::move(sp), proc});
+  }
+  if (instances > 1) run_->record["server"]["instances"] = list;
+
+  // Readiness of every instance, checked for real, before any measurement window.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(w.server.ready_timeout_s);
-  std::string last;
-  for (int attempt = 0; w.server.ready != "none"; ++attempt) {
-    auto res = r.run(sp.ready.command, {std::chrono::milliseconds(3000)});
-    if (options_.dry_run) break;
-    if (res.ok() && res.out.find(sp.ready.expect) != std::string::npos) break;
-    last = res.err.empty() ? res.out : res.err;
-    if (!r.is_running(proc)) {
-      std::string log;
-      try {
-        log = r.read_file(proc.log_path);
-      } catch (const std::exception&) {
+  for (const auto& [sp, proc] : started) {
+    std::string last;
+    for (int attempt = 0; w.server.ready != "none"; ++attempt) {
+      auto res = r.run(sp.ready.command, {std::chrono::milliseconds(3000)});
+      if (options_.dry_run) break;
+      if (res.ok() && res.out.find(sp.ready.expect) != std::string::npos) break;
+      last = res.err.empty() ? res.out : res.err;
+      if (!r.is_running(proc)) {
+        std::string log;
+        try {
+          log = r.read_file(proc.log_path);
+        } catch (const std::exception&) {
+        }
+        throw Error(fmt::format("{} server (port {}) exited during start-up; its log:\n{}", w.kind, sp.port, tail(log)));
       }
-      throw Error(fmt::format("{} server exited during start-up; its log:\n{}", w.kind, tail(log)));
+      if (std::chrono::steady_clock::now() > deadline || g_interrupts.load())
+        throw Error(fmt::format("{} did not become ready within {} s ({}): {}", w.kind, w.server.ready_timeout_s,
+                                sp.ready.description, tail(last, 300)));
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100 * (attempt + 1), 1000)));
     }
-    if (std::chrono::steady_clock::now() > deadline || g_interrupts.load())
-      throw Error(fmt::format("{} did not become ready within {} s ({}): {}", w.kind, w.server.ready_timeout_s,
-                              sp.ready.description, tail(last, 300)));
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100 * (attempt + 1), 1000)));
   }
 }
 
@@ -130,32 +153,83 @@ namespace {
 struct ClientRun {
   json metrics;
   double seconds = 0;
+  json clients;  // several generator processes: one record each (null for a single one)
 };
+
+// One load-generator process of a run: on MACHINE, driving server instance INSTANCE.
+struct Slot {
+  std::string machine;
+  int index = 0;
+  int instance = 0;
+  int port = 0;
+};
+
+// Every generator process: client.processes on each client machine (default: enough
+// for one per server instance), process k drives instance k % instances.
+std::vector<Slot> client_slots(const spec::Workload& w, const std::string& first_machine, const json& server) {
+  std::vector<std::string> machines = w.client.machines.empty() ? std::vector<std::string>{first_machine} : w.client.machines;
+  const int instances = server.contains("instances") ? static_cast<int>(server["instances"].size()) : 1;
+  const int per = w.client.processes > 0 ? w.client.processes
+                                         : (instances + static_cast<int>(machines.size()) - 1) / static_cast<int>(machines.size());
+  std::vector<Slot> out;
+  for (const auto& m : machines)
+    for (int p = 0; p < per; ++p) {
+      Slot s{m, static_cast<int>(out.size()), static_cast<int>(out.size()) % instances, 0};
+      s.port = instances > 1 ? server["instances"][static_cast<std::size_t>(s.instance)].value("port", 0)
+                             : server.value("port", 0);
+      out.push_back(s);
+    }
+  return out;
+}
+
+// The address a client uses to reach the server.
+std::string client_target(const spec::Spec& cfg, const spec::Workload& w, const json& server) {
+  if (!w.client.target.empty()) return w.client.target;
+  std::string address = server.value("address", std::string());
+  if (!is_wildcard(address)) return address;
+  // The server listens everywhere: reach it on its machine's data address.
+  std::string target;
+  const spec::Machine* sm = cfg.machine(server.value("machine", std::string()));
+  for (const auto& g : cfg.guests)
+    if (sm && g.machine == sm->name && !g.data_ip.empty()) target = ip_of(g.data_ip);
+  if (target.empty() && sm && !sm->local) target = sm->ssh.host;
+  return target.empty() ? "127.0.0.1" : target;
+}
+
+workload::Metrics parse_checked(const spec::Workload& w, const workload::ClientPlan& cp, const std::string& text,
+                                const std::string& tool) {
+  workload::ParseOptions po;
+  po.primary = w.client.primary;
+  po.custom = w.client.metrics;
+  auto metrics = workload::parse_output(cp.parser, text, po);
+  if (workload::too_many_errors(metrics, w.client.max_error_ratio))
+    throw Error(fmt::format("{} reported {} errors, above {}% of requests", tool, metrics.errors.value_or(0),
+                            w.client.max_error_ratio * 100));
+  return metrics;
+}
+
+// "1732550400123456789" (date +%s%N) -> ISO 8601 UTC with milliseconds.
+std::string iso_from_ns(long long ns) {
+  std::time_t secs = static_cast<std::time_t>(ns / 1000000000LL);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return fmt::format("{}.{:03}Z", buf, (ns / 1000000LL) % 1000);
+}
 
 }  // namespace
 
 static ClientRun run_client(Engine* self, remote::Remote& r, const spec::Spec& cfg, spec::Workload w,
                             const std::string& work_dir, const json& server, const std::filesystem::path& raw_dir,
                             const std::string& label, bool dry_run, std::ostream& progress,
-                            const std::function<void(bool)>& window) {
+                            const std::function<void(bool)>& window, const std::string& program) {
   (void)self;
   workload::ClientContext ctx;
-  std::string address = server.value("address", std::string());
-  ctx.target = w.client.target;
-  if (ctx.target.empty()) {
-    if (!is_wildcard(address)) {
-      ctx.target = address;
-    } else {
-      // The server listens everywhere: reach it on its machine's data address.
-      const spec::Machine* sm = cfg.machine(server.value("machine", std::string()));
-      for (const auto& g : cfg.guests)
-        if (sm && g.machine == sm->name && !g.data_ip.empty()) ctx.target = ip_of(g.data_ip);
-      if (ctx.target.empty() && sm && !sm->local) ctx.target = sm->ssh.host;
-      if (ctx.target.empty()) ctx.target = "127.0.0.1";
-    }
-  }
+  ctx.target = client_target(cfg, w, server);
   ctx.port = server.value("port", 0);
   ctx.work_dir = work_dir;
+  ctx.program = program;
   auto cp = workload::client_plan(w, ctx);
   auto mk = r.run({{"mkdir", "-p", work_dir}});
   if (!mk.ok()) throw Error(fmt::format("cannot create {} on {}: {}", work_dir, r.name(), mk.err));
@@ -191,15 +265,207 @@ static ClientRun run_client(Engine* self, remote::Remote& r, const spec::Spec& c
   if (res.exit_status != 0 && text.empty())
     throw Error(fmt::format("{} exited with status {}: {}", tool, res.exit_status,
                             tail(std::filesystem::exists(opts.stderr_file) ? fs::read_file(opts.stderr_file) : "", 500)));
-  workload::ParseOptions po;
-  po.primary = w.client.primary;
-  po.custom = w.client.metrics;
-  auto metrics = workload::parse_output(cp.parser, text, po);
-  if (workload::too_many_errors(metrics, w.client.max_error_ratio))
-    throw Error(fmt::format("{} reported {} errors, above {}% of requests", tool, metrics.errors.value_or(0),
-                            w.client.max_error_ratio * 100));
-  out.metrics = workload::to_json(metrics);
+  out.metrics = workload::to_json(parse_checked(w, cp, text, tool));
   out.metrics["exit_status"] = res.exit_status;
+  return out;
+}
+
+// Several generator processes (client.machines, client.processes, server.instances):
+// per machine one shell that starts that machine's processes back to back in the
+// background, each recording its start time (the machine's clock, date +%s%N), and
+// waits for them; the machines' shells are released together from one barrier. The
+// outputs are fetched after the window and combined (workload::combine).
+static ClientRun run_clients(const std::function<remote::Remote&(const std::string&)>& machine_of, const spec::Spec& cfg,
+                             const spec::Workload& w, const std::vector<Slot>& slots, const std::string& work_dir,
+                             const json& server, const std::filesystem::path& raw_dir, const std::string& label,
+                             bool dry_run, std::ostream& progress, const std::function<void(bool)>& window,
+                             const std::map<std::string, std::string>& programs) {
+  const std::string target = client_target(cfg, w, server);
+  struct Prepared {
+    Slot slot;
+    workload::ClientPlan plan;
+    std::string dir;
+    std::string tool;
+  };
+  std::vector<Prepared> prepared;
+  std::map<std::string, std::string> scripts;  // machine -> shell script
+  std::vector<std::string> order;              // machines, in slot order
+  for (const auto& slot : slots) {
+    remote::Remote& r = machine_of(slot.machine);
+    workload::ClientContext ctx;
+    ctx.target = target;
+    ctx.port = slot.port;
+    ctx.work_dir = fmt::format("{}/{}", work_dir, slot.index);
+    if (auto it = programs.find(slot.machine); it != programs.end()) ctx.program = it->second;
+    auto cp = workload::client_plan(w, ctx);
+    auto mk = r.run({{"mkdir", "-p", ctx.work_dir}});
+    if (!mk.ok()) throw Error(fmt::format("cannot create {} on {}: {}", ctx.work_dir, r.name(), mk.err));
+    if (dry_run) {
+      for (const auto& f : cp.files) progress << fmt::format("[{}] write {} ({} bytes)\n", r.name(), f.path, f.content.size());
+    } else {
+      for (const auto& f : cp.files) put_file(r, f, raw_dir.parent_path() / "scratch");
+      std::filesystem::remove_all(raw_dir.parent_path() / "scratch");
+    }
+    const std::string d = shell::quote(ctx.work_dir);
+    if (!scripts.count(slot.machine)) order.push_back(slot.machine);
+    scripts[slot.machine] += fmt::format("(cd {d} && date +%s%N > {d}/start && {cmd} > {d}/out 2> {d}/err; echo $? > {d}/rc) &\n",
+                                         fmt::arg("d", d), fmt::arg("cmd", shell::join(cp.command.argv)));
+    prepared.push_back({slot, cp, ctx.work_dir, std::filesystem::path(cp.command.argv.front()).filename().string()});
+  }
+  for (auto& [m, script] : scripts) {
+    script += "wait\n";
+    for (const auto& p : prepared)
+      if (p.slot.machine == m)
+        script += fmt::format("echo \"{} $(cat {d}/start) $(cat {d}/rc)\"\n", p.slot.index, fmt::arg("d", shell::quote(p.dir)));
+  }
+
+  double expected = w.client.duration_s > 0 ? w.client.duration_s : 60;
+  remote::RunOptions opts;
+  opts.timeout = std::chrono::milliseconds(static_cast<long long>((expected * 3 + 60) * 1000));
+  struct Outcome {
+    remote::RunResult res;
+    std::chrono::system_clock::time_point dispatched;
+    std::string error;
+  };
+  std::map<std::string, Outcome> outcomes;
+  for (const auto& m : order) outcomes[m];
+  window(true);
+  if (dry_run) {
+    // Printed in order; the recording backends are not meant for several threads.
+    for (const auto& m : order) outcomes.at(m).res = machine_of(m).run({{"sh", "-c", scripts.at(m)}}, opts);
+  } else {
+    std::latch go(static_cast<std::ptrdiff_t>(order.size()));
+    std::vector<std::thread> threads;
+    for (const auto& m : order)
+      threads.emplace_back([&, m] {
+        Outcome& o = outcomes.at(m);
+        go.arrive_and_wait();
+        o.dispatched = std::chrono::system_clock::now();
+        try {
+          o.res = machine_of(m).run({{"sh", "-c", scripts.at(m)}}, opts);
+        } catch (const std::exception& e) {
+          o.error = e.what();
+        }
+      });
+    for (auto& t : threads) t.join();
+  }
+  window(false);
+
+  ClientRun out;
+  for (const auto& [m, o] : outcomes) out.seconds = std::max(out.seconds, static_cast<double>(o.res.wall.count()) / 1000.0);
+  if (dry_run) return out;
+  for (const auto& [m, o] : outcomes) {
+    if (!o.error.empty()) throw Error(fmt::format("load generators on {}: {}", m, o.error));
+    if (o.res.timed_out)
+      throw Error(fmt::format("load generators on {} did not finish within {} s", m, opts.timeout.count() / 1000));
+  }
+  // "INDEX START_NS RC" per process, from each machine's shell.
+  std::map<int, std::pair<long long, int>> started;
+  for (const auto& [m, o] : outcomes) {
+    std::istringstream in(o.res.out);
+    int index = -1;
+    long long ns = 0;
+    int rc = -1;
+    while (in >> index >> ns >> rc) started[index] = {ns, rc};
+  }
+  long long first = 0;
+  for (const auto& [i, v] : started)
+    if (first == 0 || v.first < first) first = v.first;
+
+  std::filesystem::create_directories(raw_dir);
+  std::vector<workload::Metrics> parts;
+  out.clients = json::array();
+  long long spread = 0;
+  for (const auto& p : prepared) {
+    remote::Remote& r = machine_of(p.slot.machine);
+    const std::string base = fmt::format("{}-{}-{}", label, p.slot.index, p.tool);
+    auto local_out = raw_dir / (base + ".out");
+    r.download(p.dir + "/out", local_out);
+    try {
+      r.download(p.dir + "/err", raw_dir / (base + ".err"));
+    } catch (const std::exception&) {
+    }
+    std::string text = fs::read_file(local_out);
+    if (!p.plan.output_file.empty()) {
+      auto local = raw_dir / fmt::format("{}-{}-{}", label, p.slot.index,
+                                         std::filesystem::path(p.plan.output_file).filename().string());
+      r.download(p.plan.output_file, local);
+      text = fs::read_file(local);
+    }
+    auto st = started.find(p.slot.index);
+    int rc = st == started.end() ? -1 : st->second.second;
+    if (rc != 0 && text.empty()) {
+      auto err = raw_dir / (base + ".err");
+      throw Error(fmt::format("{} (process {} on {}) exited with status {}: {}", p.tool, p.slot.index, p.slot.machine, rc,
+                              tail(std::filesystem::exists(err) ? fs::read_file(err) : "", 500)));
+    }
+    auto metrics = parse_checked(w, p.plan, text, p.tool);
+    json rec = {{"index", p.slot.index},     {"machine", p.slot.machine}, {"instance", p.slot.instance},
+                {"port", p.slot.port},       {"tool", p.tool},            {"command", p.plan.command.argv},
+                {"exit_status", rc},         {"metrics", workload::to_json(metrics)}};
+    if (st != started.end()) {
+      rec["started_at"] = iso_from_ns(st->second.first);
+      rec["start_offset_ms"] = static_cast<double>(st->second.first - first) / 1e6;
+      spread = std::max(spread, st->second.first - first);
+    }
+    rec["dispatched_at"] = [&] {
+      auto t = outcomes.at(p.slot.machine).dispatched;
+      return iso_from_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+    }();
+    out.clients.push_back(rec);
+    parts.push_back(std::move(metrics));
+  }
+  auto combined = workload::combine(parts);
+  out.metrics = workload::to_json(combined);
+  out.metrics["combined_from"] = parts.size();
+  out.metrics["exit_status"] = 0;
+  for (const auto& c : out.clients)
+    if (c["exit_status"] != 0) out.metrics["exit_status"] = c["exit_status"];
+  out.clients = json{{"processes", out.clients}, {"start_spread_ms", static_cast<double>(spread) / 1e6}};
+  return out;
+}
+
+// The wrk2 binary on MACHINE: `wrk2`, or a `wrk` built from wrk2 (its usage offers -R/--rate).
+std::string Engine::wrk2_program(const std::string& m) {
+  std::string key = m + "|wrk2-binary";
+  if (auto it = versions_.find(key); it != versions_.end()) return it->second;
+  remote::Remote& r = machine(m);
+  std::string found;
+  if (r.run({{"sh", "-c", "command -v wrk2"}}, {std::chrono::milliseconds(10000)}).ok()) {
+    found = "wrk2";
+  } else if (r.run({{"sh", "-c", "command -v wrk"}}, {std::chrono::milliseconds(10000)}).ok()) {
+    auto usage = r.run({{"wrk", "--help"}}, {std::chrono::milliseconds(10000)});
+    if (workload::wrk_usage_has_rate(usage.out + usage.err)) found = "wrk";
+  }
+  if (found.empty())
+    throw Error(fmt::format("client tool wrk2 is not installed on {}: no `wrk2` in PATH, and no `wrk` that accepts "
+                            "-R/--rate (wrk2 built under the name wrk); install wrk2 (https://github.com/giltene/wrk2) "
+                            "or use tool wrk",
+                            m));
+  versions_[key] = found;
+  return found;
+}
+
+// Runs the workload's generator(s) for one window: the single-process path, or run_clients.
+static ClientRun drive(Engine* self, const std::function<remote::Remote&(const std::string&)>& machine_of,
+                       const spec::Spec& cfg, const spec::Workload& w, const std::string& first_machine,
+                       const std::string& work, const json& server, const std::filesystem::path& raw_dir,
+                       const std::string& label, bool dry_run, std::ostream& progress,
+                       const std::function<void(bool)>& window, const std::map<std::string, std::string>& programs) {
+  auto slots = client_slots(w, first_machine, server);
+  if (slots.size() == 1) {
+    auto it = programs.find(first_machine);
+    return run_client(self, machine_of(first_machine), cfg, w, work, server, raw_dir, label, dry_run, progress, window,
+                      it == programs.end() ? "" : it->second);
+  }
+  return run_clients(machine_of, cfg, w, slots, work, server, raw_dir, label, dry_run, progress, window, programs);
+}
+
+std::map<std::string, std::string> Engine::client_programs(const spec::Workload& w, const std::string& first_machine) {
+  std::map<std::string, std::string> out;
+  if (w.client.tool != "wrk2" || options_.dry_run) return out;
+  std::vector<std::string> machines = w.client.machines.empty() ? std::vector<std::string>{first_machine} : w.client.machines;
+  for (const auto& m : machines) out[m] = wrk2_program(m);
   return out;
 }
 
@@ -210,8 +476,9 @@ void Engine::on_client_warmup(const plan::Step& s) {
   if (w.client.duration_s > 0 || w.client.requests == 0) w.client.duration_s = w.client.warmup_s;
   else w.client.requests = std::max(1000, w.client.requests / 10);
   auto work = work_dir_for(store_ ? store_->work_id() : "dry-run", run_->id, "client");
-  auto res = run_client(this, machine(s.machine), cfg, w, work, run_->record["server"], run_->raw_dir, "warmup",
-                        options_.dry_run, progress_, [](bool) {});
+  auto programs = client_programs(w, s.machine);
+  auto res = drive(this, [this](const std::string& m) -> remote::Remote& { return machine(m); }, cfg, w, s.machine, work,
+                   run_->record["server"], run_->raw_dir, "warmup", options_.dry_run, progress_, [](bool) {}, programs);
   run_->record["warmup"] = res.metrics;
   run_->active_seconds += res.seconds;
 }
@@ -220,10 +487,13 @@ void Engine::on_client_measure(const plan::Step& s) {
   const auto& cfg = config(s);
   const auto& w = cfg.workloads.front();
   auto work = work_dir_for(store_ ? store_->work_id() : "dry-run", run_->id, "client");
+  auto programs = client_programs(w, s.machine);
   static const std::map<std::string, std::string> kProgram = {{"redis-benchmark", "redis-benchmark"}, {"memtier", "memtier_benchmark"},
                                                               {"wrk", "wrk"}, {"wrk2", "wrk2"}, {"iperf3", "iperf3"}};
   auto prog = kProgram.find(w.client.tool);
-  std::string client_version = prog == kProgram.end() ? "" : version_of(s.machine, prog->second);
+  std::string program = prog == kProgram.end() ? "" : prog->second;
+  if (auto it = programs.find(s.machine); it != programs.end()) program = it->second;
+  std::string client_version = program.empty() ? "" : version_of(s.machine, program);
   // The measurement window: no keep-alives, no polling of any machine.
   auto window = [&](bool open) {
     for (auto& [name, r] : backends_.machines)
@@ -261,8 +531,9 @@ void Engine::on_client_measure(const plan::Step& s) {
         }
       }
   };
-  auto res = run_client(this, machine(s.machine), cfg, w, work, run_->record["server"], run_->raw_dir, "measure",
-                        options_.dry_run, progress_, window_with_collectors);
+  auto res = drive(this, [this](const std::string& m) -> remote::Remote& { return machine(m); }, cfg, w, s.machine, work,
+                   run_->record["server"], run_->raw_dir, "measure", options_.dry_run, progress_, window_with_collectors,
+                   programs);
   run_->record["metrics"] = res.metrics;
   // Per-request figures: invalidations, exits, cycles per request.
   if (res.metrics.contains("requests") && run_->record.contains("collectors"))
@@ -270,6 +541,11 @@ void Engine::on_client_measure(const plan::Step& s) {
       if (m.is_object() && !m.contains("unsupported") && res.metrics["requests"].get<double>() > 0)
         m["per_request"] = collect::per_request(m, res.metrics["requests"].get<double>());
   run_->record["client"] = {{"machine", s.machine}, {"tool", w.client.tool}, {"version", client_version}};
+  if (!w.client.machines.empty()) run_->record["client"]["machines"] = w.client.machines;
+  if (!res.clients.is_null()) {
+    run_->record["client"]["processes"] = res.clients["processes"];
+    run_->record["client"]["start_spread_ms"] = res.clients["start_spread_ms"];
+  }
   run_->active_seconds += res.seconds;
   // A server that died during the window makes the run fail, with its log.
   for (const auto& [m, p] : run_->processes) {
@@ -288,6 +564,8 @@ void Engine::on_client_measure(const plan::Step& s) {
 
 void Engine::on_server_stop(const plan::Step& s) {
   if (!run_) return;
+  std::size_t on_machine = 0, k = 0;
+  for (const auto& [m, p] : run_->processes) on_machine += m == s.machine;
   for (auto it = run_->processes.begin(); it != run_->processes.end();) {
     if (it->first != s.machine) {
       ++it;
@@ -298,14 +576,17 @@ void Engine::on_server_stop(const plan::Step& s) {
     if (!options_.dry_run && !run_->raw_dir.empty()) {
       try {
         std::filesystem::create_directories(run_->raw_dir);
-        r.download(it->second.log_path, run_->raw_dir / "server.log");
-        run_->record["raw"].push_back("server.log");
+        // Several instances: server-0.log, server-1.log, ... in start order.
+        std::string name = on_machine > 1 ? fmt::format("server-{}.log", k) : "server.log";
+        r.download(it->second.log_path, run_->raw_dir / name);
+        run_->record["raw"].push_back(name);
       } catch (const std::exception& e) {
         spdlog::debug("no server log from {}: {}", s.machine, e.what());
       }
     }
     if (!gone) fail_run(fmt::format("the server (pid {}) on {} did not stop", it->second.pid, it->first));
     it = run_->processes.erase(it);
+    ++k;
   }
   if (!options_.dry_run && !run_->raw_dir.empty() && std::filesystem::exists(run_->raw_dir))
     for (const auto& e : std::filesystem::directory_iterator(run_->raw_dir)) {

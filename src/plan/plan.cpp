@@ -21,6 +21,7 @@ std::string server_machine(const Spec& cfg, const spec::Workload& w) {
 
 std::string client_machine(const Spec& cfg, const spec::Workload& w) {
   if (!w.client.machine.empty()) return w.client.machine;
+  if (!w.client.machines.empty()) return w.client.machines.front();
   if (const auto* c = cfg.first_with_role(spec::Role::client)) return c->name;
   if (const auto* h = cfg.first_with_role(spec::Role::host)) return h->name;
   return cfg.machines.empty() ? "" : cfg.machines.front().name;
@@ -276,15 +277,17 @@ Plan build(const Spec& base, std::vector<spec::RunPoint> points) {
     // The run itself.
     std::string sm = server_machine(cfg, w);
     std::string cm = client_machine(cfg, w);
+    std::string cms = cm;  // every client machine, for the step descriptions
+    for (std::size_t i = 1; i < w.client.machines.size(); ++i) cms += ", " + w.client.machines[i];
     steps.push_back({kind::run_begin, "", run.id, run_index, {{"params", run.params}, {"repetition", run.repetition}},
                      fmt::format("run {}/{} {}: {}", ri + 1, plan.runs.size(), run.id, params_line(run.params))});
     steps.push_back({kind::server_start, sm, run.id, run_index, {{"workload", w.name}, {"kind", w.kind}},
                      fmt::format("start {} server on {} and wait until it answers", w.kind, sm)});
     if (w.client.warmup_s > 0)
       steps.push_back({kind::client_warmup, cm, run.id, run_index, {{"workload", w.name}, {"seconds", w.client.warmup_s}},
-                       fmt::format("warm up with {} from {} for {} s (kept apart)", w.client.tool, cm, w.client.warmup_s)});
+                       fmt::format("warm up with {} from {} for {} s (kept apart)", w.client.tool, cms, w.client.warmup_s)});
     steps.push_back({kind::client_measure, cm, run.id, run_index, {{"workload", w.name}, {"tool", w.client.tool}},
-                     fmt::format("measure with {} from {}", w.client.tool, cm)});
+                     fmt::format("measure with {} from {}", w.client.tool, cms)});
     steps.push_back({kind::server_stop, sm, run.id, run_index, {{"workload", w.name}},
                      fmt::format("stop the {} server on {}", w.kind, sm)});
     steps.push_back({kind::run_end, "", run.id, run_index, json::object(), fmt::format("write results of {}", run.id)});

@@ -250,6 +250,31 @@ void check_semantics(const Spec& s, Diagnostics& diag) {
       diag.error(w.mark, fmt::format("'{}.client.primary' is '{}', which is not among its tests", p, w.client.primary));
     check_machine_ref(s, w.server.machine, w.mark, fmt::format("'{}.server.machine'", p), diag);
     check_machine_ref(s, w.client.machine, w.mark, fmt::format("'{}.client.machine'", p), diag);
+    for (const auto& cm : w.client.machines)
+      check_machine_ref(s, cm, w.mark, fmt::format("'{}.client.machines'", p), diag);
+    if (!w.client.machine.empty() && !w.client.machines.empty())
+      diag.error(w.mark, fmt::format("'{}.client' gives both 'machine' and 'machines': use one", p));
+    for (std::size_t i = 0; i < w.client.machines.size(); ++i)
+      for (std::size_t k = 0; k < i; ++k)
+        if (w.client.machines[i] == w.client.machines[k])
+          diag.error(w.mark, fmt::format("'{}.client.machines' lists '{}' twice (use 'processes' for several "
+                                         "generators on one machine)", p, w.client.machines[i]));
+    if (w.server.instances > 1 && w.kind != "redis" && w.kind != "iperf3")
+      diag.error(w.mark, fmt::format("'{}.server.instances' above 1 is supported for redis and iperf3 only, not {}", p,
+                                     w.kind));
+    if (!w.server.cpus.empty() && w.kind == "custom")
+      diag.error(w.mark, fmt::format("'{}.server.cpus' does not apply to a custom server (pin it in its command)", p));
+    if (w.server.instances > 1 && w.server.port > 0 && w.server.port + w.server.instances - 1 > 65535)
+      diag.error(w.mark, fmt::format("'{}.server': {} instances from port {} go past 65535", p, w.server.instances,
+                                     w.server.port));
+    {
+      const std::size_t machines = std::max<std::size_t>(1, w.client.machines.size());
+      if (w.client.processes > 0 && machines * static_cast<std::size_t>(w.client.processes) <
+                                        static_cast<std::size_t>(w.server.instances))
+        diag.error(w.mark, fmt::format("'{}.client': {} generator process(es) cannot drive {} server instances "
+                                       "(one process drives one instance)", p,
+                                       machines * static_cast<std::size_t>(w.client.processes), w.server.instances));
+    }
     if (w.client.ratio.size() && w.client.ratio.find(':') == std::string::npos)
       diag.error(w.mark, fmt::format("'{}.client.ratio' must look like SET:GET, e.g. 1:10", p));
   }

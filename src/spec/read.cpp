@@ -207,6 +207,28 @@ class Obj {
     }
   }
 
+  // A list of integers in [LO, HI]; a single integer is a one-element list.
+  void integers(const std::string& key, std::vector<int>& out, long long lo, long long hi) {
+    const Node* n = child(key);
+    if (!n || n->kind == Node::Kind::null) return;
+    std::vector<const Node*> items;
+    if (n->is_scalar()) items.push_back(n);
+    else if (n->is_seq())
+      for (const auto& i : n->items) items.push_back(&i);
+    else
+      return err(*n, fmt::format("expected a list of integers for '{}'", join_path(path_, key)));
+    out.clear();
+    for (const Node* i : items) {
+      auto j = i->is_scalar() ? to_json(*i) : nlohmann::json();
+      if (!j.is_number_integer() || j.get<long long>() < lo || j.get<long long>() > hi) {
+        err(*i, fmt::format("expected an integer between {} and {} in '{}', got '{}'", lo, hi, join_path(path_, key),
+                            i->is_scalar() ? i->value : i->kind_name()));
+        continue;
+      }
+      out.push_back(static_cast<int>(j.get<long long>()));
+    }
+  }
+
   // A command: a list of arguments, or one string split like sh does (no expansions).
   void argv(const std::string& key, std::vector<std::string>& out) {
     const Node* n = child(key);
@@ -553,6 +575,7 @@ void read_server(Ctx& ctx, const Node* n, const std::string& path, const Mark& m
   o.integer("port", s.port, 1, 65535);
   o.integer("threads", s.threads, 1, 4096);
   o.integer("instances", s.instances, 1, 1024);
+  o.integers("cpus", s.cpus, 0, 65535);
   o.integer("memory_mib", s.memory_mib, 1, 1 << 24);
   o.integer("max_connections", s.max_connections, 1, 1 << 24);
   o.str("file_size", s.file_size);
@@ -566,6 +589,8 @@ void read_server(Ctx& ctx, const Node* n, const std::string& path, const Mark& m
 void read_client(Ctx& ctx, const Node* n, const std::string& path, const Mark& mark, ClientSpec& c) {
   Obj o(ctx, n, path, mark);
   o.str("machine", c.machine);
+  o.strings("machines", c.machines);
+  o.integer("processes", c.processes, 1, 1024);
   o.choice("tool", c.tool, kTools);
   o.str("target", c.target);
   o.integer("threads", c.threads, 1, 4096);

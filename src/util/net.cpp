@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cstdint>
 #include <cstring>
+
+#include <fmt/format.h>
 
 #include "iommuvm/util/error.hpp"
 
@@ -77,6 +80,34 @@ int free_tcp_port() {
   }
   ::close(fd);
   return ntohs(a.sin_port);
+}
+
+namespace {
+
+bool port_free(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+int free_tcp_ports(int count) {
+  if (count <= 1) return free_tcp_port();
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    int base = free_tcp_port();
+    if (base + count - 1 > 65535) continue;
+    bool all = true;
+    for (int i = 1; i < count && all; ++i) all = port_free(base + i);
+    if (all) return base;
+  }
+  throw Error(fmt::format("cannot find {} consecutive free TCP ports", count));
 }
 
 }  // namespace iommuvm::net

@@ -17,6 +17,7 @@ nlohmann::json to_json(const OpMetrics& m) {
   if (m.throughput_ops) j["throughput_ops"] = *m.throughput_ops;
   if (m.requests) j["requests"] = *m.requests;
   if (!m.latency_us.empty()) j["latency_us"] = latency_json(m.latency_us);
+  if (!m.latency_us_max_of_clients.empty()) j["latency_us_max_of_clients"] = latency_json(m.latency_us_max_of_clients);
   return j;
 }
 
@@ -27,6 +28,7 @@ nlohmann::json to_json(const Metrics& m) {
   if (m.throughput_ops) j["throughput_ops"] = *m.throughput_ops;
   if (m.throughput_gbps) j["throughput_gbps"] = *m.throughput_gbps;
   if (!m.latency_us.empty()) j["latency_us"] = latency_json(m.latency_us);
+  if (!m.latency_us_max_of_clients.empty()) j["latency_us_max_of_clients"] = latency_json(m.latency_us_max_of_clients);
   if (m.requests) j["requests"] = *m.requests;
   if (m.errors) j["errors"] = *m.errors;
   if (m.duration_s) j["duration_s"] = *m.duration_s;

@@ -551,6 +551,20 @@ void wrk_json_line(Metrics& m, std::string_view line, std::size_t line_no, const
         if (auto x = json_scaled(v, 0, tool, "latency_us." + k)) m.latency_us[key] = *x;
       }
     }
+    // The whole distribution: value, count, value, count, ... ascending (for combining clients).
+    m.latency_histogram_us.clear();
+    const json& hist = member(j, "histogram_us");
+    if (hist.is_array()) {
+      if (hist.size() % 2 != 0) throw ParseError(tool, line_no, line, "histogram_us has an odd number of entries");
+      for (std::size_t k = 0; k < hist.size(); k += 2) {
+        auto v = json_count(hist[k], tool, "histogram_us value");
+        auto c = json_count(hist[k + 1], tool, "histogram_us count");
+        if (!v || !c) throw ParseError(tool, line_no, line, "histogram_us holds a non-number");
+        if (!m.latency_histogram_us.empty() && *v <= m.latency_histogram_us.back().first)
+          throw ParseError(tool, line_no, line, "histogram_us values are not ascending");
+        m.latency_histogram_us.emplace_back(*v, *c);
+      }
+    }
   } catch (const ParseError&) {
     throw;
   } catch (const json::exception& e) {

@@ -199,6 +199,61 @@ TEST(WorkloadLocal, MemcachedWithMemaslap) {
   EXPECT_EQ(*m.ops.at("GET").requests + *m.ops.at("SET").requests, *m.requests);
 }
 
+// memaslap's ratio goes through its --cfg_cmd file and the key space through -w (which
+// memaslap accepts only in 1024-key units): the counts of get and set that memaslap and
+// memcached report follow the ratio.
+TEST(WorkloadLocal, MemaslapRatioAndKeySpaceTakeEffect) {
+  REQUIRE_PROGRAMS("memcached", "memcaslap", "bash");
+  test::TempDir tmp;
+  spec::Workload w;
+  w.name = "mc";
+  w.kind = "memcached";
+  w.server.memory_mib = 64;
+  w.client.tool = "memaslap";
+  w.client.duration_s = 1;
+  w.client.threads = 1;
+  w.client.connections = 8;
+  w.client.data_size = 64;
+  w.client.ratio = "1:3";  // set 0.250, get 0.750
+  w.client.key_space = 8192;  // 8 concurrencies x a window of 1k
+  const int port = test::free_port();
+  fs::create_directories(tmp / "server");
+  fs::create_directories(tmp / "client");
+  auto sp = server_plan(w, {"127.0.0.1", port, (tmp / "server").string(), ::geteuid() == 0});
+  Server server(sp.command, tmp / "server.log");
+  ASSERT_TRUE(wait_ready(sp.ready, server, std::chrono::seconds(10))) << server.log();
+  auto cp = client_plan(w, {"127.0.0.1", port, (tmp / "client").string()});
+  materialize({}, cp.files);
+  auto res = test::run_process(cp.command.argv);
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  auto m = parse_output(cp.parser, res.out);
+  ASSERT_TRUE(m.ops.count("GET") && m.ops.count("SET")) << res.out;
+  double gets = static_cast<double>(*m.ops.at("GET").requests), sets = static_cast<double>(*m.ops.at("SET").requests);
+  ASSERT_GT(gets + sets, 1000) << res.out;
+  EXPECT_NEAR(sets / (gets + sets), 0.25, 0.03) << res.out;
+  // memcached saw the same mix: its own counters
+  auto stats = test::run_process({"bash", "-c",
+                                  "exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(port) +
+                                      " && printf 'stats\\r\\nquit\\r\\n' >&3 && timeout 2 cat <&3"});
+  auto counter = [&](const std::string& name) {
+    auto at = stats.out.find("STAT " + name + " ");
+    EXPECT_NE(at, std::string::npos) << stats.out;
+    return at == std::string::npos ? 0.0 : std::stod(stats.out.substr(at + 6 + name.size()));
+  };
+  double server_sets = counter("cmd_set"), server_gets = counter("cmd_get");
+  EXPECT_NEAR(server_sets / (server_sets + server_gets), 0.25, 0.03);
+  // the default ratio (9:1 get:set in memaslap) is clearly different, so the file mattered
+  w.client.ratio.clear();
+  w.client.key_space = 0;
+  auto dp = client_plan(w, {"127.0.0.1", port, (tmp / "client").string()});
+  auto dres = test::run_process(dp.command.argv);
+  ASSERT_EQ(dres.exit_code, 0) << dres.err;
+  auto dm = parse_output(dp.parser, dres.out);
+  double dsets = static_cast<double>(*dm.ops.at("SET").requests);
+  EXPECT_NEAR(dsets / (dsets + static_cast<double>(*dm.ops.at("GET").requests)), 0.1, 0.03);
+  server.stop();
+}
+
 TEST(WorkloadLocal, NginxWithWrk) {
   REQUIRE_PROGRAMS("nginx", "wrk", "bash");
   test::TempDir tmp;

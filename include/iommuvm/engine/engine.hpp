@@ -129,6 +129,10 @@ class Engine {
  public:
   // The version of PROGRAM on MACHINE, asked once per campaign (outside measurement windows).
   std::string version_of(const std::string& machine, const std::string& program);
+  // The wrk2 binary on MACHINE (wrk2, or wrk built from wrk2), found once; Error when none.
+  std::string wrk2_program(const std::string& machine);
+  // Per client machine of W, the binary to run when it is not the tool's name (wrk2).
+  std::map<std::string, std::string> client_programs(const spec::Workload& w, const std::string& first_machine);
  private:
   Summary summary_;
   std::chrono::steady_clock::time_point campaign_start_;

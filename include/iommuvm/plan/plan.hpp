@@ -69,6 +69,7 @@ void print(const Plan& plan, std::ostream& out);
 
 // Helpers that resolve defaults the same way everywhere.
 std::string server_machine(const spec::Spec& cfg, const spec::Workload& w);
+// The first client machine (client.machine, client.machines[0], the client role, the host).
 std::string client_machine(const spec::Spec& cfg, const spec::Workload& w);
 // Boot configurations: equal keys need no switch between them.
 nlohmann::json host_key(const spec::Spec& cfg);

@@ -138,7 +138,8 @@ struct ServerSpec {
   std::string bind;     // listen address (default 127.0.0.1 for local machines, else 0.0.0.0)
   int port = 0;         // 0: the kind's default port
   int threads = 0;      // redis io-threads / memcached -t / nginx worker_processes
-  int instances = 1;    // one server per core/port when > 1
+  int instances = 1;    // redis, iperf3: this many servers, on ports port, port+1, ...
+  std::vector<int> cpus;  // instance i pinned to cpus[i % size] (taskset -c); empty: not pinned
   int memory_mib = 0;   // memcached -m
   int max_connections = 0;
   std::string file_size;  // nginx: size of the served file, e.g. 4KiB, 1MiB
@@ -151,6 +152,8 @@ struct ServerSpec {
 
 struct ClientSpec {
   std::string machine;  // where the load generator runs (default: the client machine, else host)
+  std::vector<std::string> machines;  // several client machines, started together (instead of machine)
+  int processes = 0;    // generator processes per client machine (0: enough to drive every instance)
   std::string tool;     // redis-benchmark | memtier | memaslap | wrk | wrk2 | iperf3 | custom
   std::string target;   // address the client connects to (default: guest data_ip or server bind)
   int threads = 0;

@@ -20,5 +20,8 @@ bool valid_mac(const std::string& mac);
 
 // A TCP port on 127.0.0.1 that is free right now (the kernel's choice). Throws Error.
 int free_tcp_port();
+// The first of COUNT consecutive TCP ports on 127.0.0.1 that are all free right now
+// (COUNT 1: free_tcp_port()). Throws Error after a few attempts.
+int free_tcp_ports(int count);
 
 }  // namespace iommuvm::net

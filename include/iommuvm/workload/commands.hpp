@@ -33,6 +33,7 @@ struct ServerContext {
   int port = 0;          // resolved port (0: default_port(kind))
   std::string work_dir;  // private folder on the machine for config, pid, logs, static files
   bool as_root = false;  // the server is started as root (memcached -u root, nginx user root)
+  int cpu = -1;          // >= 0: pinned to this CPU (taskset -c)
 };
 
 struct ServerPlan {
@@ -47,6 +48,7 @@ struct ClientContext {
   std::string target;    // address the client connects to
   int port = 0;          // server port (0: default_port(kind))
   std::string work_dir;  // private folder on the client machine
+  std::string program;   // wrk2: the binary that accepts -R (wrk2, or a wrk built from wrk2); empty: "wrk2"
 };
 
 struct ClientPlan {
@@ -67,8 +69,23 @@ std::string nginx_conf(const spec::Workload& w, const ServerContext& ctx);
 std::uint64_t parse_size(std::string_view text);
 
 ServerPlan server_plan(const spec::Workload& w, const ServerContext& ctx);
+// Kinds that run server.instances > 1 (one process per port): redis, iperf3.
+bool supports_instances(std::string_view kind);
+// The port of instance I (0-based): BASE + I.
+inline int instance_port(int base, int i) { return base + i; }
+// The CPU instance I is pinned to: CPUS[I % size], or -1 when CPUS is empty.
+int instance_cpu(const std::vector<int>& cpus, int i);
 ReadyCheck ready_check(const spec::Workload& w, const std::string& address, int port);
 ClientPlan client_plan(const spec::Workload& w, const ClientContext& ctx);
+
+// memaslap's --cfg_cmd file for a SET:GET ratio (e.g. "1:10"): key section (64-byte keys,
+// memaslap's default), value section (DATA_SIZE bytes, 1024 when 0), cmd section with the
+// set (type 0) and get (type 1) proportions rounded to memaslap's precision (0.001).
+// InputError for a malformed ratio.
+std::string memaslap_config(std::string_view ratio, int data_size);
+
+// True when a wrk binary's usage text (wrk --help) offers wrk2's -R/--rate option.
+bool wrk_usage_has_rate(std::string_view usage);
 
 // The wrk Lua script (share/wrk/summary.lua) whose done() prints one JSON line.
 std::string_view wrk_lua_script();

@@ -8,6 +8,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -18,11 +20,18 @@ inline constexpr const char* kLatencyKeys[] = {"avg", "min",   "max",    "stdev"
                                                "p75", "p90",   "p95",    "p99",     "p99.9",
                                                "p99.99", "p99.999", "p100"};
 
+// A latency distribution: (value in microseconds, number of samples), ascending by value,
+// each value once. wrk's own resolution (1 us); what the iommuvm wrk script prints.
+using Histogram = std::vector<std::pair<std::uint64_t, std::uint64_t>>;
+
 // The figures of one operation (redis-benchmark test, memtier Sets/Gets, memaslap cmd_get).
 struct OpMetrics {
   std::optional<double> throughput_ops;
   std::map<std::string, double> latency_us;
   std::optional<std::uint64_t> requests;
+  // Combined from several clients whose tool gives no histogram: per percentile key, the
+  // largest of the clients' values (an upper bound of the combined percentile). See combine.hpp.
+  std::map<std::string, double> latency_us_max_of_clients;
 };
 
 struct Metrics {
@@ -36,6 +45,11 @@ struct Metrics {
   std::map<std::string, OpMetrics> ops;    // per operation, upper case: SET, GET, ...
   std::map<std::string, double> extra;     // tool-specific figures, named with their unit
   std::string primary;                     // the op whose figures are the top-level ones, if any
+  // As in OpMetrics: set only by combine() when percentiles could not be merged.
+  std::map<std::string, double> latency_us_max_of_clients;
+  // The full latency distribution when the tool prints one (wrk with the iommuvm script).
+  // Kept for combining clients; not written to JSON (the raw output holds it).
+  Histogram latency_histogram_us;
 };
 
 nlohmann::json to_json(const OpMetrics& m);
