@@ -1,7 +1,8 @@
 // Several server instances and several load-generator processes, through the real iommuvm
 // binary: two wrk processes (one on a local machine, one over SSH through a real sshd) against
 // one nginx; two redis-server instances, each driven by its own redis-benchmark; wrk2 asked
-// for where it is not installed. Everything runs on 127.0.0.1 with real servers and tools.
+// for where it is not installed; two iperf3 servers. Everything runs on 127.0.0.1 with real
+// servers and tools.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -167,4 +168,33 @@ TEST(MultiClient, Wrk2MissingIsAClearRunFailure) {
   auto run = only_run(dir / "results", "nowrk2");
   EXPECT_EQ(run["status"], "failed");
   EXPECT_NE(run["reason"].get<std::string>().find("wrk2 is not installed on local"), std::string::npos) << run["reason"];
+}
+
+TEST(MultiClient, TwoIperf3ServersOnePerPortAndTheirBitratesSummed) {
+  REQUIRE_PROGRAMS("iperf3", "bash", "taskset");
+  test::TempDir dir;
+  std::string body =
+      "machines:\n  local: {local: true}\n"
+      "workloads:\n  iperf3:\n    server: {machine: local, bind: 127.0.0.1, instances: 2, cpus: [0]}\n"
+      "    client: {machine: local, target: 127.0.0.1, duration: 1s}\n";
+  auto r = run_spec(dir, "iperf2", body);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto run = only_run(dir / "results", "iperf2");
+  ASSERT_EQ(run["status"], "ok") << run.dump(1);
+  const auto& inst = run["server"]["instances"];
+  ASSERT_EQ(inst.size(), 2u);
+  EXPECT_EQ(inst[1]["port"].get<int>(), inst[0]["port"].get<int>() + 1);
+  EXPECT_EQ(inst[0]["cpu"], 0);  // cpus cycle: both on CPU 0
+  EXPECT_EQ(inst[1]["cpu"], 0);
+  const auto& procs = run["client"]["processes"];
+  ASSERT_EQ(procs.size(), 2u);  // default: one generator per instance
+  EXPECT_EQ(procs[0]["port"], inst[0]["port"]);
+  EXPECT_EQ(procs[1]["port"], inst[1]["port"]);
+  double a = procs[0]["metrics"]["throughput_gbps"], b = procs[1]["metrics"]["throughput_gbps"];
+  EXPECT_GT(a, 0);
+  EXPECT_GT(b, 0);
+  EXPECT_NEAR(run["metrics"]["throughput_gbps"].get<double>(), a + b, 1e-9);
+  EXPECT_EQ(run["metrics"]["extra"]["bytes_received"].get<double>(),
+            procs[0]["metrics"]["extra"]["bytes_received"].get<double>() +
+                procs[1]["metrics"]["extra"]["bytes_received"].get<double>());
 }
