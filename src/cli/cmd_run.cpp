@@ -59,6 +59,21 @@ void add_run(CLI::App& app, Context& ctx) {
     opts.spec_dir = std::filesystem::path(a->spec).parent_path();
     if (opts.spec_dir.empty()) opts.spec_dir = ".";
 
+    std::filesystem::path out_root = a->output.empty() ? std::filesystem::path(spec.output) : std::filesystem::path(a->output);
+    // The same campaign again, from anywhere: what the resume unit runs when the controller
+    // reboots its own machine (never --fresh: that would start another campaign).
+    {
+      std::error_code ec;
+      auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+      auto cwd = std::filesystem::current_path(ec);
+      if (!exe.empty() && !cwd.empty()) {
+        opts.resume_argv = {exe.string(), "run", std::filesystem::absolute(a->spec).lexically_normal().string(), "-o",
+                            std::filesystem::absolute(out_root).lexically_normal().string()};
+        if (a->fail_fast) opts.resume_argv.push_back("--fail-fast");
+        opts.resume_cwd = cwd.string();
+      }
+    }
+
     if (a->dry_run) {
       std::cout << fmt::format("# dry run of campaign '{}': {} runs; nothing is touched\n", spec.name, plan.totals.runs);
       std::vector<std::unique_ptr<remote::Remote>> owned;
@@ -77,8 +92,7 @@ void add_run(CLI::App& app, Context& ctx) {
       return;
     }
 
-    std::filesystem::path out = a->output.empty() ? std::filesystem::path(spec.output) : std::filesystem::path(a->output);
-    auto store = results::CampaignStore::open(out, spec, plan, {a->fresh});
+    auto store = results::CampaignStore::open(out_root, spec, plan, {a->fresh});
     if (store.campaign().value("status", "") == "finished") {
       std::cout << fmt::format("campaign {} is already finished\n", store.dir().string());
       return;

@@ -90,6 +90,25 @@ ExitCode Engine::run() {
     progress_ << fmt::format("Resuming {}: {} of {} runs already finished\n", store_ ? store_->dir().string() : "",
                              done_runs_.size(), plan_.runs.size());
   summary_.resumed = static_cast<int>(done_runs_.size());
+  // After the controller rebooted its own machine: the steps up to that reboot are done
+  // (its runs are finished, the switch happened); the reboot step itself checks the boot.
+  std::size_t resume_step = 0;
+  if (store_ && !options_.dry_run) resume_ = store_->resume_state();
+  if (resume_.is_object()) {
+    auto k = resume_.value("step", std::size_t{0});
+    std::string mname = resume_.value("machine", std::string());
+    if (k < plan_.steps.size() && plan_.steps[k].kind == kind::host_reboot && plan_.steps[k].machine == mname) {
+      resume_step = k;
+      progress_ << fmt::format("Resuming after the reboot of {} (step {}: {})\n", mname, k, plan_.steps[k].summary);
+    } else {
+      spdlog::warn("resume.json names step {} on {}, which is not a reboot in this plan: ignored", k, mname);
+    }
+    remove_resume_unit(machine(mname), resume_);
+    if (resume_step == 0) {
+      store_->clear_resume_state();
+      resume_ = nullptr;
+    }
+  }
   bool interrupted = false;
   for (std::size_t i = 0; i < plan_.steps.size(); ++i) {
     if (g_interrupts.load() > 0) {
@@ -97,6 +116,7 @@ ExitCode Engine::run() {
       break;
     }
     const auto& s = plan_.steps[i];
+    if (i < resume_step && s.kind != kind::campaign_begin) continue;
     if (!s.run.empty() && done_runs_.count(s.run)) continue;
     if (s.kind == kind::run_begin) switch_failed_ = false;
     if (switch_failed_ && s.run.empty() && s.kind != kind::campaign_end) {
@@ -112,7 +132,16 @@ ExitCode Engine::run() {
       continue;  // the run failed or was blocked earlier: go straight to its end
     if (!s.run.empty() && s.kind == kind::run_end && !run_) continue;
     execute(i);
+    if (rebooting_self_) break;
     if (options_.fail_fast && summary_.failed > 0) break;
+  }
+  if (rebooting_self_) {
+    progress_ << fmt::format("Rebooting {}: the campaign stops here and resumes after the boot ({} runs of {} finished); "
+                             "follow it with: journalctl -b -fu iommuvm-resume\n",
+                             resume_.value("machine", std::string()), summary_.ok + summary_.failed + summary_.skipped + summary_.resumed,
+                             plan_.runs.size());
+    progress_.flush();
+    return ExitCode::rebooting;
   }
   if (g_interrupts.load() > 0) interrupted = true;
   if (interrupted) {
@@ -181,7 +210,10 @@ void Engine::execute(std::size_t index) {
                      {"kind", s.kind},
                      {"machine", s.machine},
                      {"run", s.run},
-                     {"status", !error.empty() ? "failed" : step_note_.empty() ? "ok" : "skipped"},
+                     {"status", !error.empty()      ? "failed"
+                                : rebooting_self_     ? "rebooting"
+                                : step_note_.empty()  ? "ok"
+                                                      : "skipped"},
                      {"note", step_note_},
                      {"error", error},
                      {"seconds", secs},

@@ -62,7 +62,10 @@ std::string render_guest_xml(const spec::Spec& cfg, const spec::GuestSpec& g, vi
   auto pol = policy::parse_policy(settings.value("policy", std::string()));
   const spec::Machine* gm = cfg.machine(g.machine);
   auto vendor = gm ? gm->vendor : policy::Vendor::intel;
-  if (pol) d.cmdline = policy::rewrite_cmdline(base, *pol, vendor);
+  // With the guest's own GRUB switching the policy, the direct-boot command line stays as given.
+  std::string method = settings.value("method", std::string());
+  bool by_grub = method == "grub" || method == "grub-oneshot";
+  if (pol && !by_grub) d.cmdline = policy::rewrite_cmdline(base, *pol, vendor);
   else if (!g.cmdline.empty()) d.cmdline = g.cmdline;
   d.viommu = g.viommu;
   if (g.vf) {
@@ -118,24 +121,39 @@ void Engine::on_guest_start(const plan::Step& s) {
   remote::Remote& r = machine(g.machine);
   if (options_.dry_run) {
     progress_ << fmt::format("[{}] wait until it answers (up to {} s) and read its boot id\n", g.machine, g.boot_timeout_s);
+  } else {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(g.boot_timeout_s);
+    std::string last;
+    for (int attempt = 0;; ++attempt) {
+      try {
+        std::string id = r.boot_id();
+        if (!id.empty()) {
+          guest_evidence_[g.name]["boot_id"] = id;
+          break;
+        }
+      } catch (const std::exception& e) {
+        last = e.what();
+      }
+      if (std::chrono::steady_clock::now() > deadline || g_interrupts.load())
+        throw Error(fmt::format("guest {} did not answer within {} s: {}", g.domain, g.boot_timeout_s, last));
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(500 * (attempt + 1), 5000)));
+    }
+  }
+  // A guest that boots from its own disk: its policy goes through its GRUB, over SSH, the
+  // same way as the host's (one-shot entry or persistent edit), then a reboot inside it.
+  auto method = cfg.policy.guest.method;
+  auto pol = cfg.policy.guest.policy;
+  if (!pol || (method != policy::Method::grub && method != policy::Method::grub_oneshot)) return;
+  const spec::Machine* gm = cfg.machine(g.machine);
+  if (!gm) throw Error(fmt::format("guest {} has no machine entry '{}'", g.name, g.machine));
+  MachineFacts facts = read_facts(r);
+  if (!options_.dry_run && policy::requested_policy(facts.cmdline.value_or(""), gm->vendor) == pol) {
+    progress_ << fmt::format("  guest {} already boots with {}: no GRUB switch needed\n", g.domain, policy::to_string(*pol));
     return;
   }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(g.boot_timeout_s);
-  std::string last;
-  for (int attempt = 0;; ++attempt) {
-    try {
-      std::string id = r.boot_id();
-      if (!id.empty()) {
-        guest_evidence_[g.name]["boot_id"] = id;
-        return;
-      }
-    } catch (const std::exception& e) {
-      last = e.what();
-    }
-    if (std::chrono::steady_clock::now() > deadline || g_interrupts.load())
-      throw Error(fmt::format("guest {} did not answer within {} s: {}", g.domain, g.boot_timeout_s, last));
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(500 * (attempt + 1), 5000)));
-  }
+  switch_by_grub(g.machine, r, gm, *pol, method, "", facts);
+  reboot_and_wait(g.machine, r, *gm, remote::Command{gm->reboot.command, true, "", {}});
+  if (!options_.dry_run) guest_evidence_[g.name]["boot_id"] = r.boot_id();
 }
 
 void Engine::on_guest_verify(const plan::Step& s) {

@@ -1,4 +1,6 @@
 // Engine steps that change and check the host: IOMMU policy, reboot, tuning, SR-IOV VFs.
+#include <unistd.h>
+
 #include <sstream>
 #include <thread>
 
@@ -38,10 +40,10 @@ policy::Policy parse_policy_arg(const json& args) {
   return *p;
 }
 
-std::string kernel_path_for(const spec::Spec& cfg, const std::string& running) {
+std::string kernel_path_for(const std::string& kernel_choice, const std::string& running) {
   // A path names the kernel directly; otherwise (a GRUB menu title or empty) the
   // one-shot entry boots the running kernel.
-  if (!cfg.software.host_kernel.empty() && cfg.software.host_kernel.front() == '/') return cfg.software.host_kernel;
+  if (!kernel_choice.empty() && kernel_choice.front() == '/') return kernel_choice;
   return "/boot/vmlinuz-" + running;
 }
 
@@ -76,36 +78,20 @@ void Engine::on_host_verify(const plan::Step& s) {
   }
 }
 
-void Engine::on_host_set_policy(const plan::Step& s) {
-  const auto& cfg = config(s);
-  remote::Remote& r = machine(s.machine);
-  const spec::Machine* m = cfg.machine(s.machine);
-  auto pol = parse_policy_arg(s.args);
+void Engine::switch_by_grub(const std::string& name, remote::Remote& r, const spec::Machine* m, policy::Policy pol,
+                            policy::Method method, const std::string& kernel_choice, const MachineFacts& facts) {
   auto vendor = m ? m->vendor : policy::Vendor::intel;
-  auto method = policy::parse_method(s.args.value("method", std::string("grub-oneshot"))).value_or(policy::Method::grub_oneshot);
-  switch_skip_until_.clear();
-
-  MachineFacts facts = read_facts(r);
   std::string cmdline = facts.cmdline.value_or("");
-  // Already there? Then no switch and no reboot.
-  if (!options_.dry_run && policy::requested_policy(cmdline, vendor) == pol &&
-      (cfg.software.host_kernel.empty() || cfg.software.host_kernel.find(facts.kernel) != std::string::npos)) {
-    progress_ << fmt::format("  host {} already boots with {}: no switch needed\n", s.machine, policy::to_string(pol));
-    switch_skip_until_ = plan::kind::host_verify;
-    step_note_ = "already in effect";
-    return;
-  }
   auto undo = [&](json entry) {
-    entry["machine"] = s.machine;
+    entry["machine"] = name;
     entry["at"] = results::now_iso8601();
     if (store_ && !options_.dry_run) store_->undo(entry);
   };
-
   if (method == policy::Method::grub_oneshot || method == policy::Method::automatic) {
     policy::GrubEntry entry;
     entry.policy = pol;
-    std::string running = options_.dry_run ? "<host:kernel release>" : facts.kernel;
-    entry.kernel = kernel_path_for(cfg, running);
+    std::string running = options_.dry_run ? "<" + name + ":kernel release>" : facts.kernel;
+    entry.kernel = kernel_path_for(kernel_choice, running);
     entry.initrd = "/boot/initrd.img-" + policy::kernel_release(entry.kernel);
     entry.root_args = policy::root_args(cmdline);
     entry.cmdline = policy::boot_cmdline(cmdline, pol, vendor);
@@ -122,10 +108,10 @@ void Engine::on_host_set_policy(const plan::Step& s) {
     auto once = policy::grub_reboot_command(policy::grub_entry_id(pol), policy::GrubFlavor::debian);
     once.sudo = true;
     run_checked(r, once, "choosing the one-shot GRUB entry");
-  } else if (method == policy::Method::grub) {
+  } else {
     std::string grub_file = m ? m->grub_file : "/etc/default/grub";
     auto text = options_.dry_run ? std::optional<std::string>("GRUB_CMDLINE_LINUX_DEFAULT=\"\"\n") : try_read(r, grub_file);
-    if (!text) throw Error(fmt::format("cannot read {} on {}", grub_file, s.machine));
+    if (!text) throw Error(fmt::format("cannot read {} on {}", grub_file, name));
     std::string backup = policy::grub_backup_path(grub_file, std::chrono::system_clock::now());
     undo({{"action", "restore_file"},
           {"path", grub_file},
@@ -136,15 +122,65 @@ void Engine::on_host_set_policy(const plan::Step& s) {
     write_as_root(r, grub_file, updated);
     remote::Command update{m ? m->grub_update : std::vector<std::string>{"update-grub"}, true, "", {}};
     run_checked(r, update, "updating the GRUB configuration", std::chrono::minutes(5));
-    if (!cfg.software.host_kernel.empty() && cfg.software.host_kernel.front() != '/') {
-      auto once = policy::grub_reboot_command(cfg.software.host_kernel, policy::GrubFlavor::debian);
+    if (!kernel_choice.empty() && kernel_choice.front() != '/') {
+      auto once = policy::grub_reboot_command(kernel_choice, policy::GrubFlavor::debian);
       once.sudo = true;
       run_checked(r, once, "choosing the kernel with grub-reboot");
     }
+  }
+}
+
+void Engine::on_host_set_policy(const plan::Step& s) {
+  const auto& cfg = config(s);
+  remote::Remote& r = machine(s.machine);
+  const spec::Machine* m = cfg.machine(s.machine);
+  auto pol = parse_policy_arg(s.args);
+  auto vendor = m ? m->vendor : policy::Vendor::intel;
+  auto method = policy::parse_method(s.args.value("method", std::string("grub-oneshot"))).value_or(policy::Method::grub_oneshot);
+  switch_skip_until_.clear();
+
+  MachineFacts facts = read_facts(r);
+  std::string cmdline = facts.cmdline.value_or("");
+  // Already there? Then no switch and no reboot.
+  if (!options_.dry_run && method != policy::Method::runtime && policy::requested_policy(cmdline, vendor) == pol &&
+      (cfg.software.host_kernel.empty() || cfg.software.host_kernel.find(facts.kernel) != std::string::npos)) {
+    progress_ << fmt::format("  host {} already boots with {}: no switch needed\n", s.machine, policy::to_string(pol));
+    switch_skip_until_ = plan::kind::host_verify;
+    step_note_ = "already in effect";
+    return;
+  }
+  auto undo = [&](json entry) {
+    entry["machine"] = s.machine;
+    entry["at"] = results::now_iso8601();
+    if (store_ && !options_.dry_run) store_->undo(entry);
+  };
+
+  if (method == policy::Method::grub_oneshot || method == policy::Method::automatic || method == policy::Method::grub) {
+    switch_by_grub(s.machine, r, m, pol, method, cfg.software.host_kernel, facts);
   } else if (method == policy::Method::kexec) {
-    auto load = policy::kexec_load_command(cfg.software.host_kexec_kernel, cfg.software.host_kexec_initrd,
-                                           policy::boot_cmdline(cmdline, pol, vendor));
+    // The kernel (default: the running one) and its initrd, as paths on the machine under its root.
+    std::string release = options_.dry_run ? "<host:kernel release>" : facts.kernel;
+    std::string kernel = cfg.software.host_kexec_kernel.empty() ? "/boot/vmlinuz-" + release : cfg.software.host_kexec_kernel;
+    auto exists = [&](const std::string& abs) {
+      return options_.dry_run || r.run({{"test", "-f", machine_path(r, abs)}, true, "", {}}).ok();
+    };
+    if (!exists(kernel)) throw Error(fmt::format("no kernel to kexec on {}: {} does not exist", s.machine, machine_path(r, kernel)));
+    std::string initrd = cfg.software.host_kexec_initrd;
+    if (initrd.empty()) {
+      for (const auto& c : policy::initrd_candidates(kernel))
+        if (exists(c)) {
+          initrd = c;
+          break;
+        }
+      if (initrd.empty()) spdlog::warn("no initrd for {} on {}: kexec without one", kernel, s.machine);
+    } else if (!exists(initrd)) {
+      throw Error(fmt::format("the kexec initrd {} does not exist on {}", machine_path(r, initrd), s.machine));
+    }
+    std::vector<std::string> program = m ? m->kexec.command : std::vector<std::string>{"kexec"};
+    auto load = policy::kexec_load_command(machine_path(r, kernel), initrd.empty() ? "" : machine_path(r, initrd),
+                                           policy::boot_cmdline(cmdline, pol, vendor), program);
     load.sudo = true;
+    // A loaded kernel lives in memory only: nothing to undo on the machine.
     run_checked(r, load, "loading the kexec kernel");
   } else if (method == policy::Method::runtime) {
     if (!cfg.nic.present()) throw Error("the runtime method switches the NIC's IOMMU group: the spec needs 'nic'");
@@ -157,8 +193,18 @@ void Engine::on_host_set_policy(const plan::Step& s) {
     if (!group_link.ok()) throw Error(fmt::format("{} has no IOMMU group on {}", pf, s.machine));
     int group = std::stoi(std::filesystem::path(group_link.out.substr(0, group_link.out.find('\n'))).filename().string());
     auto kv = policy::parse_kernel_version(facts.kernel);
-    auto current = policy::requested_policy(cmdline, vendor).value_or(policy::Policy::lazy);
-    auto check = policy::runtime_possible(current, pol, kv.value_or(policy::KernelVersion{}));
+    // What the group is now (an earlier runtime switch does not show in /proc/cmdline).
+    std::optional<policy::Policy> current;
+    if (auto t = facts.group_types.find(group); t != facts.group_types.end()) current = policy::policy_of_group_type(t->second);
+    if (!current) current = policy::requested_policy(cmdline, vendor);
+    if (!options_.dry_run && current == pol) {
+      progress_ << fmt::format("  IOMMU group {} of {} on {} is already {}: no switch needed\n", group, pf, s.machine,
+                               policy::to_string(pol));
+      switch_skip_until_ = plan::kind::host_verify;
+      step_note_ = "already in effect";
+      return;
+    }
+    auto check = policy::runtime_possible(current.value_or(policy::Policy::lazy), pol, kv.value_or(policy::KernelVersion{}));
     if (!check.possible && !options_.dry_run) throw Error("runtime switch not possible: " + check.why);
     std::vector<policy::PciDevice> devices;
     auto ls = r.run({{"ls", "-1", machine_path(r, fmt::format("/sys/kernel/iommu_groups/{}/devices", group))}});
@@ -181,32 +227,141 @@ void Engine::on_host_set_policy(const plan::Step& s) {
 }
 
 void Engine::on_host_reboot(const plan::Step& s) {
+  const auto& cfg = config(s);
+  remote::Remote& r = machine(s.machine);
+  const spec::Machine* m = cfg.machine(s.machine);
+  if (resume_.is_object()) {
+    // The second half of a reboot of the controller's own machine, in the new boot.
+    finish_self_reboot(s, r);
+    return;
+  }
   if (switch_skip_until_ == plan::kind::host_verify) {
     spdlog::info("reboot of {} not needed", s.machine);
     step_note_ = "not needed: the policy was already in effect or switched at runtime";
     return;
   }
-  const auto& cfg = config(s);
-  remote::Remote& r = machine(s.machine);
-  const spec::Machine* m = cfg.machine(s.machine);
-  for (const auto& hook : m->reboot.before) run_checked(r, {{"sh", "-c", hook}, true, "", {}}, "reboot hook (before)");
-  std::string before = r.boot_id();
   auto method = s.args.value("method", std::string());
   remote::Command cmd{m->reboot.command, true, "", {}};
-  if (method == "kexec") cmd = policy::kexec_exec_command(true), cmd.sudo = true;
+  if (method == "kexec") cmd = remote::Command{m->kexec.exec, true, "", {}};
+  if (!m->controller) return reboot_and_wait(s.machine, r, *m, cmd);
+  // iommuvm itself goes down with this machine: make the campaign durable, leave a unit
+  // that starts it again after the boot, reboot, and stop.
+  for (const auto& hook : m->reboot.before) run_checked(r, {{"sh", "-c", hook}, true, "", {}}, "reboot hook (before)");
+  prepare_self_reboot(s, r, r.boot_id());
+  auto res = r.run(cmd, {std::chrono::milliseconds(60000)});
+  if (!res.ok() && !options_.dry_run) {
+    remove_resume_unit(r, resume_);
+    if (store_) store_->clear_resume_state();
+    resume_ = nullptr;
+    throw Error(fmt::format("the reboot command on {} failed (exit {}): {}", s.machine, res.exit_status,
+                            res.err.empty() ? res.out : res.err));
+  }
+  if (options_.dry_run) {
+    progress_ << fmt::format("[controller] exit {}: the unit starts `iommuvm run` again after the boot, which removes it, "
+                             "checks the boot id and goes on\n",
+                             static_cast<int>(ExitCode::rebooting));
+    resume_ = nullptr;
+    return;
+  }
+  rebooting_self_ = true;
+}
+
+void Engine::reboot_and_wait(const std::string& name, remote::Remote& r, const spec::Machine& m, const remote::Command& cmd) {
+  for (const auto& hook : m.reboot.before) run_checked(r, {{"sh", "-c", hook}, true, "", {}}, "reboot hook (before)");
+  std::string before = r.boot_id();
   // The connection may die under the command: that is the point. Its result does not matter.
   try {
     r.run(cmd, {std::chrono::milliseconds(30000)});
   } catch (const std::exception& e) {
-    spdlog::debug("reboot command on {}: {}", s.machine, e.what());
+    spdlog::debug("reboot command on {}: {}", name, e.what());
   }
   if (options_.dry_run) {
-    progress_ << fmt::format("[{}] wait until boot id differs from <{}:boot_id> (up to {} s)\n", s.machine, s.machine,
-                             m->reboot.timeout_s);
+    progress_ << fmt::format("[{}] wait until boot id differs from <{}:boot_id> (up to {} s)\n", name, name, m.reboot.timeout_s);
   } else {
-    auto after = r.wait_for_reboot(before, std::chrono::milliseconds(static_cast<long long>(m->reboot.timeout_s * 1000)));
-    progress_ << fmt::format("  {} is back (boot id {} -> {})\n", s.machine, before.substr(0, 8), after.substr(0, 8));
+    auto after = r.wait_for_reboot(before, std::chrono::milliseconds(static_cast<long long>(m.reboot.timeout_s * 1000)));
+    progress_ << fmt::format("  {} is back (boot id {} -> {})\n", name, before.substr(0, 8), after.substr(0, 8));
   }
+  for (const auto& hook : m.reboot.after) run_checked(r, {{"sh", "-c", hook}, true, "", {}}, "reboot hook (after)");
+}
+
+void Engine::prepare_self_reboot(const plan::Step& s, remote::Remote& r, const std::string& boot_id_before) {
+  if (options_.resume_argv.empty() || options_.resume_cwd.empty())
+    throw Error(fmt::format("{} is the machine iommuvm runs on, but this engine does not know how to start the campaign "
+                            "again after its reboot",
+                            s.machine));
+  const std::string unit_path(policy::kResumeUnitPath);
+  const std::string wants_path(policy::kResumeWantsPath);
+  policy::ResumeUnit unit;
+  unit.description = fmt::format("iommuvm: resume campaign {} after the reboot", plan_.name);
+  unit.argv = options_.resume_argv;
+  unit.working_directory = options_.resume_cwd;
+  unit.wants_link = machine_path(r, wants_path);
+  if (store_) unit.condition_path = std::filesystem::absolute(store_->dir() / "resume.json").string();
+  if (::geteuid() != 0) {
+    const char* user = std::getenv("USER");
+    const char* home = std::getenv("HOME");
+    unit.user = user ? user : "";
+    unit.home = home ? home : "";
+  }
+  auto step = static_cast<std::size_t>(&s - plan_.steps.data());
+  resume_ = {{"step", step},
+             {"machine", s.machine},
+             {"boot_id_before", boot_id_before},
+             {"unit", unit_path},
+             {"wants", wants_path},
+             {"argv", unit.argv},
+             {"cwd", unit.working_directory},
+             {"at", results::now_iso8601()}};
+  if (store_ && !options_.dry_run) {
+    // Undo entries first: whatever happens next, `iommuvm restore` knows what to remove.
+    store_->undo({{"machine", s.machine}, {"action", "remove_file"}, {"path", wants_path}, {"why", "resume unit (enabled)"},
+                  {"at", resume_["at"]}});
+    store_->undo({{"machine", s.machine}, {"action", "remove_file"}, {"path", unit_path}, {"why", "resume unit"},
+                  {"at", resume_["at"]}});
+  }
+  write_as_root(r, unit_path, policy::resume_unit(unit), "0644");
+  run_checked(r, {{"mkdir", "-p", machine_path(r, std::filesystem::path(wants_path).parent_path().string())}, true, "", {}},
+              "creating multi-user.target.wants");
+  // What `systemctl enable` does, without needing systemd to answer (or to exist under a root prefix).
+  run_checked(r, {{"ln", "-sfn", machine_path(r, unit_path), machine_path(r, wants_path)}, true, "", {}},
+              "enabling the resume unit");
+  if (store_ && !options_.dry_run) {
+    store_->set_resume_state(resume_);
+    store_->set_status("rebooting");
+    store_->make_durable();
+  }
+  run_checked(r, {{"sync"}, true, "", {}}, "flushing the file systems before the reboot");
+  progress_ << fmt::format("  {} is the machine iommuvm runs on: wrote {} (runs `{}` in {}) and rebooting it\n", s.machine,
+                           unit_path, shell::join(options_.resume_argv), options_.resume_cwd);
+  progress_.flush();
+}
+
+void Engine::remove_resume_unit(remote::Remote& r, const json& state) {
+  if (!state.is_object()) return;
+  for (const char* key : {"wants", "unit"}) {
+    std::string path = state.value(key, std::string());
+    if (path.empty()) continue;
+    run_checked(r, {{"rm", "-f", machine_path(r, path)}, true, "", {}}, "removing the resume unit");
+    if (store_ && !options_.dry_run)
+      store_->undo({{"action", "undone"},
+                    {"id", state.value("at", std::string()) + "|remove_file|" + path + "|" + state.value("machine", std::string())},
+                    {"at", results::now_iso8601()}});
+  }
+}
+
+void Engine::finish_self_reboot(const plan::Step& s, remote::Remote& r) {
+  json state = resume_;
+  resume_ = nullptr;
+  if (store_) store_->clear_resume_state();
+  const spec::Machine* m = config(s).machine(s.machine);
+  std::string before = state.value("boot_id_before", std::string());
+  std::string now = r.boot_id();
+  if (now.empty() || now == before)
+    throw Error(fmt::format("{} did not reboot: its boot id is still {} (was `iommuvm run` started again by hand "
+                            "before the reboot?)",
+                            s.machine, before));
+  progress_ << fmt::format("  {} is back (boot id {} -> {}): the campaign goes on\n", s.machine, before.substr(0, 8),
+                           now.substr(0, 8));
   for (const auto& hook : m->reboot.after) run_checked(r, {{"sh", "-c", hook}, true, "", {}}, "reboot hook (after)");
 }
 

@@ -121,16 +121,73 @@ std::string grub_menu_path(std::string_view submenu, std::string_view entry) {
   return fmt::format("{}>{}", submenu, entry);
 }
 
-remote::Command kexec_load_command(std::string_view kernel, std::string_view initrd, std::string_view cmdline) {
-  std::vector<std::string> argv = {"kexec", "-l", std::string(kernel)};
+remote::Command kexec_load_command(std::string_view kernel, std::string_view initrd, std::string_view cmdline,
+                                   const std::vector<std::string>& program) {
+  if (program.empty()) throw InputError("the kexec command is empty");
+  std::vector<std::string> argv = program;
+  argv.insert(argv.end(), {"-l", std::string(kernel)});
   if (!initrd.empty()) argv.push_back("--initrd=" + std::string(initrd));
   argv.push_back("--command-line=" + std::string(cmdline));
   return {argv, true, "", {}};
 }
 
+std::vector<std::string> initrd_candidates(std::string_view kernel_path) {
+  std::string dir = "/boot";
+  if (auto slash = kernel_path.rfind('/'); slash != std::string_view::npos && slash > 0)
+    dir = std::string(kernel_path.substr(0, slash));
+  std::string rel = kernel_release(kernel_path);
+  return {fmt::format("{}/initrd.img-{}", dir, rel), fmt::format("{}/initramfs-{}.img", dir, rel)};
+}
+
 remote::Command kexec_exec_command(bool via_systemd) {
   if (via_systemd) return {{"systemctl", "kexec"}, true, "", {}};
   return {{"kexec", "-e"}, true, "", {}};
+}
+
+std::string resume_unit(const ResumeUnit& u) {
+  auto absolute = [](std::string_view what, const std::string& p) {
+    if (p.empty() || p[0] != '/') throw InputError(fmt::format("{} must be an absolute path: {}", what, p));
+    if (p.find_first_of("\n\r") != std::string::npos) throw InputError(fmt::format("{} cannot contain a newline", what));
+  };
+  if (u.argv.empty()) throw InputError("the resume unit needs a command");
+  absolute("the program of the resume unit", u.argv.front());
+  absolute("the working directory of the resume unit", u.working_directory);
+  absolute("the enabling link of the resume unit", u.wants_link);
+  if (!u.condition_path.empty()) absolute("the condition path of the resume unit", u.condition_path);
+  // Specifiers (%) are expanded in every setting; '$' only in Exec lines, which systemd_quote escapes.
+  auto plain = [](const std::string& v) {
+    std::string out;
+    for (char c : v) {
+      if (c == '%') out += '%';
+      out += c;
+    }
+    return out;
+  };
+  std::string description = u.description;
+  std::replace(description.begin(), description.end(), '\n', ' ');
+  std::string out = fmt::format(
+      "# Written by iommuvm before it rebooted this machine; iommuvm removes it when the campaign resumes.\n"
+      "[Unit]\n"
+      "Description={}\n"
+      "Wants=network-online.target\n"
+      "After=network-online.target\n",
+      plain(description));
+  if (!u.condition_path.empty()) out += fmt::format("ConditionPathExists={}\n", plain(u.condition_path));
+  out += "\n[Service]\nType=oneshot\n";
+  if (!u.user.empty()) out += fmt::format("User={}\n", plain(u.user));
+  if (!u.home.empty()) {
+    absolute("HOME of the resume unit", u.home);
+    if (u.home.find_first_of("\"\\") != std::string::npos) throw InputError("HOME cannot go into a unit: " + u.home);
+    out += fmt::format("Environment=\"HOME={}\"\n", plain(u.home));
+  }
+  out += fmt::format("WorkingDirectory={}\n", plain(u.working_directory));
+  // '+': as root even with User=, to remove the link in /etc.
+  out += fmt::format("ExecStartPre=+/bin/rm -f {}\n", shell::systemd_quote(u.wants_link));
+  out += fmt::format("ExecStart={}\n", shell::systemd_join(u.argv));
+  out += "TimeoutStartSec=infinity\n"
+         "\n[Install]\n"
+         "WantedBy=multi-user.target\n";
+  return out;
 }
 
 std::optional<KernelVersion> parse_kernel_version(std::string_view text) {

@@ -164,6 +164,35 @@ void CampaignStore::set_status(const std::string& status) {
   fs::atomic_write(dir_ / "campaign.json", c.dump(2));
 }
 
+void CampaignStore::set_resume_state(const json& state) { fs::atomic_write(dir_ / "resume.json", state.dump(2)); }
+
+json CampaignStore::resume_state() const {
+  std::error_code ec;
+  if (!stdfs::exists(dir_ / "resume.json", ec)) return nullptr;
+  return read_json(dir_ / "resume.json");
+}
+
+void CampaignStore::clear_resume_state() {
+  std::error_code ec;
+  stdfs::remove(dir_ / "resume.json", ec);
+  fs::fsync_path(dir_);
+}
+
+void CampaignStore::make_durable() const {
+  std::error_code ec;
+  for (const char* f : {"campaign.json", "journal.jsonl", "undo.jsonl", "resume.json"})
+    if (stdfs::exists(dir_ / f, ec)) fs::fsync_path(dir_ / f);
+  if (stdfs::exists(dir_ / "runs", ec)) {
+    for (const auto& e : stdfs::directory_iterator(dir_ / "runs")) {
+      if (stdfs::exists(e.path() / "run.json", ec)) fs::fsync_path(e.path() / "run.json");
+      fs::fsync_path(e.path());
+    }
+    fs::fsync_path(dir_ / "runs");
+  }
+  fs::fsync_path(dir_);
+  if (dir_.has_parent_path()) fs::fsync_path(dir_.parent_path());
+}
+
 json CampaignStore::campaign() const { return read_json(dir_ / "campaign.json"); }
 
 }  // namespace iommuvm::results

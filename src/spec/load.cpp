@@ -215,8 +215,10 @@ void check_semantics(const Spec& s, Diagnostics& diag) {
       diag.error(top, "'policy.host.method: libvirt-cmdline' only applies to guests");
     if (hm == policy::Method::runtime && *s.policy.host.policy == policy::Policy::off)
       diag.error(top, "the IOMMU cannot be turned off at runtime: use a kernel command line method for 'off'");
-    if (hm == policy::Method::kexec && s.software.host_kexec_kernel.empty())
-      diag.error(top, "'policy.host.method: kexec' needs 'software.host_kexec_kernel'");
+    if (!s.software.host_kexec_kernel.empty() && s.software.host_kexec_kernel[0] != '/')
+      diag.error(top, "'software.host_kexec_kernel' must be an absolute path on the host (e.g. /boot/vmlinuz-6.12.9-vanilla)");
+    if (!s.software.host_kexec_initrd.empty() && s.software.host_kexec_initrd[0] != '/')
+      diag.error(top, "'software.host_kexec_initrd' must be an absolute path on the host");
   }
   if (s.policy.guest.policy && (s.policy.guest.method == policy::Method::kexec || s.policy.guest.method == policy::Method::runtime))
     diag.error(top, fmt::format("'policy.guest.method: {}' is not supported for guests: use libvirt-cmdline or grub",

@@ -470,6 +470,8 @@ Machine read_machine(Ctx& ctx, const std::string& name, const Node& n, const Mar
   else if (name == "client" || name.rfind("client", 0) == 0) m.role = Role::client;
   o.enumeration("role", m.role, kRoles);
   o.boolean("local", m.local);
+  m.controller = m.local;
+  o.boolean("controller", m.controller);
   const Node* ssh = n.is_map() ? n.find("ssh") : nullptr;
   read_ssh(o, m.ssh);
   if (!m.local && !ssh && o.present())
@@ -488,6 +490,11 @@ Machine read_machine(Ctx& ctx, const std::string& name, const Node& n, const Mar
     r.seconds("expected", m.reboot.expected_s, 0, 24 * 3600);
     r.strings("before", m.reboot.before);
     r.strings("after", m.reboot.after);
+  }
+  {
+    Obj k(ctx, o.child("kexec"), "machines." + name + ".kexec", key_mark);
+    k.argv("command", m.kexec.command);
+    k.argv("exec", m.kexec.exec);
   }
   read_tuning(ctx, o.child("tuning"), "machines." + name + ".tuning", key_mark, m.tuning);
   return m;

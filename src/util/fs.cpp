@@ -73,6 +73,15 @@ void append_line(const std::filesystem::path& path, std::string_view line) {
   ::close(fd);
 }
 
+void fsync_path(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(fmt::format("cannot open {}: {}", path.string(), std::strerror(errno)));
+  int rc = ::fsync(fd);
+  int e = errno;
+  ::close(fd);
+  if (rc != 0) throw Error(fmt::format("cannot fsync {}: {}", path.string(), std::strerror(e)));
+}
+
 std::filesystem::path under_root(const std::filesystem::path& root, const std::filesystem::path& abs) {
   if (root.empty() || root == "/") return abs;
   return root / abs.relative_path();

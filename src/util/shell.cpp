@@ -79,4 +79,26 @@ std::vector<std::string> split(std::string_view line) {
   return out;
 }
 
+std::string systemd_quote(std::string_view word) {
+  std::string out = "\"";
+  for (char c : word) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) throw InputError("a systemd unit line cannot carry control characters: " + std::string(word));
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '%' || c == '$') out += c;
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+std::string systemd_join(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& a : argv) {
+    if (!out.empty()) out += ' ';
+    out += systemd_quote(a);
+  }
+  return out;
+}
+
 }  // namespace iommuvm::shell

@@ -198,3 +198,48 @@ TEST(Runtime, GroupTypeWrites) {
                                         {"/sys/bus/pci/drivers/ice/bind", "0000:65:00.0"}}));
   EXPECT_THROW(runtime_switch_writes(17, {}, Policy::off), InputError);
 }
+
+TEST(Kexec, ProgramInitrdAndCandidates) {
+  EXPECT_EQ(kexec_load_command("/r/boot/vmlinuz-6.1", "", "ro", {"/usr/sbin/kexec", "--debug"}).argv,
+            (Tokens{"/usr/sbin/kexec", "--debug", "-l", "/r/boot/vmlinuz-6.1", "--command-line=ro"}));
+  EXPECT_THROW(kexec_load_command("/boot/vmlinuz", "", "ro", {}), InputError);
+  EXPECT_EQ(initrd_candidates("/boot/vmlinuz-6.12.9-vanilla"),
+            (Tokens{"/boot/initrd.img-6.12.9-vanilla", "/boot/initramfs-6.12.9-vanilla.img"}));
+  EXPECT_EQ(initrd_candidates("/opt/k/bzImage-6.13"), (Tokens{"/opt/k/initrd.img-6.13", "/opt/k/initramfs-6.13.img"}));
+}
+
+TEST(ResumeUnit, OneShotUnitWithQuotedCommand) {
+  ResumeUnit u;
+  u.description = "iommuvm: resume campaign testbed after the reboot";
+  u.argv = {"/usr/local/bin/iommuvm", "run", "/home/me/my specs/100% \"x\".yaml", "-o", "/data/$results"};
+  u.working_directory = "/home/me/100%";
+  u.wants_link = std::string(kResumeWantsPath);
+  u.condition_path = "/data/results/testbed/20261125T120000Z/resume.json";
+  std::string text = resume_unit(u);
+  EXPECT_NE(text.find("\nType=oneshot\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nExecStart=\"/usr/local/bin/iommuvm\" \"run\" \"/home/me/my specs/100%% \\\"x\\\".yaml\" \"-o\" "
+                      "\"/data/$$results\"\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\nWorkingDirectory=/home/me/100%%\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nExecStartPre=+/bin/rm -f \"/etc/systemd/system/multi-user.target.wants/iommuvm-resume.service\"\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\nConditionPathExists=/data/results/testbed/20261125T120000Z/resume.json\n"), std::string::npos);
+  EXPECT_NE(text.find("\nWantedBy=multi-user.target\n"), std::string::npos);
+  EXPECT_EQ(text.find("User="), std::string::npos) << "root unless a user is given";
+  u.user = "schai";
+  u.home = "/home/schai";
+  text = resume_unit(u);
+  EXPECT_NE(text.find("\nUser=schai\nEnvironment=\"HOME=/home/schai\"\n"), std::string::npos) << text;
+
+  auto bad = u;
+  bad.working_directory = "relative";
+  EXPECT_THROW(resume_unit(bad), InputError);
+  bad = u;
+  bad.argv = {"iommuvm", "run"};
+  EXPECT_THROW(resume_unit(bad), InputError);
+  bad = u;
+  bad.argv.push_back("two\nlines");
+  EXPECT_THROW(resume_unit(bad), InputError);
+}

@@ -36,6 +36,18 @@ TEST(Shell, FirstWordWithEqualsIsNotAnAssignment) {
   EXPECT_EQ(shell::join({"a=b", "c"}), "'a=b' c");
 }
 
+TEST(Shell, SystemdQuoting) {
+  EXPECT_EQ(shell::systemd_quote("run"), "\"run\"");
+  EXPECT_EQ(shell::systemd_quote("a b"), "\"a b\"");
+  EXPECT_EQ(shell::systemd_quote("100%"), "\"100%%\"");
+  EXPECT_EQ(shell::systemd_quote("$HOME"), "\"$$HOME\"");
+  EXPECT_EQ(shell::systemd_quote("say \"hi\" \\ 'x'"), "\"say \\\"hi\\\" \\\\ 'x'\"");
+  EXPECT_EQ(shell::systemd_quote(""), "\"\"");
+  EXPECT_EQ(shell::systemd_join({"/bin/iommuvm", "run", "a b.yaml"}), "\"/bin/iommuvm\" \"run\" \"a b.yaml\"");
+  EXPECT_THROW(shell::systemd_quote("two\nlines"), InputError);
+  EXPECT_THROW(shell::systemd_quote(std::string("nul\0", 4)), InputError);
+}
+
 TEST(Shell, SplitHonoursQuotes) {
   EXPECT_EQ(shell::split(R"(redis-server --save "" --bind '127.0.0.1 ::1' a\ b)"),
             (std::vector<std::string>{"redis-server", "--save", "", "--bind", "127.0.0.1 ::1", "a b"}));

@@ -35,6 +35,10 @@ struct Options {
   int switch_retries = 1;  // retries of a failed step between runs (reboot, guest start, ...)
   int run_retries = 0;     // retries of a failed run
   std::filesystem::path spec_dir;  // relative paths in the spec (templates) are resolved here
+  // How to start this campaign again: the resume unit runs it after the controller rebooted
+  // its own machine. Absolute program path first; the working folder it runs in.
+  std::vector<std::string> resume_argv;
+  std::string resume_cwd;
 };
 
 // Incremented by the SIGINT/SIGTERM handler; the engine stops between steps when it is
@@ -53,11 +57,14 @@ struct RunState {
   bool failed = false;
 };
 
+struct MachineFacts;  // machine_io.hpp
+
 class Engine {
  public:
   Engine(const plan::Plan& plan, Backends backends, Options options, std::ostream& progress,
          results::CampaignStore* store);
-  // Execute the plan. Returns the process exit code (0, 1 when runs failed, 130 when interrupted).
+  // Execute the plan. Returns the process exit code (0, 1 when runs failed, 130 when interrupted,
+  // 75 when the controller is rebooting its own machine and resumes after the boot).
   ExitCode run();
 
   struct Summary {
@@ -91,6 +98,18 @@ class Engine {
   void on_host_set_policy(const plan::Step& s);
   void on_host_reboot(const plan::Step& s);
   void on_host_verify(const plan::Step& s);
+  // GRUB switch on a host or a guest (steps_host.cpp): the one-shot entry (grub-oneshot,
+  // auto) or the persistent edit of the GRUB default file (grub), then the update command;
+  // journaled for undo. KERNEL_CHOICE: a kernel path, a GRUB menu title, or empty (the running one).
+  void switch_by_grub(const std::string& name, remote::Remote& r, const spec::Machine* m, policy::Policy pol,
+                      policy::Method method, const std::string& kernel_choice, const MachineFacts& facts);
+  // Reboot machine R with CMD (hooks around it) and wait until it answers with a new boot id.
+  void reboot_and_wait(const std::string& name, remote::Remote& r, const spec::Machine& m, const remote::Command& cmd);
+  // The controller's own machine (steps_host.cpp): resume unit and state before its reboot,
+  // their removal and the boot id check after it.
+  void prepare_self_reboot(const plan::Step& s, remote::Remote& r, const std::string& boot_id_before);
+  void remove_resume_unit(remote::Remote& r, const nlohmann::json& state);
+  void finish_self_reboot(const plan::Step& s, remote::Remote& r);
   void on_machine_tune(const plan::Step& s);
   void on_nic_setup(const plan::Step& s);
 
@@ -137,6 +156,8 @@ class Engine {
   Summary summary_;
   std::chrono::steady_clock::time_point campaign_start_;
   int runs_done_this_invocation_ = 0;
+  nlohmann::json resume_;        // resume.json of a campaign whose controller rebooted its machine
+  bool rebooting_self_ = false;  // the reboot of the controller's machine was issued: stop here
 };
 
 }  // namespace iommuvm::engine

@@ -65,10 +65,40 @@ std::string grub_menu_path(std::string_view submenu, std::string_view entry);
 
 // ---- kexec ----------------------------------------------------------------
 
-// kexec -l KERNEL --initrd=INITRD --command-line=CMDLINE
-remote::Command kexec_load_command(std::string_view kernel, std::string_view initrd, std::string_view cmdline);
+// kexec -l KERNEL --initrd=INITRD --command-line=CMDLINE (no --initrd when INITRD is empty);
+// PROGRAM replaces "kexec" (a path, or a wrapper with its own arguments).
+remote::Command kexec_load_command(std::string_view kernel, std::string_view initrd, std::string_view cmdline,
+                                   const std::vector<std::string>& program = {"kexec"});
+// The initrd that goes with KERNEL, by the distributions' names: /boot/initrd.img-REL (Debian,
+// Ubuntu), /boot/initramfs-REL.img (Red Hat, Arch), in that order.
+std::vector<std::string> initrd_candidates(std::string_view kernel_path);
 // systemctl kexec (clean shutdown, then the loaded kernel) or kexec -e (immediate, no shutdown).
 remote::Command kexec_exec_command(bool via_systemd = true);
+
+// ---- the controller reboots its own machine --------------------------------
+
+// A one-shot systemd unit that runs `iommuvm run` again after the boot; enabled by a
+// symlink in multi-user.target.wants (what `systemctl enable` creates), so no systemd is
+// needed to install it.
+inline constexpr std::string_view kResumeUnitPath = "/etc/systemd/system/iommuvm-resume.service";
+inline constexpr std::string_view kResumeWantsPath = "/etc/systemd/system/multi-user.target.wants/iommuvm-resume.service";
+
+struct ResumeUnit {
+  std::string description;              // "iommuvm: resume campaign NAME after the reboot"
+  std::vector<std::string> argv;        // absolute program path first: the same `iommuvm run` again
+  std::string working_directory;        // absolute: where the first invocation ran
+  std::string user;                     // empty: root
+  std::string home;                     // HOME for a non-root user (ssh keys, ~ in the spec)
+  std::string wants_link;               // the enabling symlink (as a path on the machine), removed first thing
+  std::string condition_path;           // the campaign's resume.json: no state, nothing to resume
+};
+
+// The unit's text: [Unit] after network-online.target, ConditionPathExists=CONDITION_PATH;
+// [Service] Type=oneshot, ExecStartPre= removes the wants link (so it runs once even when
+// `iommuvm run` fails early), ExecStart= the quoted argv, no start timeout; [Install]
+// WantedBy=multi-user.target. Throws InputError for relative paths or characters a unit
+// line cannot carry.
+std::string resume_unit(const ResumeUnit& unit);
 
 // ---- runtime (sysfs) ------------------------------------------------------
 

@@ -5,6 +5,7 @@
 //     plan.json       the expanded plan
 //     journal.jsonl   one line per finished step
 //     undo.jsonl      every change made to a machine, written before it is made
+//     resume.json     only while the controller's own machine reboots (docs/policy.md)
 //     runs/<run-id>/run.json, runs/<run-id>/raw/...
 // Every file is written atomically (temporary file, then rename); journals are appended and fsynced.
 #pragma once
@@ -52,6 +53,16 @@ class CampaignStore {
   void undo(const nlohmann::json& entry);     // one line in undo.jsonl
   std::vector<nlohmann::json> undo_entries() const;
   void set_status(const std::string& status);
+
+  // The controller reboots its own machine: what the next start needs to go on (the step
+  // that rebooted, the boot id before it, the resume unit to remove). Written atomically;
+  // resume_state() is null when there is none.
+  void set_resume_state(const nlohmann::json& state);
+  nlohmann::json resume_state() const;
+  void clear_resume_state();
+  // fsync every file of the campaign folder that a resume reads (campaign.json, journals,
+  // resume.json, run.json files) and the folders holding them: they survive a reboot.
+  void make_durable() const;
   nlohmann::json campaign() const;
 
  private:

@@ -37,6 +37,13 @@ struct RebootSpec {
   std::vector<std::string> after;   // ... and after the machine is back
 };
 
+// kexec on a machine: the program that loads a kernel (its arguments -l KERNEL --initrd=...
+// --command-line=... are appended) and the command that then jumps into it.
+struct KexecSpec {
+  std::vector<std::string> command = {"kexec"};
+  std::vector<std::string> exec = {"systemctl", "kexec"};  // clean shutdown, then the loaded kernel; or: kexec -e
+};
+
 struct TuningSpec {
   std::string interface;  // NIC the settings apply to (default: the spec's PF on the host)
   std::optional<int> mtu;
@@ -54,6 +61,9 @@ struct Machine {
   std::string name;
   Role role = Role::host;
   bool local = false;  // the controller itself: no SSH
+  // iommuvm runs on this machine: rebooting it stops the campaign, which resumes from a
+  // one-shot systemd unit after the boot (docs/policy.md). Default: the value of 'local'.
+  bool controller = false;
   SshSpec ssh;
   bool sudo = true;        // privileged commands through sudo -n when the user is not root
   std::string root = "/";  // prefix for /proc, /sys, /etc (tests point it at a fake tree)
@@ -61,6 +71,7 @@ struct Machine {
   std::string grub_file = "/etc/default/grub";
   std::vector<std::string> grub_update = {"update-grub"};
   RebootSpec reboot;
+  KexecSpec kexec;
   TuningSpec tuning;
   Mark mark;
 };

@@ -19,4 +19,12 @@ std::string join(const std::vector<std::string>& argv);
 // hold a command line as one string. Throws InputError on an unterminated quote.
 std::vector<std::string> split(std::string_view line);
 
+// One word of a systemd unit's Exec*= line (systemd.service(5), "Command lines"): always
+// double-quoted, with \\ and \" escaped, '%' doubled (specifiers) and '$' doubled (variable
+// expansion), so systemd passes it to the program byte for byte. Throws InputError for
+// control characters (newline, ...), which a unit line cannot carry.
+std::string systemd_quote(std::string_view word);
+// systemd_quote every element, joined with single spaces.
+std::string systemd_join(const std::vector<std::string>& argv);
+
 }  // namespace iommuvm::shell
