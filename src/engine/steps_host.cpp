@@ -304,7 +304,7 @@ void Engine::prepare_self_reboot(const plan::Step& s, remote::Remote& r, const s
     unit.home = home ? home : "";
   }
   auto step = static_cast<std::size_t>(&s - plan_.steps.data());
-  resume_ = {{"step", step},
+  json state = {{"step", step},
              {"machine", s.machine},
              {"boot_id_before", boot_id_before},
              {"unit", unit_path},
@@ -315,16 +315,17 @@ void Engine::prepare_self_reboot(const plan::Step& s, remote::Remote& r, const s
   if (store_ && !options_.dry_run) {
     // Undo entries first: whatever happens next, `iommuvm restore` knows what to remove.
     store_->undo({{"machine", s.machine}, {"action", "remove_file"}, {"path", wants_path}, {"why", "resume unit (enabled)"},
-                  {"at", resume_["at"]}});
+                  {"at", state["at"]}});
     store_->undo({{"machine", s.machine}, {"action", "remove_file"}, {"path", unit_path}, {"why", "resume unit"},
-                  {"at", resume_["at"]}});
+                  {"at", state["at"]}});
   }
-  write_as_root(r, unit_path, policy::resume_unit(unit), "0644");
   run_checked(r, {{"mkdir", "-p", machine_path(r, std::filesystem::path(wants_path).parent_path().string())}, true, "", {}},
               "creating multi-user.target.wants");
+  write_as_root(r, unit_path, policy::resume_unit(unit), "0644");
   // What `systemctl enable` does, without needing systemd to answer (or to exist under a root prefix).
   run_checked(r, {{"ln", "-sfn", machine_path(r, unit_path), machine_path(r, wants_path)}, true, "", {}},
               "enabling the resume unit");
+  resume_ = state;
   if (store_ && !options_.dry_run) {
     store_->set_resume_state(resume_);
     store_->set_status("rebooting");
