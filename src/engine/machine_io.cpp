@@ -7,6 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include "iommuvm/policy/evidence.hpp"
+#include "iommuvm/remote/sysfs.hpp"
+#include "iommuvm/virt/sriov.hpp"
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/util/fs.hpp"
 #include "iommuvm/util/hash.hpp"
@@ -154,6 +156,8 @@ std::vector<std::string> restore_machines(results::CampaignStore& store,
     const auto& e = *it;
     std::string action = e.value("action", "");
     std::string id = e.value("at", "") + "|" + action + "|" + e.value("path", "") + "|" + e.value("machine", "");
+    if (e.contains("pci")) id += "|" + e.value("pci", "");
+    if (e.contains("vf")) id += "|vf" + std::to_string(e.value("vf", 0));
     if (action == "undone" || done.count(id)) continue;
     if (action == "redefine_domain" || action == "undefine_domain") {
       std::string domain = e.value("domain", "");
@@ -185,9 +189,20 @@ std::vector<std::string> restore_machines(results::CampaignStore& store,
         run_checked(r, {{"cp", "-p", machine_path(r, e.value("backup", "")), machine_path(r, path)}, true, "", {}},
                     "restoring " + path);
       } else if (action == "num_vfs") {
-        std::string p = machine_path(r, path);
+        auto sys = remote::remote_sysfs(r);
         for (int v : {0, e.value("value", 0)})
-          run_checked(r, {{"sh", "-c", "printf '%s' \"$1\" > \"$2\"", "sh", std::to_string(v), p}, true, "", {}}, "restoring sriov_numvfs");
+          if (v != 0 || sys->read(path) != "0") sys->write({path, std::to_string(v)});
+      } else if (action == "vf_mac") {
+        run_checked(r, {{"ip", "link", "set", e.value("interface", ""), "vf", std::to_string(e.value("vf", 0)), "mac",
+                         e.value("value", "")}, true, "", {}},
+                    "restoring a VF's MAC");
+        path = fmt::format("{} vf {}", e.value("interface", ""), e.value("vf", 0));
+      } else if (action == "pci_driver") {
+        auto sys = remote::remote_sysfs(r);
+        auto pci = virt::PciAddress::parse(e.value("pci", ""));
+        if (!pci) throw Error("bad PCI address in the undo log: " + e.value("pci", ""));
+        sys->write_all(virt::sriov::plan_unbind(*sys, *pci, e.value("value", "")));
+        path = pci->str();
       } else if (action == "mtu") {
         run_checked(r, {{"ip", "link", "set", "dev", e.value("interface", ""), "mtu", std::to_string(e.value("value", 1500))}, true, "", {}},
                     "restoring the MTU");

@@ -10,7 +10,9 @@
 #include "iommuvm/policy/types.hpp"
 #include "iommuvm/remote/remote.hpp"
 #include "iommuvm/results/store.hpp"
+#include "iommuvm/spec/spec.hpp"
 #include "iommuvm/virt/hypervisor.hpp"
+#include <functional>
 #include <map>
 #include <ostream>
 
@@ -48,6 +50,21 @@ MachineFacts read_facts(remote::Remote& r);
 // gets the explanation.
 nlohmann::json verify_machine(remote::Remote& r, const std::optional<policy::Policy>& expected, bool dry_run,
                               std::string& mismatch);
+
+// Journals one change (an undo.jsonl entry without machine and time) before it is made.
+using UndoLog = std::function<void(nlohmann::json)>;
+
+// nic.setup_vfs on R: find the PF (interface or PCI address) in sysfs, set the VF count
+// (through 0) and the MAC of each VF on the PF (`ip link set PF vf N mac M`), journaling
+// the old count and the old MACs of VFs that already existed. Returns what run.json keeps
+// (system.vfs). A dry run prints the writes with placeholders.
+nlohmann::json setup_vfs(remote::Remote& r, const spec::NicSpec& nic, const std::vector<std::string>& macs,
+                         const UndoLog& undo, bool dry_run, std::ostream& progress);
+
+// Bind VF INDEX of the NIC to vfio-pci (driver_override, unbind, drivers_probe) for a guest
+// whose QEMU opens it through iommufd; the original driver is journaled first. Nothing when
+// it is already bound to vfio-pci.
+nlohmann::json bind_vf_to_vfio(remote::Remote& r, const spec::NicSpec& nic, int index, const UndoLog& undo, bool dry_run);
 
 // Undo what undo.jsonl records, newest first, through the machines' remotes: generated
 // files removed, backed-up files put back, VF counts, MTU, governor and SMT restored.

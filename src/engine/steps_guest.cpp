@@ -107,6 +107,17 @@ void Engine::on_guest_define(const plan::Step& s) {
                   {"at", results::now_iso8601()}});
   if (hv.is_active(g.domain)) virt::stop_domain(hv, g.domain, std::chrono::seconds(static_cast<long long>(g.boot_timeout_s)));
   bool changed = virt::define_if_changed(hv, xml);
+  // QEMU opens the VF itself through iommufd (nested): libvirt does not detach it, so bind it
+  // to vfio-pci here; the original driver is journaled and bound again by the restore.
+  if (g.vf && g.viommu.model == spec::ViommuSpec::Model::nested) {
+    std::string nic_machine = cfg.nic.machine.empty() ? s.machine : cfg.nic.machine;
+    auto undo = [&](json entry) {
+      entry["machine"] = nic_machine;
+      entry["at"] = results::now_iso8601();
+      if (store_ && !options_.dry_run) store_->undo(entry);
+    };
+    system_["vfio"][g.name] = bind_vf_to_vfio(machine(nic_machine), cfg.nic, *g.vf, undo, options_.dry_run);
+  }
   spdlog::info("guest {}: {}", g.domain, changed ? "defined" : "definition unchanged");
   system_["domain_xml"][g.name] = xml;
   system_["guests"][g.name] = {{"cmdline", template_cmdline(xml)}, {"viommu", s.args["settings"]["viommu"]}};

@@ -12,6 +12,7 @@
 #include "iommuvm/policy/cmdline.hpp"
 #include "iommuvm/policy/evidence.hpp"
 #include "iommuvm/policy/grub.hpp"
+#include "iommuvm/remote/sysfs.hpp"
 #include "iommuvm/util/shell.hpp"
 #include "iommuvm/virt/sriov.hpp"
 #include "machine_io.hpp"
@@ -215,10 +216,10 @@ void Engine::on_host_set_policy(const plan::Step& s) {
       std::string driver = drv.ok() ? std::filesystem::path(drv.out.substr(0, drv.out.find('\n'))).filename().string() : "";
       devices.push_back(policy::PciDevice{bdf, driver});
     }
+    auto sys = remote::remote_sysfs(r);
     for (const auto& w : policy::runtime_switch_writes(group, devices, pol)) {
       undo({{"action", "sysfs_write"}, {"path", w.path}, {"value", w.value}});
-      run_checked(r, {{"sh", "-c", "printf '%s' \"$1\" > \"$2\"", "sh", w.value, machine_path(r, w.path)}, true, "", {}},
-                  "writing " + w.path);
+      sys->write(w);
     }
     switch_skip_until_ = plan::kind::host_verify;
   } else {
@@ -436,39 +437,13 @@ void Engine::on_machine_tune(const plan::Step& s) {
 
 void Engine::on_nic_setup(const plan::Step& s) {
   const auto& cfg = config(s);
-  remote::Remote& r = machine(s.machine);
-  const auto& nic = cfg.nic;
-  // Find the PF's sysfs folder, by interface name or PCI address.
-  std::string dev = !nic.pf.empty() ? "/sys/class/net/" + nic.pf + "/device" : "/sys/bus/pci/devices/" + nic.pci;
-  auto total = try_read(r, dev + "/sriov_totalvfs");
-  auto current = try_read(r, dev + "/sriov_numvfs");
-  if (!options_.dry_run && (!total || !current))
-    throw Error(fmt::format("{} on {} is not SR-IOV capable (no sriov_totalvfs): check the NIC, its driver and "
-                            "SRIOV_EN/NUM_OF_VFS in the firmware (mlxconfig)",
-                            nic.pf.empty() ? nic.pci : nic.pf, s.machine));
-  int total_vfs = to_int(total).value_or(nic.num_vfs);
-  int now = to_int(current).value_or(0);
-  if (!options_.dry_run && nic.num_vfs > total_vfs)
-    throw Error(fmt::format("{} VFs asked for but the NIC offers {} (sriov_totalvfs); raise NUM_OF_VFS with mlxconfig",
-                            nic.num_vfs, total_vfs));
-  if (now != nic.num_vfs || options_.dry_run) {
-    if (store_ && !options_.dry_run)
-      store_->undo({{"machine", s.machine}, {"action", "num_vfs"}, {"path", dev + "/sriov_numvfs"}, {"value", now}, {"at", results::now_iso8601()}});
-    // The kernel refuses to change a non-zero VF count directly: go through 0.
-    for (int v : {0, nic.num_vfs}) {
-      if (v == 0 && now == 0 && !options_.dry_run) continue;
-      run_checked(r, {{"sh", "-c", "printf '%s' \"$1\" > \"$2\"", "sh", std::to_string(v), machine_path(r, dev + "/sriov_numvfs")}, true, "", {}},
-                  fmt::format("setting sriov_numvfs to {}", v));
-    }
-  }
-  auto macs = virt::sriov::vf_macs(cfg.name, nic.num_vfs, nic.vf_macs);
-  if (!nic.pf.empty())
-    for (int i = 0; i < nic.num_vfs; ++i) {
-      auto cmd = virt::sriov::vf_mac_command(nic.pf, i, macs[static_cast<std::size_t>(i)]);
-      cmd.sudo = true;
-      run_checked(r, cmd, fmt::format("setting the MAC of VF {}", i));
-    }
-  system_["vfs"] = {{"num_vfs", nic.num_vfs}, {"macs", macs}};
+  auto macs = virt::sriov::vf_macs(cfg.name, cfg.nic.num_vfs, cfg.nic.vf_macs);
+  auto undo = [&](json entry) {
+    entry["machine"] = s.machine;
+    entry["at"] = results::now_iso8601();
+    if (store_ && !options_.dry_run) store_->undo(entry);
+  };
+  system_["vfs"] = setup_vfs(machine(s.machine), cfg.nic, macs, undo, options_.dry_run, progress_);
 }
 
 }  // namespace iommuvm::engine

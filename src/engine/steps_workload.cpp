@@ -146,6 +146,8 @@ void Engine::on_server_start(const plan::Step& s) {
       std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100 * (attempt + 1), 1000)));
     }
   }
+  // The VF's counters before any traffic of the run (outside the measurement window).
+  data_path_read(s, true);
 }
 
 namespace {
@@ -560,6 +562,8 @@ void Engine::on_client_measure(const plan::Step& s) {
       throw Error(fmt::format("the server (pid {} on {}) died during the measurement; its log:\n{}", p.pid, m, tail(log)));
     }
   }
+  // The window is closed: read the VF's counters again and check the traffic crossed it.
+  data_path_read(s, false);
 }
 
 void Engine::on_server_stop(const plan::Step& s) {

@@ -1,6 +1,7 @@
 #include "iommuvm/virt/sriov.hpp"
 
 #include "iommuvm/util/net.hpp"
+#include "iommuvm/remote/sysfs.hpp"
 
 #include <arpa/inet.h>
 #include <sys/socket.h>
@@ -9,6 +10,8 @@
 #include <cctype>
 #include <cstdio>
 #include <fstream>
+#include <regex>
+#include <sstream>
 #include <set>
 #include <system_error>
 
@@ -22,64 +25,39 @@ namespace stdfs = std::filesystem;
 
 namespace {
 
-std::string trim(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  std::size_t i = 0;
-  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-  return s.substr(i);
-}
-
-std::optional<std::string> read_attr(const stdfs::path& p) {
-  std::ifstream in(p);
-  if (!in) return std::nullopt;
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return trim(s);
-}
-
-int read_int_attr(const stdfs::path& p) {
-  auto s = read_attr(p);
-  if (!s) throw Error("cannot read " + p.string());
+int read_int_attr(remote::Sysfs& sys, const std::string& p) {
+  auto s = sys.read(p);
+  if (!s) throw Error("cannot read " + p);
   try {
     return std::stoi(*s);
   } catch (const std::exception&) {
-    throw Error("unexpected content in " + p.string() + ": '" + *s + "'");
+    throw Error("unexpected content in " + p + ": '" + *s + "'");
   }
 }
 
 // Basename of a symlink's target, empty when P is not a symlink.
-std::string link_basename(const stdfs::path& p) {
-  std::error_code ec;
-  auto target = stdfs::read_symlink(p, ec);
-  if (ec) return {};
-  return target.filename().string();
+std::string link_basename(remote::Sysfs& sys, const std::string& p) {
+  auto target = sys.link(p);
+  return target.empty() ? std::string() : stdfs::path(target).filename().string();
 }
 
 std::string pci_dev_path(const PciAddress& pci) { return "/sys/bus/pci/devices/" + pci.str(); }
 
-stdfs::path pci_dir(const stdfs::path& root, const PciAddress& pci) {
-  return fs::under_root(root, pci_dev_path(pci));
-}
-
 // First entry of DIR/net, empty when none.
-std::string first_net_interface(const stdfs::path& dir) {
-  std::error_code ec;
-  std::vector<std::string> names;
-  for (const auto& e : stdfs::directory_iterator(dir / "net", ec)) names.push_back(e.path().filename().string());
-  if (names.empty()) return {};
-  std::sort(names.begin(), names.end());
-  return names.front();
+std::string first_net_interface(remote::Sysfs& sys, const std::string& dir) {
+  auto names = sys.list(dir + "/net");
+  return names.empty() ? std::string() : names.front();
 }
 
-PfInfo read_pf(const stdfs::path& dir, const PciAddress& pci, const std::string& ifname) {
+PfInfo read_pf(remote::Sysfs& sys, const std::string& dir, const PciAddress& pci, const std::string& ifname) {
   PfInfo pf;
   pf.pci = pci;
-  pf.ifname = ifname.empty() ? first_net_interface(dir) : ifname;
+  pf.ifname = ifname.empty() ? first_net_interface(sys, dir) : ifname;
   auto what = ifname.empty() ? pci.str() : ifname + " (" + pci.str() + ")";
-  if (!stdfs::exists(dir / "sriov_totalvfs"))
-    throw InputError(what + " cannot do SR-IOV: no " + (dir / "sriov_totalvfs").string());
-  pf.total_vfs = read_int_attr(dir / "sriov_totalvfs");
-  pf.num_vfs = read_int_attr(dir / "sriov_numvfs");
-  pf.driver = link_basename(dir / "driver");
+  if (!sys.exists(dir + "/sriov_totalvfs")) throw InputError(what + " cannot do SR-IOV: no " + dir + "/sriov_totalvfs");
+  pf.total_vfs = read_int_attr(sys, dir + "/sriov_totalvfs");
+  pf.num_vfs = read_int_attr(sys, dir + "/sriov_numvfs");
+  pf.driver = link_basename(sys, dir + "/driver");
   return pf;
 }
 
@@ -105,48 +83,39 @@ void apply(const std::vector<SysfsWrite>& writes, const Writer& writer) {
 }
 
 Writer local_writer(const stdfs::path& root) {
-  return [root](const SysfsWrite& w) {
-    auto p = fs::under_root(root, w.path);
-    std::ofstream out(p, std::ios::out | std::ios::trunc);
-    if (!out) throw Error("cannot open " + p.string() + " for writing");
-    out << w.value;
-    out.flush();
-    if (!out) throw Error("writing '" + w.value + "' to " + p.string() + " failed");
-  };
+  return [root](const SysfsWrite& w) { remote::local_sysfs(root)->write(w); };
 }
 
-remote::Command write_command(const SysfsWrite& w) {
-  remote::Command c;
-  c.argv = {"sh", "-c", "printf %s \"$1\" > \"$2\"", "sh", w.value, w.path};
-  c.sudo = true;
-  return c;
-}
-
-PfInfo find_pf_by_interface(const stdfs::path& root, const std::string& ifname) {
+PfInfo find_pf_by_interface(remote::Sysfs& sys, const std::string& ifname) {
   if (ifname.empty() || ifname.find('/') != std::string::npos) throw InputError("bad interface name '" + ifname + "'");
-  auto dev = fs::under_root(root, "/sys/class/net/" + ifname + "/device");
-  std::error_code ec;
-  if (!stdfs::is_symlink(dev, ec))
-    throw Error("network interface " + ifname + " not found or not a PCI device (no " + dev.string() + ")");
-  auto name = link_basename(dev);
+  auto dev = "/sys/class/net/" + ifname + "/device";
+  auto name = link_basename(sys, dev);
+  if (name.empty()) throw Error("network interface " + ifname + " not found or not a PCI device (no " + dev + ")");
   auto pci = PciAddress::parse(name);
-  if (!pci) throw Error(dev.string() + " points to '" + name + "', not a PCI address");
-  return read_pf(dev, *pci, ifname);
+  if (!pci) throw Error(dev + " points to '" + name + "', not a PCI address");
+  return read_pf(sys, dev, *pci, ifname);
 }
 
-PfInfo find_pf_by_pci(const stdfs::path& root, const PciAddress& pci) {
-  auto dir = pci_dir(root, pci);
-  std::error_code ec;
-  if (!stdfs::exists(dir, ec)) throw Error("PCI device " + pci.str() + " not found (no " + dir.string() + ")");
-  return read_pf(dir, pci, "");
+PfInfo find_pf_by_pci(remote::Sysfs& sys, const PciAddress& pci) {
+  auto dir = pci_dev_path(pci);
+  if (!sys.exists(dir)) throw Error("PCI device " + pci.str() + " not found (no " + dir + ")");
+  return read_pf(sys, dir, pci, "");
 }
 
-PfInfo find_pf(const stdfs::path& root, const std::string& ifname, const std::string& pci) {
-  if (!ifname.empty()) return find_pf_by_interface(root, ifname);
+PfInfo find_pf(remote::Sysfs& sys, const std::string& ifname, const std::string& pci) {
+  if (!ifname.empty()) return find_pf_by_interface(sys, ifname);
   if (pci.empty()) throw InputError("the NIC needs a PF interface name or a PCI address");
   auto addr = PciAddress::parse(pci);
   if (!addr) throw InputError("bad PCI address '" + pci + "' (expected e.g. 0000:ca:00.0)");
-  return find_pf_by_pci(root, *addr);
+  return find_pf_by_pci(sys, *addr);
+}
+
+PfInfo find_pf_by_interface(const stdfs::path& root, const std::string& ifname) {
+  return find_pf_by_interface(*remote::local_sysfs(root), ifname);
+}
+PfInfo find_pf_by_pci(const stdfs::path& root, const PciAddress& pci) { return find_pf_by_pci(*remote::local_sysfs(root), pci); }
+PfInfo find_pf(const stdfs::path& root, const std::string& ifname, const std::string& pci) {
+  return find_pf(*remote::local_sysfs(root), ifname, pci);
 }
 
 std::vector<SysfsWrite> plan_set_num_vfs(const PfInfo& pf, int count) {
@@ -171,12 +140,12 @@ remote::Command vf_mac_command(const std::string& pf_ifname, int index, const st
   return c;
 }
 
-std::string bound_driver(const stdfs::path& root, const PciAddress& pci) {
-  return link_basename(pci_dir(root, pci) / "driver");
+std::string bound_driver(remote::Sysfs& sys, const PciAddress& pci) {
+  return link_basename(sys, pci_dev_path(pci) + "/driver");
 }
 
-std::optional<int> iommu_group(const stdfs::path& root, const PciAddress& pci) {
-  auto name = link_basename(pci_dir(root, pci) / "iommu_group");
+std::optional<int> iommu_group(remote::Sysfs& sys, const PciAddress& pci) {
+  auto name = link_basename(sys, pci_dev_path(pci) + "/iommu_group");
   if (name.empty()) return std::nullopt;
   try {
     return std::stoi(name);
@@ -185,47 +154,45 @@ std::optional<int> iommu_group(const stdfs::path& root, const PciAddress& pci) {
   }
 }
 
-VfInfo vf_info(const stdfs::path& root, const PfInfo& pf, int index) {
-  auto link = pci_dir(root, pf.pci) / ("virtfn" + std::to_string(index));
-  auto name = link_basename(link);
-  if (name.empty()) throw Error("VF " + std::to_string(index) + " of " + pf.pci.str() + " not found (no " + link.string() + ")");
+VfInfo vf_info(remote::Sysfs& sys, const PfInfo& pf, int index) {
+  auto link = pci_dev_path(pf.pci) + "/virtfn" + std::to_string(index);
+  auto name = link_basename(sys, link);
+  if (name.empty()) throw Error("VF " + std::to_string(index) + " of " + pf.pci.str() + " not found (no " + link + ")");
   auto pci = PciAddress::parse(name);
-  if (!pci) throw Error(link.string() + " points to '" + name + "', not a PCI address");
+  if (!pci) throw Error(link + " points to '" + name + "', not a PCI address");
   VfInfo vf;
   vf.index = index;
   vf.pci = *pci;
   vf.node_device = pci->node_device_name();
-  vf.iommu_group = iommu_group(root, *pci);
-  vf.driver = bound_driver(root, *pci);
-  vf.ifname = first_net_interface(pci_dir(root, *pci));
+  vf.iommu_group = iommu_group(sys, *pci);
+  vf.driver = bound_driver(sys, *pci);
+  vf.ifname = first_net_interface(sys, pci_dev_path(*pci));
   return vf;
 }
 
-std::vector<VfInfo> list_vfs(const stdfs::path& root, const PfInfo& pf) {
+std::vector<VfInfo> list_vfs(remote::Sysfs& sys, const PfInfo& pf) {
   std::vector<VfInfo> out;
-  auto dir = pci_dir(root, pf.pci);
-  std::error_code ec;
-  for (int i = 0; stdfs::is_symlink(dir / ("virtfn" + std::to_string(i)), ec); ++i) out.push_back(vf_info(root, pf, i));
+  auto dir = pci_dev_path(pf.pci);
+  for (int i = 0; !sys.link(dir + "/virtfn" + std::to_string(i)).empty(); ++i) out.push_back(vf_info(sys, pf, i));
   return out;
 }
 
-std::vector<SysfsWrite> plan_bind(const stdfs::path& root, const PciAddress& pci, const std::string& driver) {
+std::vector<SysfsWrite> plan_bind(remote::Sysfs& sys, const PciAddress& pci, const std::string& driver) {
   if (driver.empty() || driver.find('/') != std::string::npos) throw InputError("bad driver name '" + driver + "'");
-  auto dir = pci_dir(root, pci);
-  std::error_code ec;
-  if (!stdfs::exists(dir, ec)) throw Error("PCI device " + pci.str() + " not found (no " + dir.string() + ")");
-  auto current = bound_driver(root, pci);
+  auto dir = pci_dev_path(pci);
+  if (!sys.exists(dir)) throw Error("PCI device " + pci.str() + " not found (no " + dir + ")");
+  auto current = bound_driver(sys, pci);
   if (current == driver) return {};
   std::vector<SysfsWrite> w;
-  w.push_back({pci_dev_path(pci) + "/driver_override", driver});
+  w.push_back({dir + "/driver_override", driver});
   if (!current.empty()) w.push_back({"/sys/bus/pci/drivers/" + current + "/unbind", pci.str()});
   w.push_back({"/sys/bus/pci/drivers_probe", pci.str()});
   return w;
 }
 
-std::vector<SysfsWrite> plan_unbind(const stdfs::path& root, const PciAddress& pci, const std::string& original) {
+std::vector<SysfsWrite> plan_unbind(remote::Sysfs& sys, const PciAddress& pci, const std::string& original) {
   if (original.find('/') != std::string::npos) throw InputError("bad driver name '" + original + "'");
-  auto current = bound_driver(root, pci);
+  auto current = bound_driver(sys, pci);
   std::vector<SysfsWrite> w;
   w.push_back({pci_dev_path(pci) + "/driver_override", "\n"});
   if (!original.empty() && current == original) return w;
@@ -235,6 +202,90 @@ std::vector<SysfsWrite> plan_unbind(const stdfs::path& root, const PciAddress& p
   else
     w.push_back({"/sys/bus/pci/drivers/" + original + "/bind", pci.str()});
   return w;
+}
+
+std::string bound_driver(const stdfs::path& root, const PciAddress& pci) { return bound_driver(*remote::local_sysfs(root), pci); }
+std::optional<int> iommu_group(const stdfs::path& root, const PciAddress& pci) {
+  return iommu_group(*remote::local_sysfs(root), pci);
+}
+VfInfo vf_info(const stdfs::path& root, const PfInfo& pf, int index) { return vf_info(*remote::local_sysfs(root), pf, index); }
+std::vector<VfInfo> list_vfs(const stdfs::path& root, const PfInfo& pf) { return list_vfs(*remote::local_sysfs(root), pf); }
+std::vector<SysfsWrite> plan_bind(const stdfs::path& root, const PciAddress& pci, const std::string& driver) {
+  return plan_bind(*remote::local_sysfs(root), pci, driver);
+}
+std::vector<SysfsWrite> plan_unbind(const stdfs::path& root, const PciAddress& pci, const std::string& original) {
+  return plan_unbind(*remote::local_sysfs(root), pci, original);
+}
+
+std::map<int, std::string> parse_vf_macs(std::string_view text) {
+  static const std::regex re(R"(^\s*vf\s+(\d+)\s+(?:link/ether|MAC)\s+([0-9a-fA-F:]{17}))");
+  std::map<int, std::string> out;
+  std::istringstream in{std::string(text)};
+  std::string line;
+  std::smatch m;
+  while (std::getline(in, line))
+    if (std::regex_search(line, m, re) && net::valid_mac(m[2].str())) {
+      std::string mac = m[2].str();
+      for (auto& c : mac) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      out[std::stoi(m[1].str())] = mac;
+    }
+  return out;
+}
+
+// --- Data path ---
+
+std::string interface_by_mac(remote::Sysfs& sys, const std::string& mac) {
+  std::string want = normalise_mac(mac);
+  for (const auto& name : sys.list("/sys/class/net")) {
+    auto addr = sys.read("/sys/class/net/" + name + "/address");
+    if (addr && valid_mac(*addr) && normalise_mac(*addr) == want) return name;
+  }
+  return {};
+}
+
+std::optional<NetCounters> read_counters(remote::Sysfs& sys, const std::string& ifname) {
+  if (ifname.empty() || ifname.find('/') != std::string::npos) return std::nullopt;
+  NetCounters c;
+  std::pair<const char*, std::uint64_t*> fields[] = {
+      {"rx_bytes", &c.rx_bytes}, {"rx_packets", &c.rx_packets}, {"tx_bytes", &c.tx_bytes}, {"tx_packets", &c.tx_packets}};
+  for (auto& [name, value] : fields) {
+    auto text = sys.read("/sys/class/net/" + ifname + "/statistics/" + name);
+    if (!text || text->empty() || text->find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+    *value = std::stoull(*text);
+  }
+  return c;
+}
+
+DataPathVerdict check_data_path(const NetCounters& before, const NetCounters& after, const Traffic& moved) {
+  DataPathVerdict v;
+  if (after.rx_packets < before.rx_packets || after.tx_packets < before.tx_packets || after.rx_bytes < before.rx_bytes ||
+      after.tx_bytes < before.tx_bytes) {
+    v.ok = false;
+    v.reason = "the VF's counters went backwards (was the interface reset during the run?)";
+    return v;
+  }
+  auto rx_p = static_cast<double>(after.rx_packets - before.rx_packets);
+  auto tx_p = static_cast<double>(after.tx_packets - before.tx_packets);
+  auto bytes = static_cast<double>(after.rx_bytes - before.rx_bytes + after.tx_bytes - before.tx_bytes);
+  v.expected_packets = moved.requests > 0 ? moved.requests / std::max(1, moved.pipeline) : 2;
+  v.expected_bytes = moved.bytes / 2;
+  char buf[256];
+  if (moved.requests <= 0 && (rx_p < 1 || tx_p < 1)) {
+    v.ok = false;
+    std::snprintf(buf, sizeof buf, "the VF received %.0f and sent %.0f packets during the run", rx_p, tx_p);
+    v.reason = buf;
+  } else if (rx_p + tx_p < v.expected_packets) {
+    v.ok = false;
+    std::snprintf(buf, sizeof buf, "the VF moved %.0f packets (rx %.0f, tx %.0f) for %.0f requests (at least %.0f expected)",
+                  rx_p + tx_p, rx_p, tx_p, moved.requests, v.expected_packets);
+    v.reason = buf;
+  } else if (bytes < v.expected_bytes) {
+    v.ok = false;
+    std::snprintf(buf, sizeof buf, "the VF moved %.0f bytes, less than half of the %.0f the load generator reports", bytes,
+                  moved.bytes);
+    v.reason = buf;
+  }
+  return v;
 }
 
 // --- MACs ---

@@ -126,6 +126,10 @@ class Engine {
   void on_client_measure(const plan::Step& s);
   void on_server_stop(const plan::Step& s);
 
+  // The VF's counters in the guests of a run, before the warm-up and after the measurement
+  // (steps_datapath.cpp); a VF that did not carry the traffic fails the run (data-path).
+  void data_path_read(const plan::Step& s, bool before);
+
   const plan::Plan& plan_;
   Backends backends_;
   Options options_;

@@ -11,6 +11,7 @@
 
 #include "iommuvm/policy/types.hpp"
 #include "iommuvm/remote/remote.hpp"
+#include "iommuvm/remote/sysfs.hpp"
 
 namespace iommuvm::policy {
 
@@ -129,11 +130,7 @@ struct PciDevice {
   std::string driver;  // ice, mlx5_core, ... (empty: no driver bound)
 };
 
-struct SysfsWrite {
-  std::string path;
-  std::string value;
-  bool operator==(const SysfsWrite&) const = default;
-};
+using remote::SysfsWrite;  // one (path, value) write, shared with virt::sriov
 // The writes, in order, that switch group GROUP to POLICY: unbind every device
 // of the group from its driver, write the type, bind the drivers again. Paths
 // are absolute (/sys/...); the caller prefixes its root. Throws InputError for off.

@@ -10,24 +10,24 @@
 #pragma once
 
 #include <filesystem>
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "iommuvm/remote/remote.hpp"
+#include "iommuvm/remote/sysfs.hpp"
 #include "iommuvm/virt/pci.hpp"
 
 namespace iommuvm::virt::sriov {
 
-// One write to a sysfs attribute. PATH is the absolute path on the machine
-// (/sys/...), never prefixed by the root: the writer resolves it.
-struct SysfsWrite {
-  std::string path;
-  std::string value;
-  bool operator==(const SysfsWrite&) const = default;
-};
+// One write to a sysfs attribute (remote/sysfs.hpp): PATH is the absolute path on the
+// machine (/sys/...), never prefixed by the root.
+using remote::SysfsWrite;
+using remote::write_command;  // sh -c 'printf %s "$1" > "$2"' sh VALUE PATH (as root)
 using Writer = std::function<void(const SysfsWrite&)>;
 
 // Apply WRITES in order through WRITER (stops at the first exception).
@@ -35,8 +35,9 @@ void apply(const std::vector<SysfsWrite>& writes, const Writer& writer);
 // A writer that writes the value (no newline) to fs::under_root(ROOT, path),
 // in place, as `echo -n VALUE > PATH` would. Throws Error naming the path.
 Writer local_writer(const std::filesystem::path& root);
-// The shell command a Remote runs for one write: sh -c 'printf %s "$1" > "$2"' sh VALUE PATH (as root).
-remote::Command write_command(const SysfsWrite& w);
+
+// Every reader below takes the machine's files as a remote::Sysfs (remote_sysfs(r) over
+// SSH, local_sysfs(root) here); the overloads with a ROOT read this machine's files under it.
 
 struct PfInfo {
   std::string ifname;   // net interface (empty when the PF has none, e.g. bound to vfio-pci)
@@ -58,6 +59,9 @@ struct VfInfo {
 // Find the PF from its net interface (/sys/class/net/IF/device -> ../../../0000:ca:00.0)
 // or from its PCI address (/sys/bus/pci/devices/ADDR). Throws Error naming what is missing,
 // InputError when the device cannot do SR-IOV (no sriov_totalvfs).
+PfInfo find_pf_by_interface(remote::Sysfs& sys, const std::string& ifname);
+PfInfo find_pf_by_pci(remote::Sysfs& sys, const PciAddress& pci);
+PfInfo find_pf(remote::Sysfs& sys, const std::string& ifname, const std::string& pci);
 PfInfo find_pf_by_interface(const std::filesystem::path& root, const std::string& ifname);
 PfInfo find_pf_by_pci(const std::filesystem::path& root, const PciAddress& pci);
 // Either: IFNAME when not empty, else PCI (which must then parse). InputError when both empty.
@@ -72,23 +76,62 @@ std::vector<SysfsWrite> plan_set_num_vfs(const PfInfo& pf, int count);
 remote::Command vf_mac_command(const std::string& pf_ifname, int index, const std::string& mac);
 
 // VF INDEX of the PF through the virtfnINDEX link. Throws Error when it does not exist.
+VfInfo vf_info(remote::Sysfs& sys, const PfInfo& pf, int index);
 VfInfo vf_info(const std::filesystem::path& root, const PfInfo& pf, int index);
 // All VFs present (virtfn0..virtfnN-1), in index order.
+std::vector<VfInfo> list_vfs(remote::Sysfs& sys, const PfInfo& pf);
 std::vector<VfInfo> list_vfs(const std::filesystem::path& root, const PfInfo& pf);
 
 // Driver currently bound to the PCI device (basename of its driver link), empty when unbound.
+std::string bound_driver(remote::Sysfs& sys, const PciAddress& pci);
+std::optional<int> iommu_group(remote::Sysfs& sys, const PciAddress& pci);
 std::string bound_driver(const std::filesystem::path& root, const PciAddress& pci);
 std::optional<int> iommu_group(const std::filesystem::path& root, const PciAddress& pci);
 
 // Writes that bind the device to DRIVER (e.g. vfio-pci, for the iommufd case where libvirt
 // does not manage the device): driver_override, unbind from the current driver, drivers_probe.
 // Empty when already bound to DRIVER.
+std::vector<SysfsWrite> plan_bind(remote::Sysfs& sys, const PciAddress& pci, const std::string& driver);
 std::vector<SysfsWrite> plan_bind(const std::filesystem::path& root, const PciAddress& pci,
                                   const std::string& driver);
 // Writes that undo plan_bind: clear driver_override, unbind, then bind to ORIGINAL
 // (drivers/ORIGINAL/bind) or let the kernel choose (drivers_probe) when ORIGINAL is empty.
+std::vector<SysfsWrite> plan_unbind(remote::Sysfs& sys, const PciAddress& pci, const std::string& original);
 std::vector<SysfsWrite> plan_unbind(const std::filesystem::path& root, const PciAddress& pci,
                                     const std::string& original);
+
+// The MAC of each VF as `ip link show dev PF` prints it ("vf 0     link/ether 52:54:00:.. brd ..",
+// or "vf 0 MAC 52:54:00:.." from older iproute2), by VF index, normalised.
+std::map<int, std::string> parse_vf_macs(std::string_view ip_link_show);
+
+// --- Data path: the VF's counters inside the guest ---------------------------------
+
+// The interface whose /sys/class/net/IF/address is MAC (compared normalised); empty when none.
+std::string interface_by_mac(remote::Sysfs& sys, const std::string& mac);
+
+struct NetCounters {
+  std::uint64_t rx_bytes = 0, rx_packets = 0, tx_bytes = 0, tx_packets = 0;
+};
+// /sys/class/net/IF/statistics/{rx,tx}_{bytes,packets}; nullopt when any is missing or not a number.
+std::optional<NetCounters> read_counters(remote::Sysfs& sys, const std::string& ifname);
+
+// What the workload moved between the two readings, from its own metrics (warm-up and measurement).
+struct Traffic {
+  double requests = 0;  // requests made (0: the tool does not count them)
+  int pipeline = 1;     // requests sent per round trip (redis-benchmark -P, memtier --pipeline)
+  double bytes = 0;     // bytes moved (iperf3: throughput x duration); 0: unknown
+};
+struct DataPathVerdict {
+  bool ok = true;
+  double expected_packets = 0;  // the threshold the VF's rx+tx packets had to reach
+  double expected_bytes = 0;    // the threshold for rx+tx bytes (when the tool counts bytes)
+  std::string reason;           // why not ok
+};
+// The traffic crossed the VF when its packets (rx + tx, after - before) reach requests / pipeline
+// (every batch of requests is at least one packet in and one out, so this leaves a 2x margin), and
+// its bytes reach half of what the tool says it moved. A tool that counts neither needs at least
+// one packet each way. A counter that went backwards (interface reset) fails too.
+DataPathVerdict check_data_path(const NetCounters& before, const NetCounters& after, const Traffic& moved);
 
 // --- MAC addresses -----------------------------------------------------------------
 
