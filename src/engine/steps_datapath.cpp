@@ -25,14 +25,21 @@ sriov::NetCounters from_json(const json& j) {
           j.value("tx_packets", std::uint64_t{0})};
 }
 
-// What the load generator says it moved, warm-up and measurement together.
-sriov::Traffic traffic_of(const json& record, int pipeline) {
+// What the load generator moved, warm-up and measurement together: the requests it reports,
+// or for request-count tools that do not report them (redis-benchmark's CSV) the requests it
+// was told to make (the warm-up makes a tenth, at least 1,000; each -t test makes them all).
+sriov::Traffic traffic_of(const json& record, const spec::Workload& w) {
   sriov::Traffic t;
-  t.pipeline = std::max(1, pipeline);
+  t.pipeline = std::max(1, w.client.pipeline);
   for (const char* part : {"warmup", "metrics"}) {
     if (!record.contains(part) || !record[part].is_object()) continue;
     const auto& m = record[part];
-    if (m.contains("requests") && m["requests"].is_number()) t.requests += m["requests"].get<double>();
+    if (m.contains("requests") && m["requests"].is_number()) {
+      t.requests += m["requests"].get<double>();
+    } else if (w.client.requests > 0 && w.client.duration_s <= 0) {
+      double n = std::string(part) == "warmup" ? std::max(1000, w.client.requests / 10) : w.client.requests;
+      t.requests += n * static_cast<double>(std::max<std::size_t>(1, w.client.tests.size()));
+    }
     if (m.contains("throughput_gbps") && m.contains("duration_s") && m["throughput_gbps"].is_number() && m["duration_s"].is_number())
       t.bytes += m["throughput_gbps"].get<double>() * 1e9 / 8 * m["duration_s"].get<double>();
   }
@@ -79,7 +86,8 @@ void Engine::data_path_read(const plan::Step& s, bool before) {
     rec["after"] = to_json(*counters);
     rec["delta"] = {{"rx_bytes", counters->rx_bytes - b.rx_bytes}, {"rx_packets", counters->rx_packets - b.rx_packets},
                     {"tx_bytes", counters->tx_bytes - b.tx_bytes}, {"tx_packets", counters->tx_packets - b.tx_packets}};
-    auto moved = traffic_of(run_->record, w.client.pipeline);
+    auto moved = traffic_of(run_->record, w);
+    rec["requests"] = moved.requests;
     auto verdict = sriov::check_data_path(b, *counters, moved);
     rec["expected_packets"] = verdict.expected_packets;
     if (verdict.expected_bytes > 0) rec["expected_bytes"] = verdict.expected_bytes;

@@ -51,6 +51,30 @@ void make_root(const stdfs::path& root, const std::string& cmdline, const std::s
   stdfs::copy_file(test::data_path("grub/grub-default-testbed"), root / "etc/default/grub");
 }
 
+// The host's ConnectX-6 PF in sysfs (no VFs yet, no net interface: MACs are then left to libvirt).
+void make_sriov_host(const stdfs::path& root) {
+  auto pf = root / "sys/bus/pci/devices/0000:ca:00.0";
+  write(pf / "sriov_totalvfs", "8\n");
+  write(pf / "sriov_numvfs", "0\n");
+  stdfs::create_directories(root / "sys/bus/pci/drivers/mlx5_core");
+  stdfs::create_directory_symlink("../../../../bus/pci/drivers/mlx5_core", pf / "driver");
+}
+
+constexpr const char* kVfMac = "52:54:00:36:54:b4";
+
+// The guest's VF, found by its MAC. Its counters are those of this machine's real loopback
+// interface, which the load to 127.0.0.1 really crosses (FROZEN: fixed counters that nothing moves,
+// as a VF the traffic bypassed).
+void make_guest_vf(const stdfs::path& root, bool frozen) {
+  auto vf = root / "sys/class/net/enp8s0";
+  write(vf / "address", std::string(kVfMac) + "\n");
+  write(root / "sys/class/net/enp1s0/address", "52:54:00:ba:6d:b5\n");
+  if (frozen)
+    for (const char* f : {"rx_bytes", "rx_packets", "tx_bytes", "tx_packets"}) write(vf / "statistics" / f, "1234\n");
+  else
+    stdfs::create_directory_symlink("/sys/class/net/lo/statistics", vf / "statistics");
+}
+
 json read_json(const stdfs::path& p) { return json::parse(fs::read_file(p)); }
 
 std::vector<json> runs_of(const stdfs::path& campaign) {
@@ -96,6 +120,7 @@ class Campaign : public ::testing::Test {
     make_root(roots_ / "host", "BOOT_IMAGE=/boot/vmlinuz-6.1.0-fake root=/dev/vda1 ro intel_iommu=on iommu.strict=1", "DMA");
     make_root(roots_ / "guest", "BOOT_IMAGE=/boot/vmlinuz root=/dev/vda1 console=ttyS0", "");
     make_root(roots_ / "client", "BOOT_IMAGE=/boot/vmlinuz root=/dev/sda1", "");
+    make_sriov_host(roots_ / "host");
   }
 
   std::string machine(const std::string& name, const std::string& role) {
@@ -113,8 +138,9 @@ class Campaign : public ::testing::Test {
     s += machine("guest", "guest");
     s += machine("client", "client");
     s += "hypervisor: {uri: 'test://" + test::data_path("libvirt/libvirt-test-node.xml").string() + "', machine: host}\n";
+    s += "nic: {pci: '0000:ca:00.0', num_vfs: 4, vf_macs: ['" + std::string(kVfMac) + "']}\n";
     s += "guests:\n  vm:\n    machine: guest\n    domain: e2e-guest\n    template: " +
-         test::data_path("domains/network-server.xml").string() + "\n    vcpus: 2\n    memory_mib: 1024\n";
+         test::data_path("domains/network-server.xml").string() + "\n    vcpus: 2\n    memory_mib: 1024\n    vf: 0\n";
     s += "policy:\n  host: {policy: [strict, passthrough], method: grub}\n";
     s += "workloads:\n  redis:\n    server: {machine: guest, bind: 127.0.0.1, port: " + std::to_string(test::free_port()) +
          "}\n    client: {machine: client, target: 127.0.0.1, requests: 20000, connections: 10, tests: [set, get], primary: get}\n";
@@ -137,6 +163,8 @@ class Campaign : public ::testing::Test {
 };
 
 TEST_F(Campaign, RunsEndToEndSwitchingHostPoliciesWithSimulatedReboots) {
+  if (!stdfs::exists("/sys/class/net/lo/statistics/rx_packets")) GTEST_SKIP() << "no /sys/class/net/lo/statistics here";
+  make_guest_vf(roots_ / "guest", false);
   auto spec_path = dir_ / "e2e.yaml";
   write(spec_path, spec());
   auto r = iommuvm({"run", spec_path.string()});
@@ -177,6 +205,18 @@ TEST_F(Campaign, RunsEndToEndSwitchingHostPoliciesWithSimulatedReboots) {
               std::string::npos) << run["client"];
     EXPECT_GE(run["overhead_s"].get<double>(), 0);
     EXPECT_FALSE(run["raw"].empty());
+    // The load crossed the guest's "VF" (found by its MAC; its counters are the real loopback's).
+    const auto& dp = run["data_path"]["vm"];
+    EXPECT_EQ(dp["interface"], "enp8s0");
+    EXPECT_EQ(dp["mac"], kVfMac);
+    EXPECT_EQ(dp["ok"], true);
+    EXPECT_GE(dp["delta"]["rx_packets"].get<double>() + dp["delta"]["tx_packets"].get<double>(),
+              dp["expected_packets"].get<double>());
+    // Every request counted (redis-benchmark: 20,000 per test, set and get; no warm-up here).
+    EXPECT_GE(dp["expected_packets"].get<double>(), run["workload"] == "redis" ? 40000 : m["requests"].get<double>());
+    // VFs were created through the host's (fake) sysfs over SSH (the first group found none).
+    EXPECT_EQ(run["system"]["vfs"]["num_vfs"], 4);
+    if (requested == "strict") EXPECT_EQ(run["system"]["vfs"]["pf"]["num_vfs_before"], 0);
     per_policy[requested]++;
   }
   EXPECT_EQ(per_policy["strict"], 4);
@@ -199,13 +239,35 @@ TEST_F(Campaign, RunsEndToEndSwitchingHostPoliciesWithSimulatedReboots) {
     backup = backup || e.path().filename().string().find("grub.iommuvm-") == 0;
   EXPECT_TRUE(backup);
   EXPECT_NE(fs::read_file(campaign / "undo.jsonl").find("restore_file"), std::string::npos);
+  EXPECT_NE(fs::read_file(campaign / "undo.jsonl").find("\"num_vfs\""), std::string::npos);
+  // cleanup: restore put the VF count back.
+  EXPECT_EQ(fs::read_file(roots_ / "host/sys/bus/pci/devices/0000:ca:00.0/sriov_numvfs"), "0");
   // cleanup: restore (the default) put the host's GRUB file back as it was.
   EXPECT_EQ(fs::read_file(roots_ / "host/etc/default/grub"), fs::read_file(test::data_path("grub/grub-default-testbed")));
   // Nothing left running.
   EXPECT_TRUE(processes_matching(cj["work_dir"]).empty());
 }
 
+TEST_F(Campaign, RunsWhoseTrafficBypassedTheVfFail) {
+  make_guest_vf(roots_ / "guest", true);
+  auto spec_path = dir_ / "bypass.yaml";
+  write(spec_path, spec(1, "1s"));
+  auto r = iommuvm({"run", spec_path.string()});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  auto runs = runs_of(only_campaign(dir_ / "results", "e2e"));
+  ASSERT_EQ(runs.size(), 4u);
+  for (const auto& run : runs) {
+    SCOPED_TRACE(run.dump(1).substr(0, 2000));
+    EXPECT_EQ(run["status"], "failed");
+    EXPECT_EQ(run["reason"].get<std::string>().rfind("data-path: guest e2e-guest: the VF moved 0 packets", 0), 0u);
+    EXPECT_EQ(run["data_path"]["vm"]["ok"], false);
+    EXPECT_EQ(run["data_path"]["vm"]["delta"]["rx_packets"], 0);
+    EXPECT_GT(run["metrics"]["throughput_ops"].get<double>(), 0);  // the load itself ran
+  }
+}
+
 TEST_F(Campaign, InterruptKeepsFinishedRunsLeavesNothingRunningAndResumes) {
+  make_guest_vf(roots_ / "guest", false);
   auto spec_path = dir_ / "e2e.yaml";
   write(spec_path, spec(2, "3s"));
   pid_t pid = ::fork();
@@ -265,16 +327,19 @@ TEST_F(Campaign, InterruptKeepsFinishedRunsLeavesNothingRunningAndResumes) {
 }
 
 TEST_F(Campaign, RestorePutsTheHostBackFromTheUndoLog) {
+  make_guest_vf(roots_ / "guest", false);
   auto spec_path = dir_ / "keep.yaml";
   write(spec_path, spec(1, "1s") + "cleanup: keep\n");
   auto r = iommuvm({"run", spec_path.string()});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   auto original = fs::read_file(test::data_path("grub/grub-default-testbed"));
   ASSERT_NE(fs::read_file(roots_ / "host/etc/default/grub"), original) << "cleanup: keep leaves the last policy in GRUB";
+  EXPECT_EQ(fs::read_file(roots_ / "host/sys/bus/pci/devices/0000:ca:00.0/sriov_numvfs"), "4");
   auto campaign = only_campaign(dir_ / "results", "e2e");
   auto restored = iommuvm({"restore", campaign.string()});
   EXPECT_EQ(restored.exit_code, 0) << restored.out << restored.err;
   EXPECT_EQ(fs::read_file(roots_ / "host/etc/default/grub"), original);
+  EXPECT_EQ(fs::read_file(roots_ / "host/sys/bus/pci/devices/0000:ca:00.0/sriov_numvfs"), "0");
   // A second restore has nothing left to do.
   auto again = iommuvm({"restore", campaign.string()});
   EXPECT_EQ(again.exit_code, 0) << again.out << again.err;

@@ -10,6 +10,7 @@
 #include "iommuvm/util/fs.hpp"
 #include "iommuvm/virt/pci.hpp"
 #include "iommuvm/virt/sriov.hpp"
+#include "fake_sysfs.hpp"
 #include "test_support.hpp"
 
 using namespace iommuvm;
@@ -22,68 +23,6 @@ void write(const stdfs::path& p, const std::string& content) {
   stdfs::create_directories(p.parent_path());
   std::ofstream(p) << content;
 }
-
-void link(const stdfs::path& at, const std::string& target) {
-  stdfs::create_directories(at.parent_path());
-  stdfs::create_directory_symlink(target, at);
-}
-
-// A sysfs tree shaped like the kernel's, with relative symlinks: a ConnectX-6 Dx PF at
-// 0000:ca:00.0 (enp202s0f0np0) with NUM_VFS of 8 VFs at ca:00.2.., plus a NIC without SR-IOV.
-class FakeSysfs {
- public:
-  explicit FakeSysfs(int num_vfs) {
-    auto sys = root() / "sys";
-    auto bridge = sys / "devices/pci0000:c9/0000:c9:02.0";
-    stdfs::create_directories(sys / "bus/pci/drivers/mlx5_core");
-    stdfs::create_directories(sys / "bus/pci/drivers/vfio-pci");
-    stdfs::create_directories(sys / "kernel/iommu_groups");
-    add_device(bridge, "0000:ca:00.0", "mlx5_core", 40);
-    auto pf = bridge / "0000:ca:00.0";
-    write(pf / "sriov_totalvfs", "8\n");
-    write(pf / "sriov_numvfs", std::to_string(num_vfs) + "\n");
-    stdfs::create_directories(pf / "net/enp202s0f0np0");
-    link(pf / "net/enp202s0f0np0/device", "../../../0000:ca:00.0");
-    link(sys / "class/net/enp202s0f0np0", "../../devices/pci0000:c9/0000:c9:02.0/0000:ca:00.0/net/enp202s0f0np0");
-    for (int i = 0; i < num_vfs; ++i) {
-      std::string addr = "0000:ca:00." + std::to_string(i + 2);
-      add_device(bridge, addr, "mlx5_core", 41 + i);
-      link(pf / ("virtfn" + std::to_string(i)), "../" + addr);
-      link(bridge / addr / "physfn", "../0000:ca:00.0");
-    }
-    // An onboard NIC without SR-IOV.
-    auto other = sys / "devices/pci0000:00/0000:00:1f.6";
-    stdfs::create_directories(other.parent_path());
-    add_device(sys / "devices/pci0000:00", "0000:00:1f.6", "e1000e", 12);
-    stdfs::create_directories(other / "net/eno1");
-    link(other / "net/eno1/device", "../../../0000:00:1f.6");
-    link(sys / "class/net/eno1", "../../devices/pci0000:00/0000:00:1f.6/net/eno1");
-  }
-  const stdfs::path& root() const { return dir_.path(); }
-
-  void rebind(const std::string& addr, const std::string& driver) {
-    auto l = root() / "sys/bus/pci/devices" / addr / "driver";
-    stdfs::remove(l);
-    stdfs::create_directory_symlink("../../../../bus/pci/drivers/" + driver, l);
-  }
-
- private:
-  void add_device(const stdfs::path& parent, const std::string& addr, const std::string& driver, int group) {
-    auto dev = parent / addr;
-    stdfs::create_directories(dev);
-    write(dev / "driver_override", "(null)\n");
-    stdfs::create_directories(root() / "sys/kernel/iommu_groups" / std::to_string(group));
-    int depth = 0;
-    for (auto p = dev.lexically_relative(root() / "sys"); !p.empty() && p != "."; p = p.parent_path()) ++depth;
-    std::string up;
-    for (int i = 0; i < depth - 1; ++i) up += "../";
-    link(dev / "driver", up + "bus/pci/drivers/" + driver);
-    link(dev / "iommu_group", up + "kernel/iommu_groups/" + std::to_string(group));
-    link(root() / "sys/bus/pci/devices" / addr, "../../../" + dev.lexically_relative(root() / "sys").string());
-  }
-
-  test::TempDir dir_;
-};
 
 std::string read_trimmed(const stdfs::path& p) {
   auto s = fs::read_file(p);
@@ -110,7 +49,7 @@ TEST(Pci, ParsesAndFormats) {
 }
 
 TEST(Sriov, FindsThePfFromItsInterfaceOrAddress) {
-  FakeSysfs sys(4);
+  test::FakeSysfs sys(4);
   auto pf = sriov::find_pf_by_interface(sys.root(), "enp202s0f0np0");
   EXPECT_EQ(pf.pci.str(), "0000:ca:00.0");
   EXPECT_EQ(pf.ifname, "enp202s0f0np0");
@@ -124,7 +63,7 @@ TEST(Sriov, FindsThePfFromItsInterfaceOrAddress) {
 }
 
 TEST(Sriov, ExplainsWhatIsMissing) {
-  FakeSysfs sys(0);
+  test::FakeSysfs sys(0);
   EXPECT_THROW(sriov::find_pf_by_interface(sys.root(), "enp99s0"), Error);
   EXPECT_THROW(sriov::find_pf_by_interface(sys.root(), "eno1"), InputError);  // no SR-IOV
   EXPECT_THROW(sriov::find_pf(sys.root(), "", ""), InputError);
@@ -138,7 +77,7 @@ TEST(Sriov, ExplainsWhatIsMissing) {
 }
 
 TEST(Sriov, PlansTheVfCountWritingZeroFirst) {
-  FakeSysfs sys(4);
+  test::FakeSysfs sys(4);
   auto pf = sriov::find_pf_by_interface(sys.root(), "enp202s0f0np0");
   const std::string path = "/sys/bus/pci/devices/0000:ca:00.0/sriov_numvfs";
   EXPECT_TRUE(sriov::plan_set_num_vfs(pf, 4).empty());
@@ -156,7 +95,7 @@ TEST(Sriov, PlansTheVfCountWritingZeroFirst) {
 }
 
 TEST(Sriov, MapsVfIndexToAddressNodeDeviceGroupAndDriver) {
-  FakeSysfs sys(4);
+  test::FakeSysfs sys(4);
   auto pf = sriov::find_pf_by_interface(sys.root(), "enp202s0f0np0");
   auto vf = sriov::vf_info(sys.root(), pf, 1);
   EXPECT_EQ(vf.index, 1);
@@ -172,7 +111,7 @@ TEST(Sriov, MapsVfIndexToAddressNodeDeviceGroupAndDriver) {
 }
 
 TEST(Sriov, PlansBindingToVfioAndBack) {
-  FakeSysfs sys(4);
+  test::FakeSysfs sys(4);
   auto vf = *PciAddress::parse("0000:ca:00.2");
   auto bind = sriov::plan_bind(sys.root(), vf, "vfio-pci");
   EXPECT_EQ(bind, (std::vector<sriov::SysfsWrite>{
@@ -284,4 +223,78 @@ TEST(Subnet, Ipv6AndMixedFamilies) {
   EXPECT_FALSE(sriov::in_subnet("10.10.1.1/24", "fd00::1"));
   EXPECT_FALSE(sriov::in_subnet("fd00::1/64", "10.10.1.1"));
   EXPECT_THROW(sriov::in_subnet("fd00::1/129", "fd00::1"), InputError);
+}
+
+TEST(Sriov, ReadersWorkThroughASysfsView) {
+  test::FakeSysfs sys(2);
+  auto view = remote::local_sysfs(sys.root());
+  auto pf = sriov::find_pf(*view, "", "0000:ca:00.0");
+  EXPECT_EQ(pf.ifname, "enp202s0f0np0");
+  EXPECT_EQ(pf.num_vfs, 2);
+  auto vfs = sriov::list_vfs(*view, pf);
+  ASSERT_EQ(vfs.size(), 2u);
+  EXPECT_EQ(vfs[1].pci.str(), "0000:ca:00.3");
+  view->write_all(sriov::plan_set_num_vfs(pf, 4));
+  EXPECT_EQ(view->read("/sys/bus/pci/devices/0000:ca:00.0/sriov_numvfs"), "4");
+  EXPECT_FALSE(view->read("/sys/nothing"));
+  EXPECT_TRUE(view->list("/sys/nothing").empty());
+}
+
+TEST(Sriov, ParsesVfMacsFromIpLinkShow) {
+  const char* text =
+      "6: enp202s0f0np0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc mq state UP mode DEFAULT group default qlen 1000\n"
+      "    link/ether b8:ce:f6:00:00:01 brd ff:ff:ff:ff:ff:ff\n"
+      "    vf 0     link/ether 52:54:00:36:54:B4 brd ff:ff:ff:ff:ff:ff, spoof checking off, link-state auto, trust off\n"
+      "    vf 1     link/ether 00:00:00:00:00:00 brd ff:ff:ff:ff:ff:ff, spoof checking off, link-state auto, trust off\n"
+      "    vf 2 MAC 52:54:00:00:00:02, spoof checking off, link-state auto\n";
+  auto macs = sriov::parse_vf_macs(text);
+  ASSERT_EQ(macs.size(), 3u);
+  EXPECT_EQ(macs[0], "52:54:00:36:54:b4");
+  EXPECT_EQ(macs[1], "00:00:00:00:00:00");
+  EXPECT_EQ(macs[2], "52:54:00:00:00:02");
+  EXPECT_TRUE(sriov::parse_vf_macs("1: lo: <LOOPBACK> mtu 65536\n    link/loopback 00:00:00:00:00:00\n").empty());
+}
+
+TEST(DataPath, FindsTheVfByMacAndReadsItsCounters) {
+  test::TempDir dir;
+  auto net = dir / "sys/class/net";
+  write(net / "lo/address", "00:00:00:00:00:00\n");
+  write(net / "enp1s0/address", "52:54:00:ba:6d:b5\n");
+  write(net / "enp8s0/address", "52:54:00:36:54:b4\n");
+  for (auto [f, v] : {std::pair{"rx_bytes", "1000"}, {"rx_packets", "10"}, {"tx_bytes", "2000"}, {"tx_packets", "20"}})
+    write(net / "enp8s0/statistics" / f, std::string(v) + "\n");
+  auto view = remote::local_sysfs(dir.path());
+  EXPECT_EQ(sriov::interface_by_mac(*view, "52:54:00:36:54:B4"), "enp8s0");
+  EXPECT_EQ(sriov::interface_by_mac(*view, "52:54:00:36:54:b5"), "");
+  auto c = sriov::read_counters(*view, "enp8s0");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->rx_bytes, 1000u);
+  EXPECT_EQ(c->tx_packets, 20u);
+  EXPECT_FALSE(sriov::read_counters(*view, "enp1s0"));  // no statistics
+  write(net / "enp8s0/statistics/rx_packets", "many\n");
+  EXPECT_FALSE(sriov::read_counters(*view, "enp8s0"));
+}
+
+TEST(DataPath, TheVfMustCarryAtLeastOnePacketPerBatchOfRequests) {
+  sriov::NetCounters before{1000, 10, 1000, 10};
+  // 22,000 requests without pipelining: at least 22,000 packets in and out.
+  sriov::NetCounters busy{3'000'000, 22'010, 5'000'000, 22'010};
+  auto ok = sriov::check_data_path(before, busy, {22000, 1, 0});
+  EXPECT_TRUE(ok.ok) << ok.reason;
+  EXPECT_EQ(ok.expected_packets, 22000);
+  // The load went elsewhere: only a few packets (ARP, the readiness check) crossed the VF.
+  auto idle = sriov::check_data_path(before, {1500, 14, 1500, 13}, {22000, 1, 0});
+  EXPECT_FALSE(idle.ok);
+  EXPECT_NE(idle.reason.find("7 packets"), std::string::npos) << idle.reason;
+  // Pipelining sends 16 requests per packet: 22,000 / 16 packets suffice.
+  EXPECT_TRUE(sriov::check_data_path(before, {1'000'000, 1400, 1'000'000, 1400}, {22000, 16, 0}).ok);
+  EXPECT_FALSE(sriov::check_data_path(before, {1'000'000, 600, 1'000'000, 600}, {22000, 16, 0}).ok);
+  // iperf3 counts bytes: the VF must carry at least half of them.
+  EXPECT_TRUE(sriov::check_data_path(before, {9'000'000'000, 900'000, 1000, 10}, {0, 1, 10e9}).ok);
+  EXPECT_FALSE(sriov::check_data_path(before, {3'000'000'000, 900'000, 1000, 200'000}, {0, 1, 10e9}).ok);
+  // A tool that counts nothing: at least one packet each way.
+  EXPECT_FALSE(sriov::check_data_path(before, before, {}).ok);
+  EXPECT_TRUE(sriov::check_data_path(before, {1100, 11, 1100, 11}, {}).ok);
+  // Counters that went backwards: the interface was reset.
+  EXPECT_FALSE(sriov::check_data_path(busy, before, {22000, 1, 0}).ok);
 }

@@ -129,8 +129,8 @@ struct DataPathVerdict {
 };
 // The traffic crossed the VF when its packets (rx + tx, after - before) reach requests / pipeline
 // (every batch of requests is at least one packet in and one out, so this leaves a 2x margin), and
-// its bytes reach half of what the tool says it moved. A tool that counts neither needs at least
-// one packet each way. A counter that went backwards (interface reset) fails too.
+// its bytes reach half of what the tool says it moved (iperf3). A tool that counts neither needs
+// at least one packet each way. A counter that went backwards (interface reset) fails too.
 DataPathVerdict check_data_path(const NetCounters& before, const NetCounters& after, const Traffic& moved);
 
 // --- MAC addresses -----------------------------------------------------------------
