@@ -126,7 +126,9 @@ void Sshd::write_config() {
     << "LogLevel VERBOSE\n"
     // bash run by sshd sources $HOME/.bashrc; a test must not pay for (or
     // depend on) the real user's shell start-up files.
-    << "SetEnv HOME=" << (dir_ / "home").string() << "\n";
+    << "SetEnv HOME=" << (dir_ / "home").string();
+  for (const auto& [name, value] : env_) c << " " << name << "=" << value;
+  c << "\n";
   spit(dir_ / "sshd_config", c.str());
 }
 

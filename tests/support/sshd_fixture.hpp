@@ -7,6 +7,8 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "iommuvm/remote/ssh.hpp"
 #include "test_support.hpp"
@@ -37,6 +39,10 @@ class Sshd {
   void restart() { stop(), start(); }
   bool running() const { return pid_ > 0; }
 
+  // Sessions get NAME=VALUE in their environment (sshd's SetEnv), from the next start();
+  // e.g. a PATH with fake commands first.
+  void set_env(const std::string& name, const std::string& value) { env_.emplace_back(name, value); }
+
   // A new host key, used from the next start(); known_hosts keeps the old one.
   void regenerate_host_key();
   // Also accept logins with the key whose public half is PUB.
@@ -60,6 +66,7 @@ class Sshd {
   void write_known_hosts();
 
   bool supervised_ = false;
+  std::vector<std::pair<std::string, std::string>> env_;
   TempDir dir_;
   std::string user_;
   int port_ = 0;
