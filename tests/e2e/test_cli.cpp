@@ -139,7 +139,7 @@ TEST(Cli, DryRunPrintsEveryActionAndTouchesNothing) {
   EXPECT_NE(out.find("[host] $ grub-reboot iommuvm-strict"), std::string::npos);
   EXPECT_NE(out.find("[host] $ systemctl reboot"), std::string::npos);
   // VFs, libvirt, the guest's network over the VF, servers and generators, exactly quoted.
-  EXPECT_NE(out.find("/sys/class/net/enp202s0f0np0/device/sriov_numvfs"), std::string::npos);
+  EXPECT_NE(out.find("/sys/bus/pci/devices/<host:PCI address of enp202s0f0np0>/sriov_numvfs"), std::string::npos);
   EXPECT_NE(out.find("[host] $ ip link set enp202s0f0np0 vf 0 mac 52:54:00:36:54:b4"), std::string::npos);
   EXPECT_NE(out.find("[libvirt qemu:///system] virDomainDefineXML network-server"), std::string::npos);
   EXPECT_NE(out.find("[libvirt qemu:///system] virDomainCreate network-server"), std::string::npos);
