@@ -47,7 +47,8 @@ std::string Engine::version_of(const std::string& m, const std::string& program)
   static const std::map<std::string, std::vector<std::string>> kVersionArgs = {
       {"redis-server", {"--version"}}, {"redis-benchmark", {"--version"}}, {"memcached", {"-V"}},
       {"nginx", {"-v"}},               {"iperf3", {"--version"}},          {"wrk", {"-v"}},
-      {"wrk2", {"-v"}},                {"memtier_benchmark", {"--version"}}};
+      {"wrk2", {"-v"}},                {"memtier_benchmark", {"--version"}},
+      {"memcaslap", {"-V"}},           {"memaslap", {"-V"}}};
   auto args = kVersionArgs.find(std::filesystem::path(program).filename().string());
   if (args == kVersionArgs.end()) return "";
   std::string key = m + "|" + program;
@@ -489,7 +490,8 @@ void Engine::on_client_measure(const plan::Step& s) {
   auto work = work_dir_for(store_ ? store_->work_id() : "dry-run", run_->id, "client");
   auto programs = client_programs(w, s.machine);
   static const std::map<std::string, std::string> kProgram = {{"redis-benchmark", "redis-benchmark"}, {"memtier", "memtier_benchmark"},
-                                                              {"wrk", "wrk"}, {"wrk2", "wrk2"}, {"iperf3", "iperf3"}};
+                                                              {"wrk", "wrk"}, {"wrk2", "wrk2"}, {"iperf3", "iperf3"},
+                                                              {"memaslap", "memcaslap"}};
   auto prog = kProgram.find(w.client.tool);
   std::string program = prog == kProgram.end() ? "" : prog->second;
   if (auto it = programs.find(s.machine); it != programs.end()) program = it->second;
