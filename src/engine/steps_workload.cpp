@@ -125,11 +125,12 @@ void Engine::on_server_start(const plan::Step& s) {
   if (instances > 1) run_->record["server"]["instances"] = list;
 
   // Readiness of every instance, checked for real, before any measurement window.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(w.server.ready_timeout_s);
+  auto deadline = cap(std::chrono::steady_clock::now() +
+                      std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(w.server.ready_timeout_s)));
   for (const auto& [sp, proc] : started) {
     std::string last;
     for (int attempt = 0; w.server.ready != "none"; ++attempt) {
-      auto res = r.run(sp.ready.command, {std::chrono::milliseconds(3000)});
+      auto res = r.run(sp.ready.command, {cap(std::chrono::milliseconds(3000))});
       if (options_.dry_run) break;
       if (res.ok() && res.out.find(sp.ready.expect) != std::string::npos) break;
       last = res.err.empty() ? res.out : res.err;
@@ -225,7 +226,6 @@ static ClientRun run_client(Engine* self, remote::Remote& r, const spec::Spec& c
                             const std::string& work_dir, const json& server, const std::filesystem::path& raw_dir,
                             const std::string& label, bool dry_run, std::ostream& progress,
                             const std::function<void(bool)>& window, const std::string& program) {
-  (void)self;
   workload::ClientContext ctx;
   ctx.target = client_target(cfg, w, server);
   ctx.port = server.value("port", 0);
@@ -243,7 +243,7 @@ static ClientRun run_client(Engine* self, remote::Remote& r, const spec::Spec& c
 
   double expected = w.client.duration_s > 0 ? w.client.duration_s : 60;
   remote::RunOptions opts;
-  opts.timeout = std::chrono::milliseconds(static_cast<long long>((expected * 3 + 60) * 1000));
+  opts.timeout = self->cap(std::chrono::milliseconds(static_cast<long long>((expected * 3 + 60) * 1000)));
   std::string tool = std::filesystem::path(cp.command.argv.front()).filename().string();
   if (!dry_run) {
     std::filesystem::create_directories(raw_dir);
