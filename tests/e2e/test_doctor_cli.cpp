@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "campaign_fixture.hpp"
 #include "sshd_fixture.hpp"
 #include "test_support.hpp"
 
@@ -15,10 +16,7 @@ namespace stdfs = std::filesystem;
 
 namespace {
 
-void write(const stdfs::path& p, const std::string& s) {
-  stdfs::create_directories(p.parent_path());
-  std::ofstream(p) << s;
-}
+void write(const stdfs::path& p, const std::string& s) { test::write_text(p, s); }
 
 // An Intel host as a fake root: ACPI tables (DMAR when VTD), IOMMU devices when the kernel
 // drives it, its kernel log and command line, and an SR-IOV NIC eth9 bound to mlx5_core.
