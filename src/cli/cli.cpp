@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   add_vm(app, ctx);
   add_report(app, ctx);
   add_restore(app, ctx);
+  add_doctor(app, ctx);
 
   app.parse_complete_callback([&] { setup_logging(verbosity, quiet, log_file); });
   try {

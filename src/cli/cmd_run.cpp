@@ -56,6 +56,8 @@ void add_run(CLI::App& app, Context& ctx) {
     engine::Options opts;
     opts.dry_run = a->dry_run;
     opts.fail_fast = a->fail_fast;
+    opts.timeouts = spec.timeouts;
+    opts.switch_retries = spec.switch_retries;
     opts.spec_dir = std::filesystem::path(a->spec).parent_path();
     if (opts.spec_dir.empty()) opts.spec_dir = ".";
 

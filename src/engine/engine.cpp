@@ -171,16 +171,28 @@ void Engine::execute(std::size_t index) {
   auto t0 = std::chrono::steady_clock::now();
   std::string error;
   step_note_.clear();
+  auto limit = options_.timeouts.find(s.kind);
+  bool timed_out = false;
   for (int attempt = 1; attempt <= attempts; ++attempt) {
+    auto started = std::chrono::steady_clock::now();
+    if (limit != options_.timeouts.end() && !options_.dry_run)
+      step_deadline_ = started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                     std::chrono::duration<double>(limit->second));
     try {
       (this->*(handler->second))(s);
       error.clear();
-      break;
     } catch (const Error& e) {
       error = e.what();
     } catch (const std::exception& e) {
       error = fmt::format("internal error: {}", e.what());
     }
+    // A step that ran past its timeout failed, whatever it returned.
+    timed_out = step_deadline_ && std::chrono::steady_clock::now() >= *step_deadline_;
+    step_deadline_.reset();
+    if (timed_out)
+      error = fmt::format("timeout: {} did not finish within {} s (timeouts.{}){}", s.summary, limit->second, s.kind,
+                          error.empty() ? "" : ": " + error);
+    if (error.empty()) break;
     if (attempt < attempts && g_interrupts.load() == 0) {
       spdlog::warn("{} failed ({}); retrying ({}/{})", s.summary, error, attempt, attempts - 1);
       std::this_thread::sleep_for(std::chrono::seconds(options_.dry_run ? 0 : 2));
@@ -189,13 +201,13 @@ void Engine::execute(std::size_t index) {
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!error.empty()) {
     if (!s.run.empty()) {
-      fail_run(fmt::format("{}: {}", s.summary, error));
+      fail_run(timed_out ? error : fmt::format("{}: {}", s.summary, error));
     } else if (s.kind == kind::campaign_begin || s.kind == kind::campaign_end) {
       throw Error(error);
     } else {
       // A switch failed: the runs that needed it cannot be measured as asked.
       bool guest_step = s.kind.rfind("guest.", 0) == 0;
-      std::string reason = fmt::format("{} failed: {}", s.summary, error);
+      std::string reason = timed_out ? error : fmt::format("{} failed: {}", s.summary, error);
       if (guest_step)
         blocked_guest_[s.args.value("guest", std::string())] = reason;
       else
@@ -218,6 +230,17 @@ void Engine::execute(std::size_t index) {
                      {"error", error},
                      {"seconds", secs},
                      {"at", results::now_iso8601()}});
+}
+
+std::chrono::milliseconds Engine::cap(std::chrono::milliseconds own) const {
+  if (!step_deadline_) return own;
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*step_deadline_ - std::chrono::steady_clock::now());
+  left = std::max(left, std::chrono::milliseconds(1));
+  return own.count() <= 0 ? left : std::min(own, left);
+}
+
+std::chrono::steady_clock::time_point Engine::cap(std::chrono::steady_clock::time_point own) const {
+  return step_deadline_ ? std::min(own, *step_deadline_) : own;
 }
 
 void Engine::on_campaign_begin(const plan::Step&) {

@@ -133,7 +133,8 @@ void Engine::on_guest_start(const plan::Step& s) {
   if (options_.dry_run) {
     progress_ << fmt::format("[{}] wait until it answers (up to {} s) and read its boot id\n", g.machine, g.boot_timeout_s);
   } else {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(g.boot_timeout_s);
+    auto deadline = cap(std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(g.boot_timeout_s)));
     std::string last;
     for (int attempt = 0;; ++attempt) {
       try {

@@ -279,7 +279,7 @@ void Engine::reboot_and_wait(const std::string& name, remote::Remote& r, const s
   if (options_.dry_run) {
     progress_ << fmt::format("[{}] wait until boot id differs from <{}:boot_id> (up to {} s)\n", name, name, m.reboot.timeout_s);
   } else {
-    auto after = r.wait_for_reboot(before, std::chrono::milliseconds(static_cast<long long>(m.reboot.timeout_s * 1000)));
+    auto after = r.wait_for_reboot(before, cap(std::chrono::milliseconds(static_cast<long long>(m.reboot.timeout_s * 1000))));
     progress_ << fmt::format("  {} is back (boot id {} -> {})\n", name, before.substr(0, 8), after.substr(0, 8));
   }
   for (const auto& hook : m.reboot.after) run_checked(r, {{"sh", "-c", hook}, true, "", {}}, "reboot hook (after)");

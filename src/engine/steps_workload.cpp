@@ -47,7 +47,8 @@ std::string Engine::version_of(const std::string& m, const std::string& program)
   static const std::map<std::string, std::vector<std::string>> kVersionArgs = {
       {"redis-server", {"--version"}}, {"redis-benchmark", {"--version"}}, {"memcached", {"-V"}},
       {"nginx", {"-v"}},               {"iperf3", {"--version"}},          {"wrk", {"-v"}},
-      {"wrk2", {"-v"}},                {"memtier_benchmark", {"--version"}}};
+      {"wrk2", {"-v"}},                {"memtier_benchmark", {"--version"}},
+      {"memcaslap", {"-V"}},           {"memaslap", {"-V"}}};
   auto args = kVersionArgs.find(std::filesystem::path(program).filename().string());
   if (args == kVersionArgs.end()) return "";
   std::string key = m + "|" + program;
@@ -124,11 +125,12 @@ void Engine::on_server_start(const plan::Step& s) {
   if (instances > 1) run_->record["server"]["instances"] = list;
 
   // Readiness of every instance, checked for real, before any measurement window.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(w.server.ready_timeout_s);
+  auto deadline = cap(std::chrono::steady_clock::now() +
+                      std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(w.server.ready_timeout_s)));
   for (const auto& [sp, proc] : started) {
     std::string last;
     for (int attempt = 0; w.server.ready != "none"; ++attempt) {
-      auto res = r.run(sp.ready.command, {std::chrono::milliseconds(3000)});
+      auto res = r.run(sp.ready.command, {cap(std::chrono::milliseconds(3000))});
       if (options_.dry_run) break;
       if (res.ok() && res.out.find(sp.ready.expect) != std::string::npos) break;
       last = res.err.empty() ? res.out : res.err;
@@ -226,7 +228,6 @@ static ClientRun run_client(Engine* self, remote::Remote& r, const spec::Spec& c
                             const std::string& work_dir, const json& server, const std::filesystem::path& raw_dir,
                             const std::string& label, bool dry_run, std::ostream& progress,
                             const std::function<void(bool)>& window, const std::string& program) {
-  (void)self;
   workload::ClientContext ctx;
   ctx.target = client_target(cfg, w, server);
   ctx.port = server.value("port", 0);
@@ -244,7 +245,7 @@ static ClientRun run_client(Engine* self, remote::Remote& r, const spec::Spec& c
 
   double expected = w.client.duration_s > 0 ? w.client.duration_s : 60;
   remote::RunOptions opts;
-  opts.timeout = std::chrono::milliseconds(static_cast<long long>((expected * 3 + 60) * 1000));
+  opts.timeout = self->cap(std::chrono::milliseconds(static_cast<long long>((expected * 3 + 60) * 1000)));
   std::string tool = std::filesystem::path(cp.command.argv.front()).filename().string();
   if (!dry_run) {
     std::filesystem::create_directories(raw_dir);
@@ -491,7 +492,8 @@ void Engine::on_client_measure(const plan::Step& s) {
   auto work = work_dir_for(store_ ? store_->work_id() : "dry-run", run_->id, "client");
   auto programs = client_programs(w, s.machine);
   static const std::map<std::string, std::string> kProgram = {{"redis-benchmark", "redis-benchmark"}, {"memtier", "memtier_benchmark"},
-                                                              {"wrk", "wrk"}, {"wrk2", "wrk2"}, {"iperf3", "iperf3"}};
+                                                              {"wrk", "wrk"}, {"wrk2", "wrk2"}, {"iperf3", "iperf3"},
+                                                              {"memaslap", "memcaslap"}};
   auto prog = kProgram.find(w.client.tool);
   std::string program = prog == kProgram.end() ? "" : prog->second;
   if (auto it = programs.find(s.machine); it != programs.end()) program = it->second;

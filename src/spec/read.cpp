@@ -406,6 +406,12 @@ const std::vector<std::pair<std::string, policy::Method>> kMethods = {
     {"kexec", policy::Method::kexec},          {"grub-oneshot", policy::Method::grub_oneshot},
     {"grub", policy::Method::grub},            {"libvirt-cmdline", policy::Method::libvirt_cmdline},
     {"none", policy::Method::none}};
+// Step kinds a timeout can be given for (docs/plan.md names them).
+const char* const kTimeoutKinds[] = {"host.set_policy", "host.reboot",     "host.verify_policy", "nic.setup_vfs",
+                                     "machine.tune",    "guest.shutdown",  "guest.define",       "guest.start",
+                                     "guest.verify_policy", "guest.network", "server.start",     "client.warmup",
+                                     "client.measure",  "server.stop",     "cooldown"};
+
 const std::vector<std::string> kCollectorKinds = {"mpstat",         "pidstat",    "interrupts", "perf-stat", "kvm-exits",
                                                   "bpftrace-iommu", "qemu-trace", "dmar-pmu",   "custom"};
 const std::vector<std::string> kWorkloadKinds = {"redis", "memcached", "nginx", "iperf3", "custom"};
@@ -802,6 +808,17 @@ Spec read_spec(const Node& tree, const std::string& file, Diagnostics& diag, boo
         s.figures.push_back(f);
       }
     }
+  }
+  {
+    // Per step kind; unknown kinds are refused by finish() with the nearest one suggested.
+    Obj t(ctx, top.child("timeouts"), "timeouts", tree.mark);
+    for (const char* k : kTimeoutKinds) {
+      double v = -1;
+      t.seconds(k, v, 0.1, 7 * 24 * 3600);
+      if (v > 0) s.timeouts[k] = v;
+    }
+    Obj r(ctx, top.child("retries"), "retries", tree.mark);
+    r.integer("switch", s.switch_retries, 0, 100);
   }
   each_named(top, "collectors", [&](const std::string& n, const Node& v, const Mark& m) {
     CollectorSpec c;

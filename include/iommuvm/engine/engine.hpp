@@ -33,7 +33,9 @@ struct Options {
   bool dry_run = false;
   bool fail_fast = false;
   int switch_retries = 1;  // retries of a failed step between runs (reboot, guest start, ...)
-  int run_retries = 0;     // retries of a failed run
+  // Per step kind (plan::kind), seconds: a step that takes longer fails with reason "timeout: ...".
+  // Waits inside a step (readiness, reboot, guest boot, the load generator) end at the deadline.
+  std::map<std::string, double> timeouts;
   std::filesystem::path spec_dir;  // relative paths in the spec (templates) are resolved here
   // How to start this campaign again: the resume unit runs it after the controller rebooted
   // its own machine. Absolute program path first; the working folder it runs in.
@@ -150,6 +152,9 @@ class Engine {
   std::map<std::string, nlohmann::json> tuning_applied_;
   std::map<std::string, std::string> versions_;  // "machine|program" -> first line of its version output
  public:
+  // OWN, shortened to what is left of the current step's timeout (timeouts: in the spec).
+  std::chrono::milliseconds cap(std::chrono::milliseconds own) const;
+  std::chrono::steady_clock::time_point cap(std::chrono::steady_clock::time_point own) const;
   // The version of PROGRAM on MACHINE, asked once per campaign (outside measurement windows).
   std::string version_of(const std::string& machine, const std::string& program);
   // The wrk2 binary on MACHINE (wrk2, or wrk built from wrk2), found once; Error when none.
@@ -158,6 +163,7 @@ class Engine {
   std::map<std::string, std::string> client_programs(const spec::Workload& w, const std::string& first_machine);
  private:
   Summary summary_;
+  std::optional<std::chrono::steady_clock::time_point> step_deadline_;  // the current step's timeout
   std::chrono::steady_clock::time_point campaign_start_;
   int runs_done_this_invocation_ = 0;
   nlohmann::json resume_;        // resume.json of a campaign whose controller rebooted its machine

@@ -256,6 +256,10 @@ struct Spec {
   std::string baseline = "passthrough";
   std::vector<FigureSpec> figures;
   std::vector<CollectorSpec> collectors;
+  // timeouts: step kind (plan::kind, e.g. server.start, host.reboot) -> seconds. A step that
+  // runs longer fails with reason "timeout: ...".
+  std::map<std::string, double> timeouts;
+  int switch_retries = 1;  // retries.switch: retries of a failed step between runs (reboot, guest start, ...)
 
   // Where it came from.
   std::string source_path;

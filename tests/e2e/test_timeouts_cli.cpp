@@ -1,0 +1,58 @@
+// Per-step timeouts from the spec, through the real binary.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "iommuvm/util/fs.hpp"
+#include "test_support.hpp"
+
+using namespace iommuvm;
+using nlohmann::json;
+namespace stdfs = std::filesystem;
+
+// A server that never becomes ready fails its run with reason "timeout" after the spec's
+// 2 s (not its 60 s ready_timeout); the next run is measured.
+TEST(Timeouts, AServerThatNeverBecomesReadyTimesOut) {
+  test::TempDir dir;
+  std::string s = "name: to\noutput: " + (dir / "results").string() +
+                  "\nmachines:\n  local: {local: true}\n"
+                  "timeouts: {server.start: 2s}\n"
+                  "workloads:\n"
+                  "  stuck:\n    kind: custom\n    server: {command: [sleep, '60'], port: 1, ready: 'false', ready_timeout: 60s}\n"
+                  "    client: {command: [sh, -c, 'echo ops=1'], metrics: {throughput_ops: 'ops=([0-9]+)'}}\n"
+                  "  fine:\n    kind: custom\n    server: {command: [sleep, '60'], ready: none}\n"
+                  "    client: {command: [sh, -c, 'echo ops=7'], metrics: {throughput_ops: 'ops=([0-9]+)'}}\n";
+  std::ofstream(dir / "to.yaml") << s;
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = test::run_process({test::binary_path().string(), "run", (dir / "to.yaml").string()});
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_LT(secs, 20) << "the 2 s timeout, not the 60 s ready_timeout";
+  std::vector<json> runs;
+  for (const auto& c : stdfs::directory_iterator(dir / "results/to"))
+    for (const auto& e : stdfs::directory_iterator(c.path() / "runs"))
+      runs.push_back(json::parse(fs::read_file(e.path() / "run.json")));
+  ASSERT_EQ(runs.size(), 2u);
+  for (const auto& run : runs) {
+    if (run["workload"] == "stuck") {
+      EXPECT_EQ(run["status"], "failed");
+      std::string reason = run["reason"];
+      EXPECT_EQ(reason.rfind("timeout: ", 0), 0u) << reason;
+      EXPECT_NE(reason.find("within 2 s (timeouts.server.start)"), std::string::npos) << reason;
+      EXPECT_LT(run["duration_s"].get<double>(), 10);
+    } else {
+      EXPECT_EQ(run["status"], "ok") << run.dump(1);
+    }
+  }
+}
+
+TEST(Timeouts, AnUnknownStepKindIsExit2) {
+  test::TempDir dir;
+  std::ofstream(dir / "bad.yaml") << "name: x\nmachines: {local: {local: true}}\nworkloads: {redis: {}}\ntimeouts: {reboot: 5m}\n";
+  auto r = test::run_process({test::binary_path().string(), "validate", (dir / "bad.yaml").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("bad.yaml:4:12: error: unknown key 'reboot' in 'timeouts'"), std::string::npos) << r.err;
+}
