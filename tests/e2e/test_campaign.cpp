@@ -368,9 +368,12 @@ TEST(CampaignLocal, VarianceControlRepeatsUpToMaxAndResumesWithoutRepeating) {
   auto after = runs_of(campaign);
   EXPECT_EQ(after.size(), 6u);
   for (const auto& run : after) {
-    if (run["workload"] == "noisy" && run["repetition"] == 3)
+    if (run["workload"] == "noisy" && run["repetition"] == 3) {
       EXPECT_EQ(run["started_at"], r3_started) << "the extra repetition done before is not run again";
-    if (run["workload"] == "noisy" && run["repetition"] == 4) EXPECT_TRUE(run.contains("extra_repetition"));
+    }
+    if (run["workload"] == "noisy" && run["repetition"] == 4) {
+      EXPECT_TRUE(run.contains("extra_repetition"));
+    }
   }
 
   // The report flags the noisy combination: CV still above max_cv after the extra runs.

@@ -210,7 +210,9 @@ TEST(CollectorOverheadReport, ComparesOnWithOffAndWritesTheSection) {
   EXPECT_NEAR(on->vs_collectors_off.at("latency_us.p99").degradation_pct, 20.0, 1e-9);
   // The off combination is not compared with itself.
   for (const auto& c : s.combinations)
-    if (c.params["collectors"] == "off") EXPECT_TRUE(c.vs_collectors_off.empty());
+    if (c.params["collectors"] == "off") {
+      EXPECT_TRUE(c.vs_collectors_off.empty());
+    }
 
   std::ostringstream md;
   report::write_markdown(s, nullptr, md);
