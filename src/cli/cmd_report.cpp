@@ -5,6 +5,7 @@
 
 #include "iommuvm/cli/cli.hpp"
 #include "iommuvm/report/report.hpp"
+#include "iommuvm/results/variance.hpp"
 #include "iommuvm/util/error.hpp"
 
 namespace iommuvm::cli {
@@ -45,7 +46,7 @@ void add_report(CLI::App& app, Context& ctx) {
     opts.output = a->output;
     opts.gnuplot = a->gnuplot;
     if (!a->baseline.empty()) opts.summary.baseline = a->baseline;
-    if (a->max_cv >= 0) opts.summary.max_cv = a->max_cv > 1 ? a->max_cv / 100 : a->max_cv;
+    if (a->max_cv >= 0) opts.summary.max_cv = results::cv_fraction(a->max_cv);
     report::run_report(a->dir, opts, std::cout);
     ctx.exit_code = 0;
   });

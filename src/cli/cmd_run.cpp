@@ -77,7 +77,12 @@ void add_run(CLI::App& app, Context& ctx) {
     }
 
     if (a->dry_run) {
-      std::cout << fmt::format("# dry run of campaign '{}': {} runs; nothing is touched\n", spec.name, plan.totals.runs);
+      std::cout << fmt::format("# dry run of campaign '{}': {} runs{}; nothing is touched\n", spec.name, plan.totals.runs,
+                               plan.totals.extra_runs
+                                   ? fmt::format(" (and up to {} extra repetitions, shown as such: they run only "
+                                                 "while the CV is above {:g} %)",
+                                                 plan.totals.extra_runs, plan.totals.max_cv * 100)
+                                   : "");
       std::vector<std::unique_ptr<remote::Remote>> owned;
       engine::Backends b;
       for (const auto& m : spec.machines) {

@@ -79,9 +79,29 @@ bool Engine::needed(std::size_t index) const {
   for (std::size_t j = index + 1; j < plan_.steps.size(); ++j) {
     const auto& t = plan_.steps[j];
     if (t.run.empty() && step_key(t) == key) return false;  // the next step like this one serves the runs after it
-    if (t.kind == kind::run_begin && !done_runs_.count(t.run)) return true;
+    if (t.kind == kind::run_begin && !done_runs_.count(t.run) && !unneeded_runs_.count(t.run)) {
+      const auto& point = plan_.runs.at(static_cast<std::size_t>(t.run_index));
+      if (!point.extra || !store_ || decide_extra(t.run_index).more) return true;
+    }
   }
   return false;
+}
+
+results::MoreDecision Engine::decide_extra(int run_index) const {
+  const auto& point = plan_.runs.at(static_cast<std::size_t>(run_index));
+  const auto& m = point.config.matrix;
+  results::VariancePolicy policy{m.repetitions, m.max_repetitions, m.max_cv};
+  if (!store_) {
+    results::MoreDecision d;
+    d.more = true;
+    d.reason = "dry run: decided from the CV of the earlier repetitions";
+    return d;
+  }
+  std::vector<results::Repetition> done;
+  for (const auto& other : plan_.runs)
+    if (other.combo == point.combo && other.workload == point.workload && other.repetition < point.repetition)
+      if (auto r = store_->read_run(other.id); r.is_object()) done.push_back(results::repetition_of(r));
+  return results::decide_more(done, point.repetition, policy);
 }
 
 ExitCode Engine::run() {
@@ -117,7 +137,19 @@ ExitCode Engine::run() {
     }
     const auto& s = plan_.steps[i];
     if (i < resume_step && s.kind != kind::campaign_begin) continue;
-    if (!s.run.empty() && done_runs_.count(s.run)) continue;
+    if (!s.run.empty() && (done_runs_.count(s.run) || unneeded_runs_.count(s.run))) continue;
+    extra_decision_.reset();
+    if (s.kind == kind::run_begin && plan_.runs.at(static_cast<std::size_t>(s.run_index)).extra) {
+      auto d = decide_extra(s.run_index);
+      if (!d.more) {
+        unneeded_runs_.insert(s.run);
+        ++summary_.extra_saved;
+        spdlog::info("no extra repetition {}: {}", s.run, d.reason);
+        continue;
+      }
+      progress_ << fmt::format("Extra repetition {}: {}\n", s.run, d.reason);
+      extra_decision_ = d;
+    }
     if (s.kind == kind::run_begin) switch_failed_ = false;
     if (switch_failed_ && s.run.empty() && s.kind != kind::campaign_end) {
       spdlog::info("skip {} (an earlier switch step failed)", s.summary);
@@ -154,8 +186,12 @@ ExitCode Engine::run() {
     if (store_) store_->set_status("interrupted");
   }
 
-  progress_ << fmt::format("Done: {} ok, {} failed, {} skipped{} in {}\n", summary_.ok, summary_.failed, summary_.skipped,
+  progress_ << fmt::format("Done: {} ok, {} failed, {} skipped{}{} in {}\n", summary_.ok, summary_.failed, summary_.skipped,
                            summary_.resumed ? fmt::format(", {} from before", summary_.resumed) : "",
+                           summary_.extra || summary_.extra_saved
+                               ? fmt::format(" ({} extra repetitions for variance, {} not needed)", summary_.extra,
+                                             summary_.extra_saved)
+                               : "",
                            duration_text(std::chrono::duration<double>(std::chrono::steady_clock::now() - campaign_start_).count()));
   for (const auto& [id, reason] : summary_.failures) progress_ << fmt::format("  failed: {}: {}\n", id, reason);
   if (interrupted) return ExitCode::interrupted;
@@ -289,6 +325,21 @@ void Engine::on_run_begin(const plan::Step& s) {
               {"iommuvm_version", kVersion},
               {"metrics", json::object()},
               {"raw", json::array()}};
+  if (point.extra) {
+    // Why this repetition is run: the CV over the earlier ones (docs/results.md).
+    json why = {{"reason", extra_decision_ ? extra_decision_->reason : std::string("dry run")}};
+    if (extra_decision_) {
+      why["metric"] = extra_decision_->metric;
+      why["cv"] = extra_decision_->cv ? json(*extra_decision_->cv) : json(nullptr);
+      why["ok_runs"] = extra_decision_->ok;
+      why["runs"] = extra_decision_->runs;
+    }
+    why["max_cv"] = results::cv_fraction(point.config.matrix.max_cv);
+    why["planned_repetitions"] = point.config.matrix.repetitions;
+    why["max_repetitions"] = point.config.matrix.max_repetitions;
+    r.record["extra_repetition"] = why;
+    ++summary_.extra;
+  }
   if (store_) r.raw_dir = store_->raw_dir(point.id);
   run_ = std::move(r);
   // A configuration whose switch failed or whose policy did not take effect is not measured.
@@ -337,7 +388,7 @@ void Engine::finish_run(const std::string& status) {
 }
 
 void Engine::print_progress(const RunState& r, const std::string& status) {
-  std::size_t n = plan_.runs.size();
+  std::size_t n = plan_.runs.size() - unneeded_runs_.size();  // extra repetitions not ruled out yet included
   int done = summary_.ok + summary_.failed + summary_.skipped + summary_.resumed;
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - campaign_start_).count();
   double eta = runs_done_this_invocation_ > 0

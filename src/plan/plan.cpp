@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "iommuvm/results/variance.hpp"
+
 
 namespace iommuvm::plan {
 
@@ -75,6 +77,8 @@ json nic_key(const Spec& cfg) {
   if (!cfg.nic.present()) return nullptr;
   return {{"pf", cfg.nic.pf}, {"pci", cfg.nic.pci}, {"num_vfs", cfg.nic.num_vfs}, {"vf_macs", cfg.nic.vf_macs}};
 }
+
+std::string pct_text(double fraction) { return fmt::format("{:g}", fraction * 100); }
 
 std::string params_line(const json& params) {
   std::string s;
@@ -150,17 +154,25 @@ Plan build(const Spec& base, std::vector<spec::RunPoint> points) {
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
     const auto& x = keys[a];
     const auto& y = keys[b];
-    if (interleaved && x.rep != y.rep) return x.rep < y.rep;
+    // Extra repetitions (variance control) stay with the last planned round, where the
+    // configuration is still in effect.
+    int rx = std::min(x.rep, base.matrix.repetitions), ry = std::min(y.rep, base.matrix.repetitions);
+    if (interleaved && rx != ry) return rx < ry;
     return std::tie(x.host, x.guest, x.tune, x.original) < std::tie(y.host, y.guest, y.tune, y.original);
   });
   for (auto i : order) plan.runs.push_back(std::move(points[i]));
 
   auto& steps = plan.steps;
   auto& totals = plan.totals;
-  totals.runs = static_cast<int>(plan.runs.size());
-  steps.push_back({kind::campaign_begin, "", "", -1,
-                   {{"name", base.name}, {"spec_hash", plan.spec_hash}, {"runs", totals.runs}},
-                   fmt::format("begin campaign '{}' ({} runs)", base.name, totals.runs)});
+  for (const auto& r : plan.runs) ++(r.extra ? totals.extra_runs : totals.runs);
+  totals.max_cv = results::cv_fraction(base.matrix.max_cv);
+  json begin = {{"name", base.name}, {"spec_hash", plan.spec_hash}, {"runs", totals.runs}};
+  if (totals.extra_runs) begin["extra_runs"] = totals.extra_runs;
+  steps.push_back({kind::campaign_begin, "", "", -1, begin,
+                   fmt::format("begin campaign '{}' ({} runs{})", base.name, totals.runs,
+                               totals.extra_runs ? fmt::format(", up to {} more if the CV is above {} %",
+                                                               totals.extra_runs, pct_text(totals.max_cv))
+                                                 : "")});
 
   std::string cur_host, cur_guest, cur_tune, cur_nic;
   bool guest_running = false;
@@ -279,8 +291,15 @@ Plan build(const Spec& base, std::vector<spec::RunPoint> points) {
     std::string cm = client_machine(cfg, w);
     std::string cms = cm;  // every client machine, for the step descriptions
     for (std::size_t i = 1; i < w.client.machines.size(); ++i) cms += ", " + w.client.machines[i];
-    steps.push_back({kind::run_begin, "", run.id, run_index, {{"params", run.params}, {"repetition", run.repetition}},
-                     fmt::format("run {}/{} {}: {}", ri + 1, plan.runs.size(), run.id, params_line(run.params))});
+    json begin_args = {{"params", run.params}, {"repetition", run.repetition}};
+    std::string condition;
+    if (run.extra) {
+      begin_args["extra"] = true;
+      condition = fmt::format(" (extra repetition: only if the CV of r1..r{} is above {} %)", run.repetition - 1,
+                              pct_text(totals.max_cv));
+    }
+    steps.push_back({kind::run_begin, "", run.id, run_index, begin_args,
+                     fmt::format("run {}/{} {}: {}{}", ri + 1, plan.runs.size(), run.id, params_line(run.params), condition)});
     steps.push_back({kind::server_start, sm, run.id, run_index, {{"workload", w.name}, {"kind", w.kind}},
                      fmt::format("start {} server on {} and wait until it answers", w.kind, sm)});
     if (w.client.warmup_s > 0)
@@ -294,7 +313,7 @@ Plan build(const Spec& base, std::vector<spec::RunPoint> points) {
     if (cfg.matrix.cooldown_s > 0)
       steps.push_back({kind::cooldown, "", run.id, run_index, {{"seconds", cfg.matrix.cooldown_s}},
                        fmt::format("cool down for {} s", cfg.matrix.cooldown_s)});
-    totals.estimated_seconds += expected_run_seconds(cfg, w);
+    (run.extra ? totals.extra_seconds : totals.estimated_seconds) += expected_run_seconds(cfg, w);
   }
   std::string cleanup = base.cleanup == spec::Cleanup::keep       ? "keep"
                         : base.cleanup == spec::Cleanup::shutdown ? "shutdown"
@@ -323,6 +342,10 @@ json Plan::to_json() const {
                  {"host_reboots", totals.host_reboots},
                  {"guest_restarts", totals.guest_restarts},
                  {"estimated_seconds", static_cast<long long>(totals.estimated_seconds + 0.5)}};
+  if (totals.extra_runs)
+    j["totals"]["extra"] = {{"runs", totals.extra_runs},
+                            {"max_cv", totals.max_cv},
+                            {"estimated_seconds", static_cast<long long>(totals.extra_seconds + 0.5)}};
   return j;
 }
 
@@ -349,6 +372,10 @@ void print(const Plan& plan, std::ostream& out) {
   const auto& t = plan.totals;
   out << fmt::format("Totals: {} runs, {} host reboots (at most), {} guest boots, about {}\n", t.runs, t.host_reboots,
                      t.guest_restarts, duration_text(t.estimated_seconds));
+  if (t.extra_runs)
+    out << fmt::format("Variance control: up to {} more repetitions (about {} more) where a combination's throughput CV "
+                       "is above {} %; they run within their configuration, no extra reboots\n",
+                       t.extra_runs, duration_text(t.extra_seconds), pct_text(t.max_cv));
 }
 
 }  // namespace iommuvm::plan

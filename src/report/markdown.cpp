@@ -1,4 +1,5 @@
 #include <cmath>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -6,6 +7,7 @@
 #include <fmt/ranges.h>
 
 #include "iommuvm/report/report.hpp"
+#include "iommuvm/spec/spec.hpp"
 
 namespace iommuvm::report {
 
@@ -177,6 +179,66 @@ void workload_section(const Summary& s, const std::string& w, std::ostream& out)
   if (tp.empty() && lat.empty()) out << "No throughput or latency figures in the ok runs.\n\n";
 }
 
+std::string overhead_text(const Combination& c, const std::string& metric) {
+  auto it = c.vs_collectors_off.find(metric);
+  if (it == c.vs_collectors_off.end()) return "—";
+  const auto& cmp = it->second;
+  std::string t = pct(cmp.degradation_pct) + " %";
+  if (cmp.degradation_low && cmp.degradation_high)
+    t += " [" + pct(*cmp.degradation_low) + ", " + pct(*cmp.degradation_high) + "]";
+  return t;
+}
+
+// Per combination measured with and without the collectors: throughput and p99 latency
+// both ways and what the collectors cost, with the 95 % interval of the ratio.
+void overhead_section(const Summary& s, std::ostream& out) {
+  out << "## Collector overhead\n\n";
+  if (!s.overhead_note.empty()) {
+    out << s.overhead_note << "\n\n";
+    return;
+  }
+  std::map<std::string, std::size_t> by_key;
+  for (std::size_t i = 0; i < s.combinations.size(); ++i) by_key[s.combinations[i].key] = i;
+  out << "Each combination run with the collectors (`collectors: on`) against the same combination without them "
+         "(`off`), everything else equal. Overhead = (1 − mean with / mean without) × 100 for throughput, "
+         "(mean with / mean without − 1) × 100 for p99 latency; 95 % interval of the ratio by the delta method.\n\n";
+  std::vector<std::string> ws;
+  for (const auto& c : s.combinations)
+    if (!c.collectors_off_key.empty() && std::find(ws.begin(), ws.end(), c.workload) == ws.end()) ws.push_back(c.workload);
+  for (const auto& w : ws) {
+    std::vector<std::string> varying;
+    for (const auto& v : varying_params(s, w))
+      if (v != spec::kCollectorsAxis) varying.push_back(v);
+    out << "### " << w << "\n\n";
+    std::vector<std::string> head = {"Policy"};
+    for (const auto& v : varying) head.push_back(short_name(v));
+    for (const char* h : {"n on/off", "throughput with", "throughput without", "throughput overhead", "p99 with (µs)",
+                          "p99 without (µs)", "p99 increase"})
+      head.push_back(h);
+    table_head(out, head);
+    for (const auto& c : s.combinations) {
+      if (c.workload != w || c.collectors_off_key.empty()) continue;
+      const Combination& off = s.combinations[by_key.at(c.collectors_off_key)];
+      std::vector<std::string> row = {results::policy_label(c).empty() ? "as measured" : results::policy_label(c)};
+      for (const auto& v : varying) row.push_back(c.params.contains(v) ? results::param_text(c.params[v]) : "");
+      row.push_back(fmt::format("{}/{}", c.runs.size(), off.runs.size()));
+      auto mean = [](const Combination& x, const std::string& m) {
+        auto it = x.metrics.find(m);
+        return it == x.metrics.end() ? std::string("—") : format_mean_ci(it->second);
+      };
+      std::string tm = c.cv_metric.empty() ? "throughput_ops" : c.cv_metric;
+      row.push_back(mean(c, tm));
+      row.push_back(mean(off, tm));
+      row.push_back(overhead_text(c, tm));
+      row.push_back(mean(c, "latency_us.p99"));
+      row.push_back(mean(off, "latency_us.p99"));
+      row.push_back(overhead_text(c, "latency_us.p99"));
+      table_row(out, row);
+    }
+    out << "\n";
+  }
+}
+
 }  // namespace
 
 std::string format_number(double v) {
@@ -279,6 +341,7 @@ void write_markdown(const Summary& s, const RenderOutcome* figures, std::ostream
     if (std::find(ws.begin(), ws.end(), c.workload) == ws.end()) ws.push_back(c.workload);
   if (ws.empty()) out << "No ok runs: nothing to summarize.\n\n";
   for (const auto& w : ws) workload_section(s, w, out);
+  if (s.collector_axis) overhead_section(s, out);
 
   out << "## Failed and skipped runs\n\n";
   if (failed + skipped == 0) {
@@ -295,9 +358,13 @@ void write_markdown(const Summary& s, const RenderOutcome* figures, std::ostream
   for (const auto& c : s.combinations) {
     if (c.high_cv) {
       const Stats& st = c.metrics.at(c.cv_metric);
+      std::string after;
+      if (c.extra_runs)
+        after = fmt::format(", still after {} extra repetition(s){}", c.extra_runs,
+                            s.max_repetitions ? fmt::format(" (max_repetitions {})", s.max_repetitions) : "");
       flagged.push_back({c.workload + ": " + combination_label(s, c), "high CV",
-                         fmt::format("CV of {} is {} % > {} % over {} runs", c.cv_metric, pct(*st.cv * 100),
-                                     pct(s.max_cv * 100), st.n)});
+                         fmt::format("CV of {} is {} % > {} % over {} runs{}", c.cv_metric, pct(*st.cv * 100),
+                                     pct(s.max_cv * 100), st.n, after)});
     }
   }
   for (const auto& r : s.runs)

@@ -102,6 +102,7 @@ CampaignStore CampaignStore::open(const stdfs::path& output_root, const spec::Sp
             {"status", "running"},
             {"iommuvm_version", kVersion},
             {"runs", plan.totals.runs},
+            {"extra_runs", plan.totals.extra_runs},
             {"work_dir", "/tmp/iommuvm/" + s.work_id()}};
   fs::atomic_write(s.dir_ / "campaign.json", c.dump(2));
   return s;
@@ -125,6 +126,8 @@ std::set<std::string> CampaignStore::finished_runs() const {
   }
   return out;
 }
+
+json CampaignStore::read_run(const std::string& run_id) const { return read_json(run_dir(run_id) / "run.json"); }
 
 std::string CampaignStore::work_id() const {
   std::error_code ec;

@@ -9,7 +9,9 @@
 #include <fmt/ranges.h>
 
 #include "iommuvm/results/store.hpp"
+#include "iommuvm/results/variance.hpp"
 #include "iommuvm/spec/node.hpp"
+#include "iommuvm/spec/spec.hpp"
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/util/fs.hpp"
 
@@ -257,6 +259,8 @@ RunRecord make_record(const json& r) {
         if (rec.effective_params.contains(axis) && rec.effective_params[axis].is_string())
           rec.effective_params[axis] = moved_to;
   }
+  if (r.contains("extra_repetition") && r["extra_repetition"].is_object())
+    rec.extra_reason = str_field(r["extra_repetition"], "reason");
   if (rec.status == "ok") rec.metrics = run_metrics(r);
   return rec;
 }
@@ -280,6 +284,29 @@ std::vector<FigureRequest> read_figures(const json& spec) {
 
 }  // namespace
 
+std::map<std::string, Comparison> compare_metrics(const Combination& a, const Combination& b) {
+  std::map<std::string, Comparison> out;
+  for (const auto& [m, st] : a.metrics) {
+    auto bit = b.metrics.find(m);
+    if (bit == b.metrics.end()) continue;
+    auto r = ratio_of_means(st, bit->second);
+    if (!r) continue;
+    Comparison cmp;
+    cmp.metric = m;
+    cmp.ratio = *r;
+    bool up = higher_is_better(m);
+    auto pct = [up](double ratio) { return up ? (1 - ratio) * 100 : (ratio - 1) * 100; };
+    cmp.degradation_pct = pct(r->value);
+    if (r->ci95_low && r->ci95_high) {
+      double lo = pct(*r->ci95_low), hi = pct(*r->ci95_high);
+      cmp.degradation_low = std::min(lo, hi);
+      cmp.degradation_high = std::max(lo, hi);
+    }
+    out[m] = cmp;
+  }
+  return out;
+}
+
 Summary summarize(const CampaignData& data, const SummaryOptions& opts) {
   Summary s;
   s.id = data.id;
@@ -292,9 +319,12 @@ Summary summarize(const CampaignData& data, const SummaryOptions& opts) {
       s.baseline = data.spec["baseline"].get<std::string>();
     const json& m = data.spec.contains("matrix") ? data.spec["matrix"] : json();
     if (m.is_object() && m.contains("max_cv") && m["max_cv"].is_number()) {
-      double v = m["max_cv"].get<double>();
-      s.max_cv = v > 1 ? v / 100 : v;  // 10 means 10 %
+      s.max_cv = cv_fraction(m["max_cv"].get<double>());  // 10 means 10 %
     }
+    if (m.is_object() && m.contains("repetitions") && m["repetitions"].is_number_integer())
+      s.repetitions = m["repetitions"].get<int>();
+    if (m.is_object() && m.contains("max_repetitions") && m["max_repetitions"].is_number_integer())
+      s.max_repetitions = m["max_repetitions"].get<int>();
   }
   if (opts.baseline) s.baseline = *opts.baseline;
   if (opts.max_cv) s.max_cv = *opts.max_cv;
@@ -351,6 +381,7 @@ Summary summarize(const CampaignData& data, const SummaryOptions& opts) {
       c.guest_policy = rec.guest_policy;
     }
     c.runs.push_back(rec.id);
+    if (!rec.extra_reason.empty()) ++c.extra_runs;
     if (!rec.mismatches.empty()) c.moved_runs.push_back(rec.id);
     if (!rec.combo.empty()) combos[key].insert(rec.combo);
     for (const auto& [m, v] : rec.metrics) values[key][m].push_back(v);
@@ -385,6 +416,27 @@ Summary summarize(const CampaignData& data, const SummaryOptions& opts) {
     return a.key < b.key;
   });
 
+  std::map<std::string, std::size_t> by_key;
+  for (std::size_t i = 0; i < s.combinations.size(); ++i) by_key[s.combinations[i].key] = i;
+
+  // Collector overhead: each `collectors: on` combination against its `off` twin.
+  for (const auto& rec : s.runs) s.collector_axis = s.collector_axis || rec.params.contains(spec::kCollectorsAxis);
+  if (s.collector_axis) {
+    std::size_t pairs = 0;
+    for (auto& c : s.combinations) {
+      if (!c.params.contains(spec::kCollectorsAxis) || c.params[spec::kCollectorsAxis] != "on") continue;
+      json op = c.params;
+      op[spec::kCollectorsAxis] = "off";
+      auto it = by_key.find(make_key(op, c.host_policy, c.guest_policy));
+      if (it == by_key.end()) continue;
+      c.collectors_off_key = it->first;
+      c.vs_collectors_off = compare_metrics(c, s.combinations[it->second]);
+      ++pairs;
+    }
+    if (pairs == 0)
+      s.overhead_note = "No collector overhead: no combination has ok runs both with and without the collectors.";
+  }
+
   // The policy axis: the host's when it varies, otherwise the guest's.
   auto varies = [&](const char* axis) {
     std::set<std::string> seen;
@@ -408,8 +460,6 @@ Summary summarize(const CampaignData& data, const SummaryOptions& opts) {
     return s;
   }
   bool host_axis = s.policy_axis.rfind("policy.host", 0) == 0;
-  std::map<std::string, std::size_t> by_key;
-  for (std::size_t i = 0; i < s.combinations.size(); ++i) by_key[s.combinations[i].key] = i;
   std::size_t compared = 0;
   for (auto& c : s.combinations) {
     if (!c.params.contains(s.policy_axis)) continue;
@@ -424,24 +474,7 @@ Summary summarize(const CampaignData& data, const SummaryOptions& opts) {
     if (it == by_key.end()) continue;
     const Combination& b = s.combinations[it->second];
     c.baseline_key = b.key;
-    for (const auto& [m, st] : c.metrics) {
-      auto bit = b.metrics.find(m);
-      if (bit == b.metrics.end()) continue;
-      auto r = ratio_of_means(st, bit->second);
-      if (!r) continue;
-      Comparison cmp;
-      cmp.metric = m;
-      cmp.ratio = *r;
-      bool up = higher_is_better(m);
-      auto pct = [up](double ratio) { return up ? (1 - ratio) * 100 : (ratio - 1) * 100; };
-      cmp.degradation_pct = pct(r->value);
-      if (r->ci95_low && r->ci95_high) {
-        double a = pct(*r->ci95_low), bb = pct(*r->ci95_high);
-        cmp.degradation_low = std::min(a, bb);
-        cmp.degradation_high = std::max(a, bb);
-      }
-      c.vs_baseline[m] = cmp;
-    }
+    c.vs_baseline = compare_metrics(c, b);
     ++compared;
   }
   if (compared == 0)
@@ -450,6 +483,23 @@ Summary summarize(const CampaignData& data, const SummaryOptions& opts) {
                                     s.baseline, s.policy_axis);
   return s;
 }
+
+namespace {
+
+json comparisons_json(const std::map<std::string, Comparison>& cmps) {
+  json j = json::object();
+  for (const auto& [m, cmp] : cmps)
+    j[m] = {{"ratio", cmp.ratio.value},
+            {"ratio_se", opt_json(cmp.ratio.se)},
+            {"ratio_ci95_low", opt_json(cmp.ratio.ci95_low)},
+            {"ratio_ci95_high", opt_json(cmp.ratio.ci95_high)},
+            {"degradation_pct", cmp.degradation_pct},
+            {"degradation_ci95_low", opt_json(cmp.degradation_low)},
+            {"degradation_ci95_high", opt_json(cmp.degradation_high)}};
+  return j;
+}
+
+}  // namespace
 
 json to_json(const Summary& s) {
   json j;
@@ -460,6 +510,8 @@ json to_json(const Summary& s) {
   j["max_cv"] = s.max_cv;
   j["policy_axis"] = s.policy_axis.empty() ? json() : json(s.policy_axis);
   j["comparison_note"] = s.comparison_note;
+  if (s.max_repetitions) j["max_repetitions"] = s.max_repetitions;
+  if (s.collector_axis) j["overhead_note"] = s.overhead_note;
   j["testbed"] = s.testbed.is_null() ? json::object() : s.testbed;
   j["runs"] = json::array();
   for (const auto& r : s.runs) {
@@ -467,6 +519,7 @@ json to_json(const Summary& s) {
                {"repetition", r.repetition}, {"status", r.status}, {"reason", r.reason},
                {"params", r.params}, {"host_policy", r.host_policy}, {"guest_policy", r.guest_policy},
                {"mismatches", r.mismatches}};
+    if (!r.extra_reason.empty()) rj["extra_repetition"] = r.extra_reason;
     j["runs"].push_back(rj);
   }
   j["combinations"] = json::array();
@@ -483,17 +536,14 @@ json to_json(const Summary& s) {
                {"is_baseline", c.is_baseline}};
     cj["metrics"] = json::object();
     for (const auto& [m, st] : c.metrics) cj["metrics"][m] = stats_json(st);
+    if (c.extra_runs) cj["extra_runs"] = c.extra_runs;
     if (!c.baseline_key.empty()) {
       cj["baseline"] = json::parse(c.baseline_key);
-      cj["vs_baseline"] = json::object();
-      for (const auto& [m, cmp] : c.vs_baseline)
-        cj["vs_baseline"][m] = {{"ratio", cmp.ratio.value},
-                                {"ratio_se", opt_json(cmp.ratio.se)},
-                                {"ratio_ci95_low", opt_json(cmp.ratio.ci95_low)},
-                                {"ratio_ci95_high", opt_json(cmp.ratio.ci95_high)},
-                                {"degradation_pct", cmp.degradation_pct},
-                                {"degradation_ci95_low", opt_json(cmp.degradation_low)},
-                                {"degradation_ci95_high", opt_json(cmp.degradation_high)}};
+      cj["vs_baseline"] = comparisons_json(c.vs_baseline);
+    }
+    if (!c.collectors_off_key.empty()) {
+      cj["collectors_off"] = json::parse(c.collectors_off_key);
+      cj["vs_collectors_off"] = comparisons_json(c.vs_collectors_off);
     }
     j["combinations"].push_back(cj);
   }

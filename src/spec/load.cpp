@@ -231,6 +231,10 @@ void check_semantics(const Spec& s, Diagnostics& diag) {
     if (c.kind == "custom" && c.metrics.empty())
       diag.error(c.mark, fmt::format("custom collector '{}' needs 'metrics' (name: regex with one group)", c.name));
   }
+  for (const auto& a : s.matrix.axes)
+    if (a.path == kCollectorsAxis && s.collectors.empty())
+      diag.error(a.mark, "the matrix axis 'collectors' (or 'matrix.collector_overhead') needs at least one collector "
+                         "under 'collectors'");
   if (s.matrix.max_repetitions && s.matrix.max_repetitions < s.matrix.repetitions)
     diag.error(top, fmt::format("'matrix.max_repetitions' ({}) is below 'matrix.repetitions' ({})", s.matrix.max_repetitions,
                                 s.matrix.repetitions));

@@ -130,7 +130,7 @@ std::vector<RunPoint> expand(const Loaded& loaded, Diagnostics& diag) {
   Node first_tree = loaded.tree;
   for (const auto& a : m.axes) {
     std::string problem;
-    if (a.values.empty()) continue;
+    if (a.values.empty() || a.path == kCollectorsAxis) continue;
     if (!set_path(first_tree, a.path, from_json(nlohmann::json::parse(a.values.front()), a.mark), problem)) {
       diag.error(a.mark, problem);
       return {};
@@ -165,7 +165,7 @@ std::vector<RunPoint> expand(const Loaded& loaded, Diagnostics& diag) {
     std::size_t total = 1;
     for (const auto& d : dims) {
       total *= std::max<std::size_t>(1, d.tuples.size());
-      if (total * static_cast<std::size_t>(m.repetitions) * base.workloads.size() > kMaxRuns) {
+      if (total * static_cast<std::size_t>(std::max(m.repetitions, m.max_repetitions)) * base.workloads.size() > kMaxRuns) {
         diag.error(top, fmt::format("the matrix expands to more than {} runs; split the campaign", kMaxRuns));
         return {};
       }
@@ -187,6 +187,7 @@ std::vector<RunPoint> expand(const Loaded& loaded, Diagnostics& diag) {
           const auto& path = dims[d].paths[k];
           auto value = nlohmann::json::parse(dims[d].tuples[idx[d]][k]);
           params[path] = value;
+          if (path == kCollectorsAxis) continue;  // not a path into the spec: applied below
           std::string problem;
           if (!set_path(tree, path, from_json(value, by_path[path]->mark), problem)) {
             diag.error(by_path[path]->mark, problem);
@@ -212,14 +213,18 @@ std::vector<RunPoint> expand(const Loaded& loaded, Diagnostics& diag) {
       cfg.matrix = base.matrix;
       check_semantics(cfg, point_diag);
       std::erase_if(cfg.workloads, [&](const Workload& x) { return x.name != w.name; });
+      if (params.contains(kCollectorsAxis) && params[kCollectorsAxis] == "off") cfg.collectors.clear();
       for (const auto& d : point_diag.all()) {
         if (d.severity == Diagnostic::Severity::error) diag.error(d.mark, d.message);
         else diag.warning(d.mark, d.message);
       }
-      for (int r = 1; r <= m.repetitions; ++r) {
+      // Repetitions past `repetitions` (up to `max_repetitions`) are extra: the engine runs
+      // them only while the combination's CV is above `max_cv` (docs/spec.md).
+      for (int r = 1; r <= std::max(m.repetitions, m.max_repetitions); ++r) {
         RunPoint p;
         p.params = params;
         p.repetition = r;
+        p.extra = r > m.repetitions;
         p.workload = w.name;
         p.combo = combo_hash(params);
         p.id = run_id(params, r);

@@ -649,11 +649,40 @@ Workload read_workload(Ctx& ctx, const std::string& name, const Node& n, const M
   return w;
 }
 
+// `matrix.axes.collectors`: on and/or off (true/false are taken too), stored as "on"/"off".
+void read_collectors_axis(Obj& o, const Node& value, Axis& a) {
+  std::vector<const Node*> items;
+  if (value.is_seq())
+    for (const auto& i : value.items) items.push_back(&i);
+  else if (value.is_scalar())
+    items.push_back(&value);
+  else
+    return o.err(value, fmt::format("expected a list of on/off for matrix axis '{}'", kCollectorsAxis));
+  if (items.empty()) o.err(value, fmt::format("matrix axis '{}' has no values", kCollectorsAxis));
+  for (const Node* i : items) {
+    // Quoted too: a JSON spec writes "on".
+    std::optional<bool> v;
+    if (i->is_scalar() && (i->value == "on" || i->value == "true" || i->value == "On" || i->value == "True")) v = true;
+    if (i->is_scalar() && (i->value == "off" || i->value == "false" || i->value == "Off" || i->value == "False")) v = false;
+    if (!v) {
+      o.err(*i, fmt::format("values of matrix axis '{}' are on or off (with or without the spec's collectors), got '{}'",
+                            kCollectorsAxis, i->is_scalar() ? i->value : i->kind_name()));
+      continue;
+    }
+    std::string text = nlohmann::json(*v ? "on" : "off").dump();
+    if (std::find(a.values.begin(), a.values.end(), text) != a.values.end())
+      o.err(*i, fmt::format("matrix axis '{}' names '{}' twice", kCollectorsAxis, *v ? "on" : "off"));
+    else
+      a.values.push_back(text);
+  }
+}
+
 void read_matrix(Ctx& ctx, Obj& top, MatrixSpec& m) {
   Obj o(ctx, top.child("matrix"), "matrix", top.mark());
   o.integer("repetitions", m.repetitions, 1, 10000);
   o.integer("max_repetitions", m.max_repetitions, 1, 10000);
   o.number("max_cv", m.max_cv, 0, 10);
+  o.boolean("collector_overhead", m.collector_overhead);
   std::string order = "grouped";
   o.choice("order", order, {"grouped", "interleaved"});
   m.order = order == "interleaved" ? Order::interleaved : Order::grouped;
@@ -664,6 +693,11 @@ void read_matrix(Ctx& ctx, Obj& top, MatrixSpec& m) {
     } else {
       for (const auto& f : axes->fields) {
         Axis a{f.key, {}, f.key_mark};
+        if (f.key == kCollectorsAxis) {
+          read_collectors_axis(o, f.value, a);
+          ctx.axes.push_back(std::move(a));
+          continue;
+        }
         if (f.value.is_seq()) {
           if (f.value.items.empty()) o.err(f.value, fmt::format("matrix axis '{}' has no values", f.key));
           for (const auto& item : f.value.items) {
@@ -849,6 +883,10 @@ Spec read_spec(const Node& tree, const std::string& file, Diagnostics& diag, boo
       }
       s.matrix.axes.push_back(a);
     }
+    // `collector_overhead: true` is the axis `collectors: [on, off]`, last, so that the two
+    // variants of a combination run one after the other.
+    if (s.matrix.collector_overhead && !seen.count(kCollectorsAxis))
+      s.matrix.axes.push_back({kCollectorsAxis, {"\"on\"", "\"off\""}, top.mark()});
   }
   return s;
 }

@@ -417,3 +417,125 @@ TEST(CampaignLocal, ServerCrashFailsOnlyThatRun) {
   EXPECT_NE(problems.find("status: 'finished-ish' is not one of"), std::string::npos) << problems;
   EXPECT_NE(problems.find("started_at: 'yesterday' is not a 'date-time'"), std::string::npos) << problems;
 }
+
+// Variance control: a combination whose throughput is random cannot reach an impossibly
+// low max_cv and gets extra repetitions up to max_repetitions, each recording why; a
+// steady one gets none. A campaign resumed after a crash decides again from the results
+// on disk: it neither repeats the extra runs already done nor adds any to the steady one.
+TEST(CampaignLocal, VarianceControlRepeatsUpToMaxAndResumesWithoutRepeating) {
+  test::TempDir dir;
+  std::string s = "name: cv\noutput: " + (dir / "results").string() +
+                  "\nmachines:\n  local: {local: true}\n"
+                  "workloads:\n"
+                  "  noisy:\n    kind: custom\n    server: {command: [sleep, '30'], ready: none}\n"
+                  "    client: {command: [sh, -c, 'echo ops=$(( $(od -An -N4 -tu4 /dev/urandom) + 1000 ))'], "
+                  "metrics: {throughput_ops: 'ops=([0-9]+)'}}\n"
+                  "  steady:\n    kind: custom\n    server: {command: [sleep, '30'], ready: none}\n"
+                  "    client: {command: [sh, -c, 'echo ops=1000'], metrics: {throughput_ops: 'ops=([0-9]+)'}}\n"
+                  "matrix: {repetitions: 2, max_repetitions: 4, max_cv: 0.000001}\n";
+  write(dir / "cv.yaml", s);
+  auto plan = test::run_process({test::binary_path().string(), "plan", (dir / "cv.yaml").string()});
+  EXPECT_EQ(plan.exit_code, 0) << plan.err;
+  EXPECT_NE(plan.out.find("Variance control: up to 4 more repetitions"), std::string::npos) << plan.out;
+  EXPECT_NE(plan.out.find("(extra repetition: only if the CV of r1..r3 is above 0.0001 %)"), std::string::npos) << plan.out;
+
+  auto r = test::run_process({test::binary_path().string(), "run", (dir / "cv.yaml").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("(2 extra repetitions for variance, 2 not needed)"), std::string::npos) << r.out;
+  auto campaign = only_campaign(dir / "results", "cv");
+  auto runs = runs_of(campaign);
+  std::map<std::string, std::vector<json>> by_workload;
+  for (const auto& run : runs) by_workload[run["workload"]].push_back(run);
+  ASSERT_EQ(by_workload["noisy"].size(), 4u) << "repeated up to max_repetitions";
+  ASSERT_EQ(by_workload["steady"].size(), 2u) << "CV 0: no extra repetition";
+  for (const auto& run : by_workload["noisy"]) {
+    EXPECT_EQ(run["status"], "ok") << run.dump(1);
+    int rep = run["repetition"];
+    EXPECT_EQ(run.contains("extra_repetition"), rep > 2) << run.dump(1);
+    if (rep > 2) {
+      EXPECT_EQ(run["extra_repetition"]["ok_runs"], rep - 1);
+      EXPECT_GT(run["extra_repetition"]["cv"].get<double>(), 0.000001);
+      EXPECT_NE(run["extra_repetition"]["reason"].get<std::string>().find("> max_cv"), std::string::npos) << run.dump(1);
+    }
+  }
+  for (const auto& run : by_workload["steady"]) EXPECT_FALSE(run.contains("extra_repetition"));
+
+  // A crash while r4 of the noisy combination was running: no run.json for it, status running.
+  std::string r3_started = by_workload["noisy"][2]["started_at"];
+  ASSERT_EQ(by_workload["noisy"][3]["repetition"], 4);
+  stdfs::remove_all(campaign / "runs" / by_workload["noisy"][3]["id"].get<std::string>());
+  auto c = read_json(campaign / "campaign.json");
+  c["status"] = "running";
+  fs::atomic_write(campaign / "campaign.json", c.dump(2));
+
+  auto again = test::run_process({test::binary_path().string(), "run", (dir / "cv.yaml").string()});
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_NE(again.out.find("Resuming"), std::string::npos) << again.out;
+  EXPECT_NE(again.out.find("Done: 1 ok, 0 failed, 0 skipped, 5 from before"), std::string::npos) << again.out;
+  auto after = runs_of(campaign);
+  EXPECT_EQ(after.size(), 6u);
+  for (const auto& run : after) {
+    if (run["workload"] == "noisy" && run["repetition"] == 3) {
+      EXPECT_EQ(run["started_at"], r3_started) << "the extra repetition done before is not run again";
+    }
+    if (run["workload"] == "noisy" && run["repetition"] == 4) {
+      EXPECT_TRUE(run.contains("extra_repetition"));
+    }
+  }
+
+  // The report flags the noisy combination: CV still above max_cv after the extra runs.
+  auto rep = test::run_process({test::binary_path().string(), "report", campaign.string()});
+  EXPECT_EQ(rep.exit_code, 0) << rep.err;
+  EXPECT_NE(rep.out.find("still after 2 extra repetition(s) (max_repetitions 4)"), std::string::npos) << rep.out;
+}
+
+// Collector overhead measured: `matrix.collector_overhead: true` runs every combination with
+// and without the collectors (real Redis and redis-benchmark on 127.0.0.1, the interrupts
+// collector); the off runs have no collector output, and the report compares the two.
+TEST(CampaignLocal, CollectorOverheadRunsWithAndWithoutCollectorsAndReportsTheDifference) {
+  for (const char* p : {"redis-server", "redis-benchmark"})
+    if (!test::have_program(p)) GTEST_SKIP() << p << " is not installed (scripts/setup.sh installs it)";
+  test::TempDir dir;
+  std::string s = "name: overhead\noutput: " + (dir / "results").string() +
+                  "\nmachines:\n  local: {role: host, local: true, sudo: false}\n"
+                  "policy: {host: as-is}\n"
+                  "workloads:\n  redis:\n    server: {bind: 127.0.0.1, threads: 1}\n"
+                  "    client: {requests: 20000, connections: 10, tests: [set, get], primary: get}\n"
+                  "collectors:\n  irq: {kind: interrupts}\n"
+                  "matrix: {repetitions: 2, collector_overhead: true}\n";
+  write(dir / "overhead.yaml", s);
+  auto r = test::run_process({test::binary_path().string(), "run", (dir / "overhead.yaml").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto campaign = only_campaign(dir / "results", "overhead");
+  auto runs = runs_of(campaign);
+  ASSERT_EQ(runs.size(), 4u);
+  int on = 0, off = 0;
+  for (const auto& run : runs) {
+    EXPECT_EQ(run["status"], "ok") << run.dump(1);
+    if (run["params"]["collectors"] == "on") {
+      ++on;
+      ASSERT_TRUE(run.contains("collectors")) << run.dump(1);
+      EXPECT_TRUE(run["collectors"]["irq"].contains("total")) << run["collectors"].dump(1);
+    } else {
+      ++off;
+      EXPECT_EQ(run["params"]["collectors"], "off");
+      EXPECT_FALSE(run.contains("collectors")) << run["collectors"].dump(1);
+    }
+  }
+  EXPECT_EQ(on, 2);
+  EXPECT_EQ(off, 2);
+  auto rep = test::run_process({test::binary_path().string(), "report", campaign.string()});
+  ASSERT_EQ(rep.exit_code, 0) << rep.err;
+  auto at = rep.out.find("## Collector overhead");
+  ASSERT_NE(at, std::string::npos) << rep.out;
+  EXPECT_NE(rep.out.find("| 2/2 |", at), std::string::npos) << rep.out.substr(at);
+  auto summary = read_json(campaign / "summary.json");
+  bool compared = false;
+  for (const auto& c : summary["combinations"])
+    if (c.contains("vs_collectors_off")) {
+      compared = true;
+      EXPECT_TRUE(c["vs_collectors_off"].contains("throughput_ops")) << c.dump(1);
+      EXPECT_EQ(c["collectors_off"]["params"]["collectors"], "off");
+    }
+  EXPECT_TRUE(compared) << summary.dump(1);
+}

@@ -19,6 +19,7 @@
 #include "iommuvm/plan/plan.hpp"
 #include "iommuvm/remote/remote.hpp"
 #include "iommuvm/results/store.hpp"
+#include "iommuvm/results/variance.hpp"
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/virt/hypervisor.hpp"
 
@@ -71,6 +72,8 @@ class Engine {
 
   struct Summary {
     int ok = 0, failed = 0, skipped = 0, resumed = 0;
+    int extra = 0;        // extra repetitions run (variance control)
+    int extra_saved = 0;  // extra repetitions found unnecessary (CV low enough)
     std::vector<std::pair<std::string, std::string>> failures;  // run id, reason
   };
   const Summary& summary() const { return summary_; }
@@ -81,6 +84,10 @@ class Engine {
   // Core (engine.cpp).
   void execute(std::size_t index);
   bool needed(std::size_t index) const;
+  // Variance control: should the extra repetition RUN_INDEX run? From the combination's
+  // earlier run.json files (so a resumed campaign decides the same way). Without a store
+  // (dry run) the answer is unknown and the run is shown.
+  results::MoreDecision decide_extra(int run_index) const;
   void fail_run(const std::string& reason);
   void finish_run(const std::string& status);
   void stop_processes(RunState& run);
@@ -140,6 +147,8 @@ class Engine {
   std::map<std::string, Handler> handlers_;
 
   std::set<std::string> done_runs_;          // finished before this invocation (resume)
+  std::set<std::string> unneeded_runs_;      // extra repetitions the CV made unnecessary
+  std::optional<results::MoreDecision> extra_decision_;  // why the run beginning now is an extra repetition
   std::optional<RunState> run_;              // the run in progress
   std::string blocked_host_;                 // non-empty: runs fail with this reason until the next host switch
   std::map<std::string, std::string> blocked_guest_;  // per guest, until its next define

@@ -45,7 +45,10 @@ struct Step {
 };
 
 struct Totals {
-  int runs = 0;
+  int runs = 0;        // planned runs (matrix.repetitions)
+  int extra_runs = 0;  // at most this many more: repetitions up to matrix.max_repetitions, run while the CV > max_cv
+  double max_cv = 0;   // the CV threshold as a fraction
+  double extra_seconds = 0;  // estimate for all extra runs (not in estimated_seconds)
   int host_reboots = 0;    // upper bound: the engine skips a reboot when the machine already matches
   int guest_restarts = 0;  // guest boots, the first one included
   double estimated_seconds = 0;

@@ -48,6 +48,8 @@ class CampaignStore {
   std::filesystem::path run_dir(const std::string& run_id) const;
   std::filesystem::path raw_dir(const std::string& run_id) const;
 
+  // runs/<id>/run.json, or null when there is none (or it is not valid JSON).
+  nlohmann::json read_run(const std::string& run_id) const;
   void write_run(const nlohmann::json& run);  // atomically, to runs/<id>/run.json
   void journal(const nlohmann::json& entry);  // one line in journal.jsonl
   void undo(const nlohmann::json& entry);     // one line in undo.jsonl

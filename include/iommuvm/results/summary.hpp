@@ -54,6 +54,7 @@ struct RunRecord {
   std::string host_policy;          // effective host policy, "" when not recorded
   std::string guest_policy;         // effective guest policies: "lazy" or "vm1=lazy,vm2=strict"
   std::vector<std::string> mismatches;  // "host: requested lazy, effective strict"
+  std::string extra_reason;  // an extra repetition (variance control): why it ran; "" otherwise
   std::map<std::string, double> metrics;
 };
 
@@ -80,7 +81,16 @@ struct Combination {
   bool is_baseline = false;
   std::string baseline_key;  // the combination compared against ("" none)
   std::map<std::string, Comparison> vs_baseline;
+  int extra_runs = 0;  // ok runs that were extra repetitions (variance control)
+  // Collector overhead: a combination with `collectors: on` against the same one with
+  // `off` (every other parameter and the policies equal); "degradation" is the cost of
+  // the collectors: throughput lost, latency added.
+  std::string collectors_off_key;  // "" none
+  std::map<std::string, Comparison> vs_collectors_off;
 };
+
+// Ratio and degradation of every metric both A and B have, A against B (docs/report.md).
+std::map<std::string, Comparison> compare_metrics(const Combination& a, const Combination& b);
 
 struct SummaryOptions {
   std::optional<std::string> baseline;  // overrides the spec's `baseline:`
@@ -103,6 +113,10 @@ struct Summary {
   std::string created;
   std::string baseline = "passthrough";
   double max_cv = 0.10;
+  int repetitions = 0;      // the spec's matrix.repetitions (0: unknown)
+  int max_repetitions = 0;  // the spec's matrix.max_repetitions (0: no variance control)
+  bool collector_axis = false;  // the runs have the `collectors` (on/off) parameter
+  std::string overhead_note;    // why there is no collector-overhead comparison ("" when there is one or no axis)
   std::string policy_axis;      // the params key compared across ("" none)
   std::string comparison_note;  // why there are no comparisons, or "" when there are some
   std::vector<RunRecord> runs;  // every run, sorted by id

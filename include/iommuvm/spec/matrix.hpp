@@ -18,6 +18,7 @@ struct RunPoint {
   std::string combo;     // hash of the parameters: the same for every repetition
   std::string workload;  // name of the workload
   int repetition = 1;    // 1-based
+  bool extra = false;    // past matrix.repetitions: run only while the CV is above matrix.max_cv
   nlohmann::json params;  // axis path -> value, "workload" included; sorted keys
   Spec config;            // the spec with this run's values, reduced to its workload
 };

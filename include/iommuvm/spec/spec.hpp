@@ -196,6 +196,11 @@ struct Workload {
   Mark mark;
 };
 
+// The matrix axis that runs a combination with (`on`) and without (`off`) the spec's
+// collectors, to measure their overhead (docs/collectors.md). It is not a path into the
+// spec: an `off` run's configuration simply has no collectors.
+inline constexpr const char* kCollectorsAxis = "collectors";
+
 // One dimension of the matrix: a dotted path into the spec and its values (as JSON text).
 struct Axis {
   std::string path;                 // e.g. policy.host, workloads.redis.client.pipeline, workload
@@ -227,7 +232,8 @@ struct MatrixSpec {
   std::vector<std::map<std::string, std::string>> exclude;  // path -> canonical JSON value
   int repetitions = 1;
   int max_repetitions = 0;  // > repetitions: keep repeating until the CV of the primary metric is below max_cv
-  double max_cv = 0.10;
+  double max_cv = 0.10;     // a fraction; above 1 it is a percent (10 = 10 %)
+  bool collector_overhead = false;  // adds the axis `collectors: [on, off]`
   Order order = Order::grouped;
   double cooldown_s = 0;
 };
