@@ -6,10 +6,7 @@
 #include <algorithm>
 #include <sstream>
 
-#include <fmt/format.h>
-
 #include "campaign_fixture.hpp"
-#include "iommuvm/collect/collector.hpp"
 #include "iommuvm/report/breakdown.hpp"
 #include "iommuvm/report/figures.hpp"
 #include "iommuvm/report/report.hpp"
@@ -22,51 +19,6 @@ using nlohmann::json;
 using iommuvm::test::TempDir;
 
 namespace {
-
-const char* kSpec =
-    "name: bd\n"
-    "baseline: passthrough\n"
-    "matrix: {repetitions: 2}\n"
-    "collectors:\n"
-    "  iommu: {kind: bpftrace-iommu}\n"
-    "  perf: {kind: perf-stat}\n"
-    "  exits: {kind: kvm-exits}\n"
-    "  inv: {kind: qemu-trace, trace_file: /var/log/x-%d.log}\n"
-    "  qemu-cpu: {kind: pidstat, process: qemu}\n";
-
-// 1,000 requests per run; repetition 2 takes SCALE = 1.5 times as long as repetition 1.
-//   strict:      map 2 µs, unmap 6 µs of which flush 4 µs, task-clock 20 µs, 8 invalidations, 3 exits
-//   passthrough: no IOMMU calls, task-clock 10 µs, no invalidations, 1 exit
-json collectors(bool strict, double scale) {
-  const double n = 1000;
-  json bpf = {{"functions", json::object()}, {"missing", json::array()}, {"window_s", 1.0}};
-  if (strict)
-    bpf["functions"] = {{"iommu_map", {{"calls", 2000}, {"total_ns", 2e6 * scale}}},
-                        {"iommu_unmap", {{"calls", 2000}, {"total_ns", 6e6 * scale}}},
-                        {"qi_submit_sync", {{"calls", 2000}, {"total_ns", 4e6 * scale}}}};
-  json out = {{"iommu", bpf},
-              {"perf", {{"events", {{"cycles", (strict ? 5e6 : 2e6) * scale}, {"task-clock_msec", (strict ? 20 : 10) * scale}}}}},
-              {"exits", {{"exits", strict ? 3000 : 1000}, {"counters", json::object()}}},
-              {"inv", {{"total", strict ? 8000 : 0}, {"events", json::object()}, {"trace_file", "/var/log/x-12.log"}}},
-              {"qemu-cpu", {{"cpu_s", 0.2 * scale}, {"user_s", 0.15 * scale}, {"system_s", 0.05 * scale}, {"processes", 1}}}};
-  for (auto& [name, m] : out.items()) m["per_request"] = collect::per_request(m, n);
-  return out;
-}
-
-void write_breakdown_campaign(const std::filesystem::path& dir) {
-  test::write_campaign(dir, kSpec, "bd");
-  for (const char* pol : {"strict", "passthrough"})
-    for (int rep = 1; rep <= 2; ++rep) {
-      std::string id = fmt::format("redis-{}-r{}", pol, rep);
-      test::write_run(dir, {id, pol, "redis", rep, "ok", "", json{{"workload", "redis"}, {"policy.host", pol}}, pol, pol,
-                            100.0 * rep, 0});
-      auto p = dir / "runs" / id / "run.json";
-      json j = json::parse(fs::read_file(p));
-      j["metrics"]["requests"] = 1000;
-      j["collectors"] = collectors(std::string(pol) == "strict", rep == 1 ? 1.0 : 1.5);
-      test::write_text(p, j.dump(2));
-    }
-}
 
 const report::BreakdownRow& row_of(const report::Breakdown& b, const std::string& policy) {
   for (const auto& r : b.rows)
@@ -85,7 +37,7 @@ std::size_t column(const report::Breakdown& b, const std::string& label) {
 
 TEST(Breakdown, PerRequestFiguresWithTheirIntervals) {
   TempDir t;
-  write_breakdown_campaign(t.path());
+  test::write_breakdown_campaign(t.path());
   auto s = results::summarize(results::load_campaign(t.path()));
   ASSERT_EQ(s.collectors.size(), 5u);
   EXPECT_EQ(s.collectors.at("qemu-cpu").process, "qemu");
@@ -128,7 +80,7 @@ TEST(Breakdown, PerRequestFiguresWithTheirIntervals) {
 
 TEST(Breakdown, MarkdownTableAndStackedFigure) {
   TempDir t;
-  write_breakdown_campaign(t.path());
+  test::write_breakdown_campaign(t.path());
   auto s = results::summarize(results::load_campaign(t.path()));
   std::ostringstream out;
   report::write_markdown(s, nullptr, out);
