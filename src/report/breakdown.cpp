@@ -84,29 +84,29 @@ Breakdown breakdown(const Summary& s, const std::string& workload) {
   };
   for (const auto& [name, c] : s.collectors) {
     if (c.kind == "qemu-trace")
-      cols.push_back({label("vIOMMU invalidations/req", name, c.kind), per_request(name, "total"),
+      cols.push_back({label("vIOMMU invalidations/req", name, c.kind), "`" + per_request(name, "total") + "`",
                       scaled(per_request(name, "total"), 1)});
     else if (c.kind == "bpftrace-iommu") {
       auto calls = [name](const std::vector<std::string>& fns) -> Value {
         return [name, fns](const Metrics& m) { return first_function(m, name, fns, "calls"); };
       };
       std::string p = "collectors." + name + ".per_request.functions.";
-      cols.push_back({label("Maps/req", name, c.kind), p + "iommu_map.calls_per_request", calls(kMap)});
-      cols.push_back({label("Unmaps/req", name, c.kind), p + "iommu_unmap.calls_per_request", calls(kUnmap)});
-      cols.push_back({label("IOTLB flushes/req", name, c.kind), p + "qi_submit_sync.calls_per_request", calls(kFlush)});
+      cols.push_back({label("Maps/req", name, c.kind), "`" + p + "iommu_map.calls_per_request`", calls(kMap)});
+      cols.push_back({label("Unmaps/req", name, c.kind), "`" + p + "iommu_unmap.calls_per_request`", calls(kUnmap)});
+      cols.push_back({label("IOTLB flushes/req", name, c.kind), "`" + p + "qi_submit_sync.calls_per_request`", calls(kFlush)});
       cols.push_back({label("IOMMU µs/req", name, c.kind),
-                      fmt::format("(iommu_map + max(iommu_unmap, qi_submit_sync)) total_ns per request / 1000 ({})", name),
+                      fmt::format("(iommu_map + max(iommu_unmap, qi_submit_sync)) `total_ns_per_request` / 1000 of `{}`", name),
                       bpf_time(name)});
     } else if (c.kind == "kvm-exits")
-      cols.push_back({label("VM exits/req", name, c.kind), per_request(name, "exits"),
+      cols.push_back({label("VM exits/req", name, c.kind), "`" + per_request(name, "exits") + "`",
                       scaled(per_request(name, "exits"), 1)});
     else if (c.kind == "perf-stat")
-      cols.push_back({label("Cycles/req", name, c.kind), per_request(name, "events.cycles"),
+      cols.push_back({label("Cycles/req", name, c.kind), "`" + per_request(name, "events.cycles") + "`",
                       scaled(per_request(name, "events.cycles"), 1)});
     else if (c.kind == "pidstat")
       cols.push_back({fmt::format("{} CPU µs/req", pidstat_label(c.process)) +
                           (per_kind["pidstat"] > 1 && c.process.empty() ? " (" + name + ")" : ""),
-                      per_request(name, "cpu_s") + " × 10⁶", scaled(per_request(name, "cpu_s"), 1e6)});
+                      "`" + per_request(name, "cpu_s") + "` × 10⁶", scaled(per_request(name, "cpu_s"), 1e6)});
   }
 
   // Components of the stacked figure (µs per request): the bpftrace profile (with the rest of

@@ -196,7 +196,7 @@ void workload_section(const Summary& s, const std::string& w, std::ostream& out)
   out << "\nMean ± half width of the 95 % confidence interval over the ok runs, each run's collector count or "
          "time divided by its requests. Sources: ";
   for (std::size_t i = 0; i < b.columns.size(); ++i)
-    out << (i ? "; " : "") << b.columns[i] << " = `" << b.sources[i] << "`";
+    out << (i ? "; " : "") << b.columns[i] << " = " << b.sources[i];
   out << ".\n\n";
 }
 

@@ -19,7 +19,7 @@ struct BreakdownRow {
 
 struct Breakdown {
   std::vector<std::string> columns;  // "vIOMMU invalidations/req", "QEMU CPU µs/req", ...
-  std::vector<std::string> sources;  // per column: where it comes from (metric paths)
+  std::vector<std::string> sources;  // per column: where it comes from (Markdown: `metric path`)
   std::vector<BreakdownRow> rows;    // one per combination of the workload with any value
 
   // The stacked figure: components of the per-request time in µs, means over the runs.
