@@ -610,6 +610,12 @@ class BpftraceIommu final : public Base {
 class QemuTrace final : public Base {
  public:
   using Base::Base;
+  // QEMU's own "%d" in -trace file=... (its PID): the guest's QEMU, found through libvirt.
+  void do_prepare() override {
+    path_ = ctx_.spec.trace_file;
+    if (auto p = path_.find("%d"); p != std::string::npos)
+      path_.replace(p, 2, std::to_string(qemu_pid()));
+  }
   void do_start() override {
     offset_ = size();
     existed_at_start_ = exists_;
@@ -629,15 +635,16 @@ class QemuTrace final : public Base {
     o.timeout = milliseconds(120000);
     auto r = m().run(
         Command{{"sh", "-c", "tail -c +\"$2\" -- \"$1\" | head -c \"$3\"", "sh",
-                 ctx_.spec.trace_file, std::to_string(offset_ + 1), std::to_string(end - offset_)},
+                 path_, std::to_string(offset_ + 1), std::to_string(end - offset_)},
                 true,
                 "",
                 {}},
         o);
     if (ctx_.dry_run) return {};
-    if (!r.ok()) throw Error("cannot read " + ctx_.spec.trace_file + ": " + tail_text(r.err, 200));
+    if (!r.ok()) throw Error("cannot read " + path_ + ": " + tail_text(r.err, 200));
     auto j = count_qemu_trace(fs::read_file(local), ctx_.spec.events);
     j["bytes"] = end - offset_;
+    j["trace_file"] = path_;
     j["window_s"] = window_s();
     if (window_s() > 0) j["per_s"] = j["total"].get<double>() / window_s();
     if (!existed_at_start_) notes.push_back("no trace file at the start of the window");
@@ -647,7 +654,7 @@ class QemuTrace final : public Base {
 
  private:
   long long size() {
-    auto r = run({"stat", "-c", "%s", "--", ctx_.spec.trace_file}, true);
+    auto r = run({"stat", "-c", "%s", "--", path_}, true);
     if (ctx_.dry_run) return 0;
     if (!r.ok()) {
       exists_ = false;
@@ -656,6 +663,7 @@ class QemuTrace final : public Base {
     exists_ = true;
     return std::stoll(r.out);
   }
+  std::string path_;  // trace_file with %d replaced
   long long offset_ = 0;
   bool exists_ = true, existed_at_start_ = true;
 };

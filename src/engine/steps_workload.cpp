@@ -205,6 +205,7 @@ workload::Metrics parse_checked(const spec::Workload& w, const workload::ClientP
   workload::ParseOptions po;
   po.primary = w.client.primary;
   po.custom = w.client.metrics;
+  po.requests_per_test = cp.requests_per_test;
   auto metrics = workload::parse_output(cp.parser, text, po);
   if (workload::too_many_errors(metrics, w.client.max_error_ratio))
     throw Error(fmt::format("{} reported {} errors, above {}% of requests", tool, metrics.errors.value_or(0),

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "iommuvm/report/breakdown.hpp"
 #include "iommuvm/report/report.hpp"
 #include "iommuvm/util/fs.hpp"
 
@@ -131,6 +132,48 @@ Figure bar_figure(const std::string& name, const std::string& title, const std::
     << "plot " << q(name + ".dat") << " using 1:3:xtic(2) with boxes lc rgb \"#4472c4\", \\\n"
     << "     \"\" using 1:3:4:5 with yerrorbars lc rgb \"black\" pt 0\n";
   g << footer(name);
+  f.script = g.str();
+  return f;
+}
+
+std::string file_stem(const std::string& s);
+
+// Rowstacked bars: one bar per combination, one segment per component (µs per request, means).
+Figure stacked_figure(const Summary& s, const std::string& w, const Breakdown& b) {
+  Figure f;
+  f.name = "breakdown-" + file_stem(w);
+  f.title = fmt::format("{}: time per request by component", w);
+  std::ostringstream d;
+  d << "# " << w << ": mean microseconds per request of each component, per combination (" << b.components_source
+    << ")\n# label";
+  for (const auto& c : b.components) d << '\t' << q(c);
+  d << '\n';
+  for (const auto& [c, vals] : b.stacks) {
+    d << q(combination_label(s, *c));
+    for (double v : vals) d << '\t' << num(v);
+    d << '\n';
+  }
+  f.data = d.str();
+  std::ostringstream g;
+  g << header(f.name, f.title);
+  g << "set ylabel \"microseconds per request (mean)\"\n"
+    << "set style data histograms\n"
+    << "set style histogram rowstacked\n"
+    << "set style fill solid 0.7 border -1\n"
+    << "set boxwidth 0.6\n"
+    << "set yrange [0:*]\n"
+    << "set xtics rotate by -30 nomirror\n"
+    << "set key outside right top\n"
+    << "plot ";
+  for (std::size_t i = 0; i < b.components.size(); ++i) {
+    if (i) g << ", \\\n     ";
+    if (i == 0)
+      g << q(f.name + ".dat") << " using 2:xtic(1)";
+    else
+      g << "\"\" using " << i + 2;
+    g << " title " << q(b.components[i]);
+  }
+  g << "\n" << footer(f.name);
   f.script = g.str();
   return f;
 }
@@ -318,6 +361,19 @@ std::vector<Figure> build_figures(const Summary& s) {
       out.push_back(lines_figure("latency-" + file_stem(w), fmt::format("{}: latency percentiles per policy", w),
                                  "percentile", "latency (us, mean, 95 % CI)", lines, false, true,
                                  fmt::format("latency percentiles of {} in microseconds: one block per combination", w)));
+    }
+  }
+  for (const auto& w : workloads(s)) {
+    if (s.collectors.empty()) break;
+    auto b = breakdown(s, w);
+    if (!b.stacks.empty()) {
+      out.push_back(stacked_figure(s, w, b));
+    } else {
+      Figure f;
+      f.name = "breakdown-" + file_stem(w);
+      f.title = fmt::format("{}: time per request by component", w);
+      f.skipped_reason = "no per-request time components (needs bpftrace-iommu or pidstat results)";
+      out.push_back(f);
     }
   }
   for (const auto& req : s.figures) out.push_back(spec_figure(s, req));

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "iommuvm/report/breakdown.hpp"
 #include "iommuvm/report/report.hpp"
 #include "iommuvm/spec/spec.hpp"
 
@@ -177,6 +178,28 @@ void workload_section(const Summary& s, const std::string& w, std::ostream& out)
     out << "\n";
   }
   if (tp.empty() && lat.empty()) out << "No throughput or latency figures in the ok runs.\n\n";
+
+  auto b = breakdown(s, w);
+  if (b.empty()) {
+    out << (s.collectors.empty() ? "No breakdown per request: the spec declares no collectors.\n\n"
+                                 : "No breakdown per request: no collector gave per-request figures for these runs.\n\n");
+    return;
+  }
+  out << "### Breakdown per request\n\n";
+  std::vector<std::string> head = key_head;
+  head.insert(head.end(), b.columns.begin(), b.columns.end());
+  table_head(out, head);
+  for (const auto& r : b.rows) {
+    std::vector<std::string> row;
+    key_cells(*r.combination, row);
+    for (const auto& v : r.values) row.push_back(v ? format_mean_ci(*v) : "—");
+    table_row(out, row);
+  }
+  out << "\nMean ± half width of the 95 % confidence interval over the ok runs, each run's collector count or "
+         "time divided by its requests. Sources: ";
+  for (std::size_t i = 0; i < b.columns.size(); ++i)
+    out << (i ? "; " : "") << b.columns[i] << " = " << b.sources[i];
+  out << ".\n\n";
 }
 
 std::string overhead_text(const Combination& c, const std::string& metric) {

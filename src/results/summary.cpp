@@ -282,6 +282,16 @@ std::vector<FigureRequest> read_figures(const json& spec) {
   return out;
 }
 
+std::map<std::string, CollectorInfo> read_collectors(const json& spec) {
+  std::map<std::string, CollectorInfo> out;
+  if (!spec.is_object() || !spec.contains("collectors") || !spec["collectors"].is_object()) return out;
+  for (const auto& [name, c] : spec["collectors"].items()) {
+    if (!c.is_object()) continue;
+    out[name] = CollectorInfo{str_field(c, "kind"), str_field(c, "process"), str_field(c, "machine")};
+  }
+  return out;
+}
+
 }  // namespace
 
 std::map<std::string, Comparison> compare_metrics(const Combination& a, const Combination& b) {
@@ -329,6 +339,7 @@ Summary summarize(const CampaignData& data, const SummaryOptions& opts) {
   if (opts.baseline) s.baseline = *opts.baseline;
   if (opts.max_cv) s.max_cv = *opts.max_cv;
   s.figures = read_figures(data.spec);
+  s.collectors = read_collectors(data.spec);
 
   std::set<std::string> columns;
   for (const auto& r : data.runs) {

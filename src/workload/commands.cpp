@@ -269,7 +269,8 @@ ClientPlan client_plan(const spec::Workload& w, const ClientContext& ctx) {
   plan.parser = tool;
   if (tool == "redis-benchmark") {
     want_kind({"redis"});
-    argv = {"redis-benchmark", "-h", target, "-p", port, "-n", str(c.requests > 0 ? c.requests : 100000)};
+    plan.requests_per_test = static_cast<std::uint64_t>(c.requests > 0 ? c.requests : 100000);
+    argv = {"redis-benchmark", "-h", target, "-p", port, "-n", str(plan.requests_per_test)};
     if (c.connections > 0) argv.insert(argv.end(), {"-c", str(c.connections)});
     argv.insert(argv.end(), {"-P", str(std::max(1, c.pipeline))});
     if (c.data_size > 0) argv.insert(argv.end(), {"-d", str(c.data_size)});

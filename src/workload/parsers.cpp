@@ -772,7 +772,14 @@ const std::vector<std::string>& parser_names() {
 }
 
 Metrics parse_output(std::string_view tool, std::string_view text, const ParseOptions& opts) {
-  if (tool == "redis-benchmark") return parse_redis_benchmark(text, opts.primary);
+  if (tool == "redis-benchmark") {
+    auto m = parse_redis_benchmark(text, opts.primary);
+    if (opts.requests_per_test > 0) {  // -n N: N requests per test, none of it in the output
+      for (auto& [name, op] : m.ops) op.requests = opts.requests_per_test;
+      m.requests = opts.requests_per_test * m.ops.size();
+    }
+    return m;
+  }
   if (tool == "memtier" || tool == "memtier_benchmark") return parse_memtier(text, opts.primary);
   if (tool == "memaslap" || tool == "memcaslap") return parse_memaslap(text);
   if (tool == "wrk") return parse_wrk(text);

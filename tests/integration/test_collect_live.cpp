@@ -174,6 +174,42 @@ TEST_F(CollectLive, QemuTraceCountsOnlyTheWindow) {
   EXPECT_EQ(m2["total"], 1) << m2.dump();
 }
 
+// trace_file with QEMU's %d: the PID of the domain's QEMU, from libvirt's pid file (under a
+// fake root prefix); the file itself is read where it is.
+TEST(CollectLiveQemuTrace, PercentDIsTheDomainsQemuPid) {
+  test::TempDir dir;
+  auto root = dir / "root";
+  std::filesystem::create_directories(root / "run/libvirt/qemu");
+  std::ofstream(root / "run/libvirt/qemu/guest1.pid") << "4242\n";
+  auto trace = dir / "trace-4242.log";
+  std::ofstream(trace) << "vtd_inv_desc_iotlb_pages before the window\n";
+  remote::LocalOptions lo;
+  lo.root = root;
+  auto machine = remote::make_local(lo);
+  spec::Spec config;
+  spec::CollectorSpec cs;
+  cs.name = "inv";
+  cs.kind = "qemu-trace";
+  cs.trace_file = (dir / "trace-%d.log").string();
+  auto c = make(Context{*machine, config, cs, (dir / "work").string(), dir / "raw", nullptr, "guest1", false});
+  c->prepare();
+  c->start();
+  {
+    std::ofstream out(trace, std::ios::app);
+    for (int i = 0; i < 3; ++i) out << "vtd_inv_desc_iotlb_pages iotlb invalidate domain 0x1 addr 0x1000 mask 0x0\n";
+  }
+  auto m = c->stop();
+  ASSERT_FALSE(m.contains("error")) << m.dump();
+  EXPECT_EQ(m["total"], 3) << m.dump();
+  EXPECT_EQ(m["trace_file"], trace.string());
+  // Without a domain there is no QEMU to ask: unsupported, with the reason.
+  auto none = make(Context{*machine, config, cs, (dir / "work").string(), dir / "raw", nullptr, "", false});
+  none->prepare();
+  none->start();
+  auto u = none->stop();
+  ASSERT_TRUE(u.contains("unsupported")) << u.dump();
+}
+
 TEST_F(CollectLive, CustomCommandAndItsRegexes) {
   cs.command = {"sh", "-c", "echo 'rate: 12.5 ops'; echo drops=3; sleep 0.3"};
   cs.metrics = {

@@ -116,3 +116,38 @@ TEST(ReportFigures, MissingGnuplotIsReportedAndTablesStillWritten) {
   EXPECT_FALSE(std::filesystem::exists(t / "report/figures/throughput-redis.svg"));
   EXPECT_TRUE(std::filesystem::exists(t / "summary.csv"));
 }
+
+// The breakdown's rowstacked bars: drawn as valid SVG and PNG, the data beside the script.
+TEST(ReportFigures, BreakdownStackedBars) {
+  if (!test::have_program("gnuplot")) GTEST_SKIP() << "gnuplot is not installed";
+  TempDir t;
+  test::write_breakdown_campaign(t.path());
+  report::ReportOptions o;
+  o.figures = true;
+  std::ostringstream out;
+  report::run_report(t.path(), o, out);
+  std::filesystem::path figs = t / "report/figures";
+  for (const char* ext : {".gp", ".dat", ".svg", ".png"}) {
+    auto p = figs / (std::string("breakdown-redis") + ext);
+    ASSERT_TRUE(std::filesystem::exists(p)) << p;
+    EXPECT_GT(std::filesystem::file_size(p), 0u) << p;
+  }
+  pugi::xml_document doc;
+  auto res = doc.load_file((figs / "breakdown-redis.svg").c_str());
+  ASSERT_TRUE(res) << res.description();
+  EXPECT_STREQ(doc.document_element().name(), "svg");
+  // One legend entry per component.
+  std::string svg = fs::read_file(figs / "breakdown-redis.svg");
+  for (const char* c : {"iommu_map", "iommu_unmap without flush", "IOTLB flush (qi_submit_sync)", "rest of CPU time (task-clock)"})
+    EXPECT_NE(svg.find(c), std::string::npos) << c;
+  EXPECT_TRUE(starts_with_png_signature(figs / "breakdown-redis.png"));
+  std::string md = fs::read_file(t / "report/report.md");
+  EXPECT_NE(md.find("![breakdown-redis](figures/breakdown-redis.svg)"), std::string::npos) << md;
+  // A second report over the same folder writes the same report and figure sources.
+  std::string gp = fs::read_file(figs / "breakdown-redis.gp"), dat = fs::read_file(figs / "breakdown-redis.dat");
+  std::ostringstream again;
+  report::run_report(t.path(), o, again);
+  EXPECT_EQ(out.str(), again.str());
+  EXPECT_EQ(gp, fs::read_file(figs / "breakdown-redis.gp"));
+  EXPECT_EQ(dat, fs::read_file(figs / "breakdown-redis.dat"));
+}

@@ -7,6 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "iommuvm/collect/collector.hpp"
+#include "iommuvm/util/fs.hpp"
+
 namespace iommuvm::test {
 
 struct FakeRun {
@@ -89,6 +92,53 @@ inline void write_policy_campaign(const std::filesystem::path& dir, const std::s
   write_run(dir, {"redis-l-r3", "l", "redis", 3, "ok", "", p("lazy"), "lazy", "strict", 95, 210});
   write_run(dir, {"redis-s-r4", "s", "redis", 4, "failed", "redis-server did not start", p("strict"), "strict",
                   "strict", 0, 0});
+}
+
+// A campaign whose runs carry collector results of every kind the breakdown reads, passed
+// through the engine's own collect::per_request (tests/unit/test_report_breakdown.cpp).
+inline const char* kBreakdownSpec =
+    "name: bd\n"
+    "baseline: passthrough\n"
+    "matrix: {repetitions: 2}\n"
+    "collectors:\n"
+    "  iommu: {kind: bpftrace-iommu}\n"
+    "  perf: {kind: perf-stat}\n"
+    "  exits: {kind: kvm-exits}\n"
+    "  inv: {kind: qemu-trace, trace_file: /var/log/x-%d.log}\n"
+    "  qemu-cpu: {kind: pidstat, process: qemu}\n";
+
+// 1,000 requests per run; repetition 2 takes SCALE = 1.5 times as long as repetition 1.
+//   strict:      map 2 µs, unmap 6 µs of which flush 4 µs, task-clock 20 µs, 8 invalidations, 3 exits
+//   passthrough: no IOMMU calls, task-clock 10 µs, no invalidations, 1 exit
+inline nlohmann::json breakdown_collectors(bool strict, double scale) {
+  const double n = 1000;
+  nlohmann::json bpf = {{"functions", nlohmann::json::object()}, {"missing", nlohmann::json::array()}, {"window_s", 1.0}};
+  if (strict)
+    bpf["functions"] = {{"iommu_map", {{"calls", 2000}, {"total_ns", 2e6 * scale}}},
+                        {"iommu_unmap", {{"calls", 2000}, {"total_ns", 6e6 * scale}}},
+                        {"qi_submit_sync", {{"calls", 2000}, {"total_ns", 4e6 * scale}}}};
+  nlohmann::json out = {{"iommu", bpf},
+              {"perf", {{"events", {{"cycles", (strict ? 5e6 : 2e6) * scale}, {"task-clock_msec", (strict ? 20 : 10) * scale}}}}},
+              {"exits", {{"exits", strict ? 3000 : 1000}, {"counters", nlohmann::json::object()}}},
+              {"inv", {{"total", strict ? 8000 : 0}, {"events", nlohmann::json::object()}, {"trace_file", "/var/log/x-12.log"}}},
+              {"qemu-cpu", {{"cpu_s", 0.2 * scale}, {"user_s", 0.15 * scale}, {"system_s", 0.05 * scale}, {"processes", 1}}}};
+  for (auto& [name, m] : out.items()) m["per_request"] = iommuvm::collect::per_request(m, n);
+  return out;
+}
+
+inline void write_breakdown_campaign(const std::filesystem::path& dir) {
+  test::write_campaign(dir, kBreakdownSpec, "bd");
+  for (const char* pol : {"strict", "passthrough"})
+    for (int rep = 1; rep <= 2; ++rep) {
+      std::string id = "redis-" + std::string(pol) + "-r" + std::to_string(rep);
+      test::write_run(dir, {id, pol, "redis", rep, "ok", "", nlohmann::json{{"workload", "redis"}, {"policy.host", pol}}, pol, pol,
+                            100.0 * rep, 0});
+      auto p = dir / "runs" / id / "run.json";
+      nlohmann::json j = nlohmann::json::parse(iommuvm::fs::read_file(p));
+      j["metrics"]["requests"] = 1000;
+      j["collectors"] = breakdown_collectors(std::string(pol) == "strict", rep == 1 ? 1.0 : 1.5);
+      test::write_text(p, j.dump(2));
+    }
 }
 
 }  // namespace iommuvm::test

@@ -184,6 +184,7 @@ TEST(WorkloadCommands, RedisBenchmark) {
   EXPECT_THAT(p.command.argv, ::testing::Not(Contains("-q")));
   EXPECT_EQ(p.parser, "redis-benchmark");
   EXPECT_EQ(p.output_file, "");
+  EXPECT_EQ(p.requests_per_test, 50000u);  // for the parser: its output has no count
 }
 
 TEST(WorkloadCommands, Memtier) {

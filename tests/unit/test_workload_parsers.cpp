@@ -89,6 +89,20 @@ TEST(RedisBenchmarkParser, RealCsvTwoTestsDefaultsToLast) {
   EXPECT_EQ(m.ops.at("SET").latency_us.at("max"), 3447.0);
 }
 
+// Its output has no request count: parse_output takes -n (requests per test) from the plan.
+TEST(RedisBenchmarkParser, RequestsFromRequestsPerTest) {
+  ParseOptions o;
+  o.primary = "get";
+  o.requests_per_test = 10000;
+  auto m = parse_output("redis-benchmark", slurp("workload/redis-benchmark-csv.txt"), o);
+  ASSERT_TRUE(m.requests.has_value());
+  EXPECT_EQ(*m.requests, 20000u);  // SET and GET
+  EXPECT_EQ(*m.ops.at("SET").requests, 10000u);
+  EXPECT_EQ(*m.ops.at("GET").requests, 10000u);
+  EXPECT_EQ(workload::to_json(m)["requests"], 20000);
+  EXPECT_FALSE(parse_output("redis-benchmark", slurp("workload/redis-benchmark-csv.txt")).requests.has_value());
+}
+
 TEST(RedisBenchmarkParser, PrimarySelectsTheTest) {
   auto m = parse_redis_benchmark(slurp("workload/redis-benchmark-csv.txt"), "set");
   EXPECT_EQ(m.primary, "SET");

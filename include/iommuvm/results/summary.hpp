@@ -105,6 +105,12 @@ struct FigureRequest {  // an entry of the spec's `figures:` list
   std::string workload;
 };
 
+struct CollectorInfo {  // an entry of the spec's `collectors:` map, as the report needs it
+  std::string kind;
+  std::string process;  // pidstat
+  std::string machine;  // "" = the host
+};
+
 struct Summary {
   std::string name;
   std::string id;
@@ -123,6 +129,7 @@ struct Summary {
   std::vector<Combination> combinations;  // sorted by workload, then parameters
   std::vector<std::string> param_columns;  // every params key except "workload", sorted
   std::vector<FigureRequest> figures;
+  std::map<std::string, CollectorInfo> collectors;  // collector name -> kind etc. (from the spec)
   nlohmann::json testbed;  // field -> sorted list of the distinct values seen in the runs
 };
 

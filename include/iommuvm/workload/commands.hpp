@@ -56,6 +56,7 @@ struct ClientPlan {
   std::vector<File> files;
   std::string parser;       // parse_output tool name for the output
   std::string output_file;  // non-empty: the output to parse is this file, not stdout
+  std::uint64_t requests_per_test = 0;  // redis-benchmark -n: for ParseOptions (its output lacks it)
 };
 
 // The port a kind listens on by default: redis 6379, memcached 11211, nginx 8080,

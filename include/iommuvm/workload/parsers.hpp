@@ -4,6 +4,7 @@
 // tool and, where there is one, the offending line. Never zeros.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -43,6 +44,9 @@ Metrics parse_custom(std::string_view text, const std::map<std::string, std::str
 struct ParseOptions {
   std::string primary;
   std::map<std::string, std::string> custom;  // for tool "custom"
+  // redis-benchmark: its -n (requests per test), which its output does not repeat; > 0 sets
+  // requests (N x the tests in the output) and each operation's requests (N).
+  std::uint64_t requests_per_test = 0;
 };
 // The tool names accepted by parse_output (and `iommuvm parse --tool`).
 const std::vector<std::string>& parser_names();
