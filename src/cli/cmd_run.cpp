@@ -11,6 +11,7 @@
 #include "iommuvm/engine/connect.hpp"
 #include "iommuvm/engine/engine.hpp"
 #include "iommuvm/engine/recording.hpp"
+#include "iommuvm/engine/status_line.hpp"
 #include "iommuvm/plan/plan.hpp"
 #include "iommuvm/results/store.hpp"
 
@@ -36,6 +37,7 @@ struct Args {
   bool dry_run = false;
   bool fresh = false;
   bool fail_fast = false;
+  bool plain = false;
   std::string output;
 };
 
@@ -48,6 +50,7 @@ void add_run(CLI::App& app, Context& ctx) {
   sub->add_flag("--dry-run,-n", a->dry_run, "Print every action in order and touch nothing");
   sub->add_flag("--fresh", a->fresh, "Start a new campaign folder instead of resuming");
   sub->add_flag("--fail-fast", a->fail_fast, "Stop at the first failed run");
+  sub->add_flag("--plain", a->plain, "No live status line, even on a terminal (plain lines only)");
   sub->add_option("--output,-o", a->output, "Results root (default: the spec's 'output', relative to the current folder)");
   sub->callback([a, &ctx] {
     auto c = load_campaign(a->spec);
@@ -113,8 +116,17 @@ void add_run(CLI::App& app, Context& ctx) {
     engine::Backends b;
     for (auto& [name, r] : real.machines) b.machines[name] = r.get();
     b.hypervisor = real.hypervisor.get();
-    engine::Engine e(plan, b, opts, std::cout, &store);
+    // On a terminal, a live status line (the step in progress) under the plain per-run lines.
+    std::unique_ptr<engine::LiveStatus> live;
+    std::unique_ptr<std::ostream> live_out;
+    if (!a->plain && ::isatty(STDOUT_FILENO)) {
+      live = std::make_unique<engine::LiveStatus>(std::cout.rdbuf(), STDOUT_FILENO);
+      live_out = std::make_unique<std::ostream>(live.get());
+      opts.status = [l = live.get()](const std::string& text) { l->set_status(text); };
+    }
+    engine::Engine e(plan, b, opts, live_out ? *live_out : std::cout, &store);
     ctx.exit_code = static_cast<int>(e.run());
+    if (live) live->clear();
     std::cout << fmt::format("Results: {}\n", store.dir().string());
   });
 }

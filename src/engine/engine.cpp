@@ -1,4 +1,5 @@
 #include "iommuvm/engine/engine.hpp"
+#include "iommuvm/engine/status_line.hpp"
 
 #include <csignal>
 #include <thread>
@@ -163,6 +164,11 @@ ExitCode Engine::run() {
         s.kind != kind::server_stop)
       continue;  // the run failed or was blocked earlier: go straight to its end
     if (!s.run.empty() && s.kind == kind::run_end && !run_) continue;
+    if (options_.status) {
+      std::size_t n = plan_.runs.size() - unneeded_runs_.size();
+      int done = summary_.ok + summary_.failed + summary_.skipped + summary_.resumed;
+      options_.status(status_line(done, n, s.run, s.summary, 0));
+    }
     execute(i);
     if (rebooting_self_) break;
     if (options_.fail_fast && summary_.failed > 0) break;

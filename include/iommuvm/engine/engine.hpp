@@ -42,6 +42,9 @@ struct Options {
   // its own machine. Absolute program path first; the working folder it runs in.
   std::vector<std::string> resume_argv;
   std::string resume_cwd;
+  // Called with a one-line status at the start of every executed step (the live status line
+  // on a terminal); unset: nothing.
+  std::function<void(const std::string&)> status;
 };
 
 // Incremented by the SIGINT/SIGTERM handler; the engine stops between steps when it is
