@@ -153,30 +153,37 @@ void workload_section(const Summary& s, const std::string& w, std::ostream& out)
     out << ".\n\n";
   }
 
-  std::vector<std::string> lat;
-  for (const char* l : kLatencyCols) lat.push_back(std::string("latency_us.") + l);
-  lat = present(cs, lat);
-  if (!lat.empty()) {
-    std::string lat_cmp = std::find(lat.begin(), lat.end(), "latency_us.p99") != lat.end() ? "latency_us.p99"
-                          : std::find(lat.begin(), lat.end(), "latency_us.avg") != lat.end() ? "latency_us.avg"
-                                                                                                : lat.front();
-    out << "### Latency (µs)\n\n";
+  // Latency tables: the tool's (or merged) percentiles; then, for several clients whose tool
+  // gives no histogram, the largest of the clients' own percentiles (an upper bound, labelled).
+  auto latency_table = [&](const std::string& prefix, const std::string& title, const std::string& note) {
+    std::vector<std::string> cols;
+    for (const char* l : kLatencyCols) cols.push_back(prefix + l);
+    cols = present(cs, cols);
+    if (cols.empty()) return cols;
+    auto has = [&](const std::string& m) { return std::find(cols.begin(), cols.end(), m) != cols.end(); };
+    std::string cmp = has(prefix + "p99") ? prefix + "p99" : has(prefix + "avg") ? prefix + "avg" : cols.front();
+    out << "### " << title << "\n\n";
     std::vector<std::string> head = key_head;
-    for (const auto& m : lat) head.push_back(m.substr(11));
-    if (compared) head.push_back(fmt::format("{} increase vs {}", lat_cmp.substr(11), s.baseline));
+    for (const auto& m : cols) head.push_back(m.substr(prefix.size()));
+    if (compared) head.push_back(fmt::format("{} increase vs {}", cmp.substr(prefix.size()), s.baseline));
     table_head(out, head);
     for (const auto* c : cs) {
       std::vector<std::string> row;
       key_cells(*c, row);
-      for (const auto& m : lat) {
+      for (const auto& m : cols) {
         auto it = c->metrics.find(m);
         row.push_back(it == c->metrics.end() ? "—" : format_mean_ci(it->second));
       }
-      if (compared) row.push_back(degradation_text(s, *c, lat_cmp));
+      if (compared) row.push_back(degradation_text(s, *c, cmp));
       table_row(out, row);
     }
-    out << "\n";
-  }
+    out << (note.empty() ? "\n" : "\n" + note + "\n\n");
+    return cols;
+  };
+  auto lat = latency_table("latency_us.", "Latency (µs)", "");
+  latency_table("latency_us_max_of_clients.", "Latency, largest of the clients' percentiles (µs)",
+                "Several client processes whose tool gives no histogram: each figure is the largest of the "
+                "clients' own values, an upper bound of the combined percentile, not the percentile itself.");
   if (tp.empty() && lat.empty()) out << "No throughput or latency figures in the ok runs.\n\n";
 
   auto b = breakdown(s, w);

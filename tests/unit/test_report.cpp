@@ -232,3 +232,27 @@ TEST(Report, NumberFormatting) {
   EXPECT_EQ(report::format_number(0), "0");
   EXPECT_EQ(report::format_number(-0.0), "0");
 }
+
+TEST(Report, SeveralClientsWithoutHistogramGetTheirOwnLabelledLatencyTable) {
+  TempDir t;
+  test::write_campaign(t.path(), "name: flat\n");
+  nlohmann::json p = {{"workload", "redis"}};
+  double p99s[] = {800, 1000};
+  for (int i = 0; i < 2; ++i) {
+    std::string id = "redis-x-r" + std::to_string(i + 1);
+    test::write_run(t.path(), {id, "x", "redis", i + 1, "ok", "", p, "as-is", "off", 100.0 + i, 0});
+    auto f = t.path() / "runs" / id / "run.json";
+    auto j = nlohmann::json::parse(iommuvm::fs::read_file(f));
+    j["metrics"]["latency_us_max_of_clients"] = {{"p50", p99s[i] / 4}, {"p99", p99s[i]}};
+    test::write_text(f, j.dump(2));
+  }
+  std::ostringstream md;
+  report::write_markdown(summarize(load_campaign(t.path())), nullptr, md);
+  std::string r = md.str();
+  EXPECT_EQ(r.find("### Latency (µs)"), std::string::npos) << "no combined percentiles: no plain latency table";
+  auto at = r.find("### Latency, largest of the clients' percentiles (µs)");
+  ASSERT_NE(at, std::string::npos) << r;
+  EXPECT_NE(r.find("| p50 | p99 |", at), std::string::npos) << r;
+  EXPECT_NE(r.find("an upper bound of the combined percentile", at), std::string::npos);
+  EXPECT_NE(r.find("900.0 ±", at), std::string::npos) << "mean of 800 and 1000\n" << r;
+}
