@@ -1,6 +1,7 @@
 // Engine steps that change and check the host: IOMMU policy, reboot, tuning, SR-IOV VFs.
 #include <unistd.h>
 
+#include <algorithm>
 #include <sstream>
 #include <thread>
 
@@ -110,17 +111,45 @@ void Engine::switch_by_grub(const std::string& name, remote::Remote& r, const sp
     once.sudo = true;
     run_checked(r, once, "choosing the one-shot GRUB entry");
   } else {
+    // The main file and its drop-ins (/etc/default/grub.d/*.cfg, sourced after it by name):
+    // the policy goes into the assignment in effect, wherever it is.
     std::string grub_file = m ? m->grub_file : "/etc/default/grub";
-    auto text = options_.dry_run ? std::optional<std::string>("GRUB_CMDLINE_LINUX_DEFAULT=\"\"\n") : try_read(r, grub_file);
-    if (!text) throw Error(fmt::format("cannot read {} on {}", grub_file, name));
-    std::string backup = policy::grub_backup_path(grub_file, std::chrono::system_clock::now());
-    undo({{"action", "restore_file"},
-          {"path", grub_file},
-          {"backup", backup},
-          {"after", m ? m->grub_update : std::vector<std::string>{"update-grub"}}});
-    run_checked(r, {{"cp", "-p", machine_path(r, grub_file), machine_path(r, backup)}, true, "", {}}, "backing up " + grub_file);
-    std::string updated = policy::grub_set_policy(*text, pol, vendor);
-    write_as_root(r, grub_file, updated);
+    std::vector<std::string> paths = {grub_file};
+    std::vector<policy::GrubSource> sources;
+    if (options_.dry_run) {
+      sources.push_back({grub_file, "GRUB_CMDLINE_LINUX_DEFAULT=\"\"\n"});
+    } else {
+      auto text = try_read(r, grub_file);
+      if (!text) throw Error(fmt::format("cannot read {} on {}", grub_file, name));
+      sources.push_back({grub_file, *text});
+      std::string dropdir = grub_file + ".d";
+      auto ls = r.run({{"ls", "-1", machine_path(r, dropdir)}});
+      std::vector<std::string> names;
+      if (ls.ok()) {
+        std::istringstream in(ls.out);
+        for (std::string f; std::getline(in, f);)
+          if (f.size() > 4 && f.compare(f.size() - 4, 4, ".cfg") == 0) names.push_back(f);
+      }
+      std::sort(names.begin(), names.end());
+      for (const auto& f : names) {
+        auto t = try_read(r, dropdir + "/" + f);
+        if (!t) throw Error(fmt::format("cannot read {}/{} on {}", dropdir, f, name));
+        paths.push_back(dropdir + "/" + f);
+        sources.push_back({paths.back(), *t});
+      }
+    }
+    auto updated = policy::grub_set_policy(sources, pol, vendor);
+    auto when = std::chrono::system_clock::now();
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+      if (updated[i] == sources[i].text) continue;
+      std::string backup = policy::grub_backup_path(paths[i], when);
+      undo({{"action", "restore_file"},
+            {"path", paths[i]},
+            {"backup", backup},
+            {"after", m ? m->grub_update : std::vector<std::string>{"update-grub"}}});
+      run_checked(r, {{"cp", "-p", machine_path(r, paths[i]), machine_path(r, backup)}, true, "", {}}, "backing up " + paths[i]);
+      write_as_root(r, paths[i], updated[i]);
+    }
     remote::Command update{m ? m->grub_update : std::vector<std::string>{"update-grub"}, true, "", {}};
     run_checked(r, update, "updating the GRUB configuration", std::chrono::minutes(5));
     if (!kernel_choice.empty() && kernel_choice.front() != '/') {

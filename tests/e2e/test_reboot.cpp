@@ -468,3 +468,59 @@ TEST(Runtime, WritesTheGroupTypeOfTheNicAndVerifiesIt) {
 }
 
 }  // namespace
+
+// The persistent GRUB method on a host whose command line comes from a drop-in
+// (/etc/default/grub.d/*.cfg, sourced after /etc/default/grub, as on cloud images): the drop-in's
+// assignment is the one in effect, so that is the one edited (with a backup), the main file is
+// left alone, the fake reboot sources both as grub-mkconfig does, and the end of the campaign
+// puts the drop-in back.
+TEST_F(SshHost, PersistentGrubEditsTheDropInInEffect) {
+  auto root = dir_ / "host";
+  const std::string dropin = "# cloud image settings\nGRUB_CMDLINE_LINUX_DEFAULT=\"console=ttyS0 intel_iommu=on iommu.strict=1\"\n";
+  write(root / "etc/default/grub.d/50-cloudimg.cfg", dropin);
+  write(root / "etc/default/grub.d/README", "not sourced: no .cfg\n");
+  std::string spec = "name: dropin\noutput: " + (dir_ / "results").string() + "\nmachines:\n  host:\n    ssh: {host: 127.0.0.1, port: " +
+                     std::to_string(sshd_.port()) + ", user: " + sshd_.user() + ", key: " + sshd_.client_key().string() +
+                     ", known_hosts: " + sshd_.known_hosts().string() + "}\n    root: " + root.string() +
+                     "\n    grub_update: \"true\"\n    reboot:\n      command: [sh, " + test::data_path("fake-reboot.sh").string() +
+                     ", " + root.string() + ", " + sshd_.pid_file().string() + "]\n      timeout: 60s\n      expected: 2s\n" +
+                     "  client: {local: true}\n"
+                     "policy:\n  host: {policy: passthrough, method: grub}\n" +
+                     "workloads:\n  steady:\n    kind: custom\n    server: {machine: host, port: " + std::to_string(test::free_port()) +
+                     ", command: [sleep, '30'], ready: none}\n"
+                     "    client: {machine: client, command: [sh, -c, 'echo ops=77'], metrics: {throughput_ops: 'ops=([0-9]+)'}}\n";
+  write(dir_ / "dropin.yaml", spec);
+  auto r = test::run_process({test::binary_path().string(), "run", (dir_ / "dropin.yaml").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+
+  auto campaign = only_campaign(dir_ / "results", "dropin");
+  auto runs = runs_of(campaign);
+  ASSERT_EQ(runs.size(), 1u);
+  SCOPED_TRACE(runs[0].dump(1).substr(0, 1500));
+  EXPECT_EQ(runs[0]["status"], "ok");
+  EXPECT_EQ(runs[0]["policy"]["host"]["effective"], "passthrough");
+  // Booted from the edited drop-in: its other parameter is still there, the policy replaced.
+  std::string cmdline = runs[0]["policy"]["host"]["cmdline"];
+  EXPECT_NE(cmdline.find("console=ttyS0"), std::string::npos) << cmdline;
+  EXPECT_NE(cmdline.find("iommu.passthrough=1"), std::string::npos) << cmdline;
+  EXPECT_EQ(cmdline.find("iommu.strict=1"), std::string::npos) << cmdline;
+
+  // The main file was never touched; the drop-in was backed up (a name grub-mkconfig does not
+  // source) and restored at the end.
+  EXPECT_EQ(fs::read_file(root / "etc/default/grub"), fs::read_file(test::data_path("grub/grub-default-testbed")));
+  EXPECT_EQ(fs::read_file(root / "etc/default/grub.d/50-cloudimg.cfg"), dropin);
+  int backups = 0;
+  for (const auto& e : stdfs::directory_iterator(root / "etc/default/grub.d"))
+    if (e.path().filename().string().rfind("50-cloudimg.cfg.iommuvm-", 0) == 0) {
+      ++backups;
+      EXPECT_NE(e.path().extension(), ".cfg");
+    }
+  EXPECT_EQ(backups, 1);
+  std::ifstream undo(campaign / "undo.jsonl");
+  std::string line, paths;
+  while (std::getline(undo, line)) {
+    auto j = json::parse(line);
+    if (j.value("action", "") == "restore_file") paths += j.value("path", "") + ";";
+  }
+  EXPECT_EQ(paths, "/etc/default/grub.d/50-cloudimg.cfg;") << "only the drop-in was changed";
+}
