@@ -307,7 +307,7 @@ void Engine::on_campaign_end(const plan::Step& s) {
       }
   }
   if (cleanup == "restore" && store_ && !options_.dry_run) {
-    auto left = restore_machines(*store_, backends_.machines, progress_, backends_.hypervisor);
+    auto left = restore_machines(*store_, backends_.machines, progress_, backends_.hypervisor, true);
     for (const auto& l : left) progress_ << "  left as it is: " << l << "\n";
   }
   if (store_ && !options_.dry_run) store_->set_status("finished");

@@ -146,7 +146,7 @@ nlohmann::json verify_machine(remote::Remote& r, const std::optional<policy::Pol
 
 std::vector<std::string> restore_machines(results::CampaignStore& store,
                                           const std::map<std::string, remote::Remote*>& machines, std::ostream& out,
-                                          virt::Hypervisor* hypervisor) {
+                                          virt::Hypervisor* hypervisor, bool campaign_end) {
   std::vector<std::string> left;
   auto entries = store.undo_entries();
   std::set<std::string> done;
@@ -159,6 +159,12 @@ std::vector<std::string> restore_machines(results::CampaignStore& store,
     if (e.contains("pci")) id += "|" + e.value("pci", "");
     if (e.contains("vf")) id += "|vf" + std::to_string(e.value("vf", 0));
     if (action == "undone" || done.count(id)) continue;
+    if (campaign_end && e.value("keep_at_end", false)) {
+      left.push_back(fmt::format("{} {} on {} (nic.restore: false; `iommuvm restore` undoes it)", action,
+                                 e.contains("vf") ? fmt::format("{} vf {}", e.value("interface", ""), e.value("vf", 0)) : e.value("path", ""),
+                                 e.value("machine", "")));
+      continue;
+    }
     if (action == "redefine_domain" || action == "undefine_domain") {
       std::string domain = e.value("domain", "");
       if (!hypervisor) {

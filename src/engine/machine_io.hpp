@@ -69,9 +69,11 @@ nlohmann::json bind_vf_to_vfio(remote::Remote& r, const spec::NicSpec& nic, int 
 // Undo what undo.jsonl records, newest first, through the machines' remotes: generated
 // files removed, backed-up files put back, VF counts, MTU, governor and SMT restored.
 // Entries already undone are marked in undo.jsonl so a second call does nothing.
-// Returns what could not be undone, one line each.
+// At the campaign's end (campaign_end), entries marked keep_at_end (nic.restore: false) are
+// left and listed; `iommuvm restore` undoes them too.
+// Returns what could not be undone or was left, one line each.
 std::vector<std::string> restore_machines(results::CampaignStore& store,
                                           const std::map<std::string, remote::Remote*>& machines, std::ostream& out,
-                                          virt::Hypervisor* hypervisor = nullptr);
+                                          virt::Hypervisor* hypervisor = nullptr, bool campaign_end = false);
 
 }  // namespace iommuvm::engine

@@ -50,7 +50,7 @@ json setup_vfs(remote::Remote& r, const spec::NicSpec& nic, const std::vector<st
                             nic.num_vfs, pf_label(nic), r.name(), pf.total_vfs));
   auto writes = sriov::plan_set_num_vfs(pf, nic.num_vfs);
   if (!writes.empty()) {
-    undo({{"action", "num_vfs"}, {"path", writes.front().path}, {"value", pf.num_vfs}});
+    undo({{"action", "num_vfs"}, {"path", writes.front().path}, {"value", pf.num_vfs}, {"keep_at_end", !nic.restore}});
     sys->write_all(writes);
   }
   out["pf"] = {{"interface", pf.ifname}, {"pci", pf.pci.str()}, {"driver", pf.driver}, {"total_vfs", pf.total_vfs},
@@ -68,7 +68,7 @@ json setup_vfs(remote::Remote& r, const spec::NicSpec& nic, const std::vector<st
       if (was != old.end() && was->second == mac) continue;
       // VFs that existed before keep their MAC in the undo log; new ones go away with the count.
       if (writes.empty() && was != old.end())
-        undo({{"action", "vf_mac"}, {"interface", pf.ifname}, {"vf", i}, {"value", was->second}});
+        undo({{"action", "vf_mac"}, {"interface", pf.ifname}, {"vf", i}, {"value", was->second}, {"keep_at_end", !nic.restore}});
       run_checked(r, sriov::vf_mac_command(pf.ifname, i, mac), fmt::format("setting the MAC of VF {}", i));
     }
     out["macs_set"] = true;

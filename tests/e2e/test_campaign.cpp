@@ -246,7 +246,9 @@ TEST_F(Campaign, RunsEndToEndSwitchingHostPoliciesWithSimulatedReboots) {
     EXPECT_GE(dp["expected_packets"].get<double>(), run["workload"] == "redis" ? 40000 : m["requests"].get<double>());
     // VFs were created through the host's (fake) sysfs over SSH (the first group found none).
     EXPECT_EQ(run["system"]["vfs"]["num_vfs"], 4);
-    if (requested == "strict") EXPECT_EQ(run["system"]["vfs"]["pf"]["num_vfs_before"], 0);
+    if (requested == "strict") {
+      EXPECT_EQ(run["system"]["vfs"]["pf"]["num_vfs_before"], 0);
+    }
     per_policy[requested]++;
   }
   EXPECT_EQ(per_policy["strict"], 6);
@@ -375,6 +377,29 @@ TEST_F(Campaign, RestorePutsTheHostBackFromTheUndoLog) {
   auto again = iommuvm({"restore", campaign.string()});
   EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
   EXPECT_EQ(again.out.find("restored:"), std::string::npos) << again.out;
+}
+
+// nic.restore: false keeps the VFs at the end of a campaign that otherwise restores the host;
+// `iommuvm restore` still removes them.
+TEST_F(Campaign, NicRestoreFalseKeepsTheVfsUntilAnExplicitRestore) {
+  make_guest_vf(roots_ / "guest", false);
+  auto spec_path = dir_ / "keepvfs.yaml";
+  std::string s = spec(1, "1s");
+  auto at = s.find("num_vfs: 4,");
+  ASSERT_NE(at, std::string::npos);
+  s.replace(at, 11, "num_vfs: 4, restore: false,");
+  write(spec_path, s);
+  auto r = iommuvm({"run", spec_path.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto original = fs::read_file(test::data_path("grub/grub-default-testbed"));
+  EXPECT_EQ(fs::read_file(roots_ / "host/etc/default/grub"), original) << "cleanup: restore still restores GRUB";
+  EXPECT_EQ(fs::read_file(roots_ / "host/sys/bus/pci/devices/0000:ca:00.0/sriov_numvfs"), "4");
+  EXPECT_NE(r.out.find("left as it is: num_vfs"), std::string::npos) << r.out;
+  auto campaign = only_campaign(dir_ / "results", "e2e");
+  EXPECT_EQ(schema_problems(campaign), "");
+  auto restored = iommuvm({"restore", campaign.string()});
+  EXPECT_EQ(restored.exit_code, 0) << restored.out << restored.err;
+  EXPECT_EQ(fs::read_file(roots_ / "host/sys/bus/pci/devices/0000:ca:00.0/sriov_numvfs"), "0");
 }
 
 }  // namespace
