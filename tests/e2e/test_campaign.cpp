@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "campaign_fixture.hpp"
 #include "iommuvm/util/fs.hpp"
 #include "sshd_fixture.hpp"
 #include "test_support.hpp"
@@ -75,23 +76,9 @@ void make_guest_vf(const stdfs::path& root, bool frozen) {
     stdfs::create_directory_symlink("/sys/class/net/lo/statistics", vf / "statistics");
 }
 
-json read_json(const stdfs::path& p) { return json::parse(fs::read_file(p)); }
-
-std::vector<json> runs_of(const stdfs::path& campaign) {
-  std::vector<json> out;
-  if (!stdfs::exists(campaign / "runs")) return out;
-  for (const auto& e : stdfs::directory_iterator(campaign / "runs"))
-    if (stdfs::exists(e.path() / "run.json")) out.push_back(read_json(e.path() / "run.json"));
-  std::sort(out.begin(), out.end(), [](const json& a, const json& b) { return a["id"] < b["id"]; });
-  return out;
-}
-
-stdfs::path only_campaign(const stdfs::path& results, const std::string& name) {
-  std::vector<stdfs::path> dirs;
-  for (const auto& e : stdfs::directory_iterator(results / name)) dirs.push_back(e.path());
-  EXPECT_EQ(dirs.size(), 1u);
-  return dirs.empty() ? stdfs::path() : dirs.front();
-}
+using test::only_campaign;
+using test::read_json;
+using test::runs_of;
 
 // Processes whose command line mentions NEEDLE (our servers and generators live under
 // /tmp/iommuvm/<campaign-id>/).

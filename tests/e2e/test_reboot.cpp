@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "campaign_fixture.hpp"
 #include "iommuvm/util/fs.hpp"
 #include "sshd_fixture.hpp"
 #include "test_support.hpp"
@@ -51,23 +52,9 @@ void make_host_root(const stdfs::path& root) {
   stdfs::copy_file(test::data_path("grub/grub-default-testbed"), root / "etc/default/grub");
 }
 
-json read_json(const stdfs::path& p) { return json::parse(fs::read_file(p)); }
-
-std::vector<json> runs_of(const stdfs::path& campaign) {
-  std::vector<json> out;
-  if (!stdfs::exists(campaign / "runs")) return out;
-  for (const auto& e : stdfs::directory_iterator(campaign / "runs"))
-    if (stdfs::exists(e.path() / "run.json")) out.push_back(read_json(e.path() / "run.json"));
-  std::sort(out.begin(), out.end(), [](const json& a, const json& b) { return a["id"] < b["id"]; });
-  return out;
-}
-
-stdfs::path only_campaign(const stdfs::path& results, const std::string& name) {
-  std::vector<stdfs::path> dirs;
-  for (const auto& e : stdfs::directory_iterator(results / name)) dirs.push_back(e.path());
-  EXPECT_EQ(dirs.size(), 1u);
-  return dirs.empty() ? stdfs::path() : dirs.front();
-}
+using test::only_campaign;
+using test::read_json;
+using test::runs_of;
 
 std::vector<json> journal_of(const stdfs::path& campaign, const std::string& kind) {
   std::vector<json> out;

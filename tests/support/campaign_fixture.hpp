@@ -1,9 +1,13 @@
-// Hand-written campaign folders for the report tests.
+// Campaign folders for the tests: hand-written ones for the report tests, and readers of real ones.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -11,6 +15,27 @@
 #include "iommuvm/util/fs.hpp"
 
 namespace iommuvm::test {
+
+// A finished campaign folder as the tests read it.
+inline nlohmann::json read_json(const std::filesystem::path& p) { return nlohmann::json::parse(fs::read_file(p)); }
+
+// Every runs/<id>/run.json of CAMPAIGN, sorted by run id.
+inline std::vector<nlohmann::json> runs_of(const std::filesystem::path& campaign) {
+  std::vector<nlohmann::json> out;
+  if (!std::filesystem::exists(campaign / "runs")) return out;
+  for (const auto& e : std::filesystem::directory_iterator(campaign / "runs"))
+    if (std::filesystem::exists(e.path() / "run.json")) out.push_back(read_json(e.path() / "run.json"));
+  std::sort(out.begin(), out.end(), [](const nlohmann::json& a, const nlohmann::json& b) { return a["id"] < b["id"]; });
+  return out;
+}
+
+// The one campaign folder under RESULTS/NAME (a test failure when there are several).
+inline std::filesystem::path only_campaign(const std::filesystem::path& results, const std::string& name) {
+  std::vector<std::filesystem::path> dirs;
+  for (const auto& e : std::filesystem::directory_iterator(results / name)) dirs.push_back(e.path());
+  EXPECT_EQ(dirs.size(), 1u);
+  return dirs.empty() ? std::filesystem::path() : dirs.front();
+}
 
 struct FakeRun {
   std::string id;
