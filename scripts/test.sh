@@ -8,6 +8,9 @@
 #                                    when any of that is not available
 #   scripts/test.sh --sanitize       the same under ASan+UBSan, in build-asan/
 #   scripts/test.sh -L unit          extra arguments go to ctest (here: only the unit label)
+# Test networks: tests send traffic only to 127.0.0.0/8, ::1, or hosts inside a network namespace
+# a test or scripts/libvirtd.sh created. While ctest runs, `ip monitor address` watches the root
+# namespace; an address outside loopback (and IPv6 link-local) that appears there fails the suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,9 +42,42 @@ if [ "${IOMMUVM_LONG:-0}" = 1 ]; then
 elif [[ " ${ctest_args[*]} " != *" -L "* ]]; then
   ctest_args+=(-LE long)
 fi
-cleanup() { [ "$started_libvirtd" = 1 ] && bash scripts/libvirtd.sh stop >/dev/null 2>&1 || true; }
+watch_dir=$(mktemp -d)
+monitor_pid=
+cleanup() {
+  [ -n "$monitor_pid" ] && kill "$monitor_pid" 2>/dev/null || true
+  rm -rf "$watch_dir"
+  [ "$started_libvirtd" = 1 ] && bash scripts/libvirtd.sh stop >/dev/null 2>&1 || true
+}
 trap cleanup EXIT
 
+# Addresses of the root namespace outside loopback and IPv6 link-local, one "IFACE ADDR" a line.
+not_loopback() { grep -v -E ' inet 127\.| inet6 (::1/|fe80:)' | awk '{print $2, $4}' | sort -u; }
+if command -v ip >/dev/null; then
+  ip -o addr show | not_loopback > "$watch_dir/before"
+  ip -o monitor address > "$watch_dir/events" 2>&1 &
+  monitor_pid=$!
+fi
+
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
-cd "$build_dir"
-ctest --output-on-failure -j2 --timeout 1500 "${ctest_args[@]}"
+rc=0
+(cd "$build_dir" && ctest --output-on-failure -j2 --timeout 1500 "${ctest_args[@]}") || rc=$?
+
+if [ -n "$monitor_pid" ]; then
+  sleep 0.2
+  kill "$monitor_pid" 2>/dev/null || true
+  wait "$monitor_pid" 2>/dev/null || true
+  monitor_pid=
+  # Every address added during the run (monitor), and what is there now that was not before.
+  added=$( { grep -v '^Deleted' "$watch_dir/events" | not_loopback;
+             ip -o addr show | not_loopback | comm -13 "$watch_dir/before" -; } | sort -u | comm -13 "$watch_dir/before" -)
+  if [ -n "$added" ]; then
+    echo "test.sh: the root network namespace got addresses outside loopback while the tests ran:" >&2
+    echo "$added" | sed 's/^/  /' >&2
+    echo "test.sh: tests may only reach 127.0.0.0/8, ::1 or hosts inside a namespace they create" >&2
+    [ "$rc" = 0 ] && rc=1
+  else
+    echo "test.sh: the root network namespace got no address outside loopback during the tests"
+  fi
+fi
+exit "$rc"
