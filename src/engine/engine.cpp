@@ -347,6 +347,7 @@ void Engine::on_run_begin(const plan::Step& s) {
     ++summary_.extra;
   }
   if (store_) r.raw_dir = store_->raw_dir(point.id);
+  audit_mark(r, point.config);
   run_ = std::move(r);
   // A configuration whose switch failed or whose policy did not take effect is not measured.
   std::string reason = blocked_host_;
@@ -371,9 +372,11 @@ void Engine::on_run_end(const plan::Step&) {
   finish_run(run_->failed ? "failed" : "ok");
 }
 
-void Engine::finish_run(const std::string& status) {
+void Engine::finish_run(std::string status) {
   RunState& r = *run_;
   stop_processes(r);
+  audit_collect(r, plan_.runs.at(static_cast<std::size_t>(r.index)).config);
+  if (r.failed && status == "ok") status = "failed";
   double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - r.started).count();
   r.record["status"] = status;
   r.record["finished_at"] = results::now_iso8601();

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "iommuvm/audit/kmsg.hpp"
 #include "iommuvm/report/breakdown.hpp"
 #include "iommuvm/report/report.hpp"
 #include "iommuvm/spec/spec.hpp"
@@ -70,6 +71,49 @@ std::string degradation_text(const Summary& s, const Combination& c, const std::
     t += " [" + pct(*cmp.degradation_low) + ", " + pct(*cmp.degradation_high) + "]";
   (void)s;
   return t;
+}
+
+std::string kernel_class_title(const std::string& cls) {
+  const auto* c = audit::find_class(cls);
+  return c ? c->title : cls;
+}
+
+// The kernel-log audit: every classified line of every run, and per effective policy how many
+// runs had which class (a strict run that faults is a finding in itself).
+void kernel_log_section(const Summary& s, std::ostream& out) {
+  std::size_t lines = 0;
+  for (const auto& r : s.runs) lines += r.kernel_log.size();
+  out << "## Kernel log\n\n";
+  if (lines == 0) {
+    out << "No run's kernel log had an IOMMU fault, IOMMU mode change, link change, lockup, OOM kill, segfault or "
+           "machine-check line (each machine's /dev/kmsg between the run's start and end; run.json `kernel_log`).\n\n";
+    return;
+  }
+  // policy label -> class -> runs
+  std::map<std::string, std::map<std::string, int>> per_policy;
+  for (const auto& r : s.runs) {
+    std::set<std::string> seen;
+    for (const auto& f : r.kernel_log) seen.insert(f.cls);
+    std::string pol = fmt::format("host {} / guest {}", r.host_policy.empty() ? "—" : r.host_policy,
+                                  r.guest_policy.empty() ? "—" : r.guest_policy);
+    for (const auto& c : seen) ++per_policy[pol][c];
+  }
+  std::vector<std::string> head = {"Effective policy"};
+  for (const auto& c : audit::classes()) head.push_back(c.title + " (runs)");
+  table_head(out, head);
+  for (const auto& [pol, counts] : per_policy) {
+    std::vector<std::string> row = {pol};
+    for (const auto& c : audit::classes()) {
+      auto it = counts.find(c.name);
+      row.push_back(it == counts.end() ? "0" : std::to_string(it->second));
+    }
+    table_row(out, row);
+  }
+  out << "\n";
+  table_head(out, {"Run", "Machine", "Class", "Action", "Line"});
+  for (const auto& r : s.runs)
+    for (const auto& f : r.kernel_log) table_row(out, {r.id, f.machine, kernel_class_title(f.cls), f.action, f.text});
+  out << "\n";
 }
 
 std::string flags_of(const Summary& s, const Combination& c) {
@@ -383,6 +427,8 @@ void write_markdown(const Summary& s, const RenderOutcome* figures, std::ostream
     out << "\n";
   }
 
+  kernel_log_section(s, out);
+
   out << "## Flagged\n\n";
   std::vector<std::vector<std::string>> flagged;
   for (const auto& c : s.combinations) {
@@ -402,8 +448,12 @@ void write_markdown(const Summary& s, const RenderOutcome* figures, std::ostream
       flagged.push_back({r.id, "policy mismatch",
                          fmt::format("{}{}", fmt::join(r.mismatches, "; "),
                                      r.status == "ok" ? " — counted under the effective policy" : "")});
+  for (const auto& r : s.runs)
+    for (const auto& f : r.kernel_log)
+      if (f.action == "flag") flagged.push_back({r.id, "kernel log: " + kernel_class_title(f.cls), f.machine + ": " + f.text});
   if (flagged.empty()) {
-    out << fmt::format("None (no combination's CV above {} %, no policy mismatch).\n\n", pct(s.max_cv * 100));
+    out << fmt::format("None (no combination's CV above {} %, no policy mismatch, no flagged kernel-log line).\n\n",
+                       pct(s.max_cv * 100));
   } else {
     table_head(out, {"What", "Flag", "Detail"});
     for (const auto& row : flagged) table_row(out, row);

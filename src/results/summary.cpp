@@ -227,6 +227,11 @@ RunRecord make_record(const json& r) {
   rec.params = r.contains("params") && r["params"].is_object() ? r["params"] : json::object();
   if (rec.workload.empty()) rec.workload = param_text(rec.params.value("workload", json("")));
   rec.effective_params = rec.params;
+  if (r.contains("kernel_log") && r["kernel_log"].is_object() && r["kernel_log"].contains("findings") &&
+      r["kernel_log"]["findings"].is_array())
+    for (const auto& f : r["kernel_log"]["findings"])
+      if (f.is_object())
+        rec.kernel_log.push_back({str_field(f, "machine"), str_field(f, "class"), str_field(f, "action"), str_field(f, "text")});
   const json pol = r.contains("policy") && r["policy"].is_object() ? r["policy"] : json::object();
   if (pol.contains("host") && pol["host"].is_object()) {
     const json& h = pol["host"];
@@ -531,6 +536,11 @@ json to_json(const Summary& s) {
                {"params", r.params}, {"host_policy", r.host_policy}, {"guest_policy", r.guest_policy},
                {"mismatches", r.mismatches}};
     if (!r.extra_reason.empty()) rj["extra_repetition"] = r.extra_reason;
+    if (!r.kernel_log.empty()) {
+      rj["kernel_log"] = json::array();
+      for (const auto& f : r.kernel_log)
+        rj["kernel_log"].push_back({{"machine", f.machine}, {"class", f.cls}, {"action", f.action}, {"text", f.text}});
+    }
     j["runs"].push_back(rj);
   }
   j["combinations"] = json::array();

@@ -854,6 +854,16 @@ Spec read_spec(const Node& tree, const std::string& file, Diagnostics& diag, boo
     Obj r(ctx, top.child("retries"), "retries", tree.mark);
     r.integer("switch", s.switch_retries, 0, 100);
   }
+  {
+    // audit: enabled, and per class of kernel message (audit::classes()) fail | flag | ignore.
+    Obj a(ctx, top.child("audit"), "audit", tree.mark);
+    a.boolean("enabled", s.audit.enabled);
+    for (const auto& c : audit::classes()) {
+      std::string v;
+      a.choice(c.name, v, {"fail", "flag", "ignore"});
+      if (auto act = audit::parse_action(v)) s.audit.actions[c.name] = *act;
+    }
+  }
   each_named(top, "collectors", [&](const std::string& n, const Node& v, const Mark& m) {
     CollectorSpec c;
     c.name = n;

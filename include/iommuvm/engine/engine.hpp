@@ -61,6 +61,7 @@ struct RunState {
   std::chrono::steady_clock::time_point started;
   double active_seconds = 0;  // warm-up + measurement
   bool failed = false;
+  std::map<std::string, std::string> kmsg_marks;  // machine -> last kernel-log sequence number at the start, or "!why"
 };
 
 struct MachineFacts;  // machine_io.hpp
@@ -92,7 +93,10 @@ class Engine {
   // (dry run) the answer is unknown and the run is shown.
   results::MoreDecision decide_extra(int run_index) const;
   void fail_run(const std::string& reason);
-  void finish_run(const std::string& status);
+  void finish_run(std::string status);
+  // Kernel-log audit (steps_audit.cpp): the mark at the run's start, the verdict at its end.
+  void audit_mark(RunState& r, const spec::Spec& cfg);
+  void audit_collect(RunState& r, const spec::Spec& cfg);
   void stop_processes(RunState& run);
   void cleanup_all();
   remote::Remote& machine(const std::string& name);

@@ -42,6 +42,14 @@ std::map<std::string, double> run_metrics(const nlohmann::json& run);
 // (1 - ratio) * 100; for all others (latency, errors, counters) it is (ratio - 1) * 100.
 bool higher_is_better(const std::string& metric);
 
+// A classified kernel-log line of a run (run.json kernel_log.findings).
+struct KernelFinding {
+  std::string machine;
+  std::string cls;     // audit class name: iommu_fault, link, ...
+  std::string action;  // fail | flag | ignore
+  std::string text;
+};
+
 struct RunRecord {
   std::string id;
   std::string combo;
@@ -56,6 +64,7 @@ struct RunRecord {
   std::vector<std::string> mismatches;  // "host: requested lazy, effective strict"
   std::string extra_reason;  // an extra repetition (variance control): why it ran; "" otherwise
   std::map<std::string, double> metrics;
+  std::vector<KernelFinding> kernel_log;
 };
 
 struct Comparison {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "iommuvm/audit/kmsg.hpp"
 #include "iommuvm/policy/types.hpp"
 #include "iommuvm/util/diagnostic.hpp"
 
@@ -266,6 +267,8 @@ struct Spec {
   // runs longer fails with reason "timeout: ...".
   std::map<std::string, double> timeouts;
   int switch_retries = 1;  // retries.switch: retries of a failed step between runs (reboot, guest start, ...)
+  // audit: what the kernel log of each machine between a run's start and end does to the run.
+  audit::Settings audit;
 
   // Where it came from.
   std::string source_path;
