@@ -24,7 +24,7 @@ done
 
 BUILD_PKGS=(build-essential cmake ninja-build pkg-config
   libvirt-dev libssh-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
-  libspdlog-dev libfmt-dev libpugixml-dev libgtest-dev libgmock-dev googletest)
+  libspdlog-dev libfmt-dev libpugixml-dev libre2-dev libgtest-dev libgmock-dev googletest)
 # What the tests drive for real: sshd, servers and load generators, libvirt's
 # clients (virt-xml-validate), gnuplot for figures.
 TEST_PKGS=(openssh-server openssh-client redis-server redis-tools memcached nginx-light wrk

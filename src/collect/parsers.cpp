@@ -5,8 +5,9 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
-#include <regex>
 #include <sstream>
+
+#include "iommuvm/util/regex.hpp"
 
 namespace iommuvm::collect {
 
@@ -400,18 +401,17 @@ json parse_bpftrace_summary(std::string_view text) {
   auto lines = split_lines(text);
   auto it = std::find(lines.begin(), lines.end(), std::string_view("iommuvm-bpftrace-summary"));
   if (it == lines.end()) throw ParseError("bpftrace", "no summary (bpftrace did not reach END)");
-  static const std::regex re(R"(^@(\w+)\[(.*)\]: (-?\d+)$)");
+  static const RE2 re(R"(^@(\w+)\[(.*)\]: (-?\d+)$)", regex::byte_options());
   json functions = json::object();
   std::uint64_t calls_total = 0, ns_total = 0;
   for (++it; it != lines.end(); ++it) {
-    std::string line(*it);
-    std::smatch m;
-    if (!std::regex_match(line, m, re)) continue;
-    auto map = m[1].str();
-    auto key = m[2].str();
+    std::string map, key, number;
+    if (!RE2::FullMatch(*it, re, &map, &key, &number)) continue;
     if (key.size() >= 2 && key.front() == '"' && key.back() == '"')
       key = key.substr(1, key.size() - 2);
-    std::uint64_t v = std::stoull(m[3].str());
+    std::uint64_t v = 0;
+    auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), v);
+    if (ec != std::errc() || end != number.data() + number.size()) continue;  // negative or out of range
     if (map == "calls") {
       functions[key]["calls"] = v;
       calls_total += v;
@@ -507,22 +507,18 @@ json parse_custom(std::string_view text, const std::map<std::string, std::string
   json missing = json::array();
   std::string s(text);
   for (const auto& [name, pattern] : metrics) {
-    std::regex re;
-    try {
-      re = std::regex(pattern);
-    } catch (const std::regex_error& e) {
-      throw InputError(
-          fmt::format("collector metric {}: bad regex '{}': {}", name, pattern, e.what()));
-    }
-    if (re.mark_count() != 1)
-      throw InputError(fmt::format(
-          "collector metric {}: regex '{}' needs exactly one capture group", name, pattern));
+    std::string error;
+    auto re = regex::compile_metric_pattern(pattern, error);
+    if (!re) throw InputError(fmt::format("collector metric {}: {}", name, error));
     std::string last;
     bool found = false;
-    for (auto it = std::sregex_iterator(s.begin(), s.end(), re); it != std::sregex_iterator();
-         ++it) {
-      last = (*it)[1].str();
+    re2::StringPiece match[2];
+    std::size_t pos = 0;
+    while (pos <= s.size() && re->Match(s, pos, s.size(), RE2::UNANCHORED, match, 2)) {
+      last = std::string(match[1]);
       found = true;
+      auto end = static_cast<std::size_t>(match[0].data() - s.data()) + match[0].size();
+      pos = end > pos ? end : pos + 1;  // an empty match: step over one byte
     }
     double v = 0;
     if (found && to_double(trim(last), v))

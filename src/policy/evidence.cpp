@@ -1,12 +1,12 @@
 #include "iommuvm/policy/evidence.hpp"
 
 #include <algorithm>
-#include <regex>
 
 #include <fmt/format.h>
 
 #include "iommuvm/policy/boot.hpp"
 #include "iommuvm/policy/cmdline.hpp"
+#include "iommuvm/util/regex.hpp"
 
 namespace iommuvm::policy {
 
@@ -28,22 +28,25 @@ std::string with_source(std::string_view source, std::string_view line) {
 }  // namespace
 
 std::string strip_log_prefix(std::string_view line) {
-  static const std::regex priority(R"(^<\d+>)");
-  static const std::regex journal(
-      R"(^(?:[A-Z][a-z]{2} [ 0-3]\d \d\d:\d\d:\d\d(?:\.\d+)?|\d{4}-\d\d-\d\dT[0-9:.,+-]+Z?) \S+ kernel: )");
-  static const std::regex bracket(R"(^\[[^\]]*\] ?)");
+  static const RE2 priority(R"(^<\d+>)", regex::byte_options());
+  static const RE2 journal(
+      R"(^(?:[A-Z][a-z]{2} [ 0-3]\d \d\d:\d\d:\d\d(?:\.\d+)?|\d{4}-\d\d-\d\dT[0-9:.,+-]+Z?) \S+ kernel: )",
+      regex::byte_options());
+  static const RE2 bracket(R"(^\[[^\]]*\] ?)", regex::byte_options());
   std::string s = trim(line);
-  s = std::regex_replace(s, priority, "", std::regex_constants::format_first_only);
-  s = std::regex_replace(s, journal, "", std::regex_constants::format_first_only);
-  s = std::regex_replace(s, bracket, "", std::regex_constants::format_first_only);
+  RE2::Replace(&s, priority, "");
+  RE2::Replace(&s, journal, "");
+  RE2::Replace(&s, bracket, "");
   return trim(s);
 }
 
 Evidence parse_evidence(const EvidenceInput& input) {
-  static const std::regex default_domain(
-      R"(iommu: Default domain type: (Translated|Passthrough)( \(set via kernel command line\))?$)");
-  static const std::regex invalidation(
-      R"(iommu: DMA domain TLB invalidation policy: (strict|lazy) mode( \(set via kernel command line\))?$)");
+  static const RE2 default_domain(
+      R"(iommu: Default domain type: (Translated|Passthrough)(?: \(set via kernel command line\))?$)",
+      regex::byte_options());
+  static const RE2 invalidation(
+      R"(iommu: DMA domain TLB invalidation policy: (strict|lazy) mode(?: \(set via kernel command line\))?$)",
+      regex::byte_options());
   Evidence e;
   e.input = input;
   if (input.dmesg) {
@@ -54,7 +57,7 @@ Evidence parse_evidence(const EvidenceInput& input) {
       if (end == std::string::npos) end = text.size();
       std::string line = strip_log_prefix(std::string_view(text).substr(start, end - start));
       start = end + 1;
-      std::smatch m;
+      std::string m;
       if (line.rfind("Linux version ", 0) == 0 || line.rfind("Command line: ", 0) == 0 ||
           line.rfind("Kernel command line: ", 0) == 0)
         e.boot_log = true;
@@ -71,12 +74,12 @@ Evidence parse_evidence(const EvidenceInput& input) {
                  (contains(line, "Found IOMMU") || contains(line, "Interrupt remapping enabled") ||
                   contains(line, "Extended features") || contains(line, "AMD IOMMUv2 loaded and initialized"))) {
         if (e.amd_line.empty()) e.amd_line = line;
-      } else if (std::regex_search(line, m, default_domain)) {
+      } else if (RE2::PartialMatch(line, default_domain, &m)) {
         e.default_domain_line = line;
-        e.default_domain = m[1];
-      } else if (std::regex_search(line, m, invalidation)) {
+        e.default_domain = m;
+      } else if (RE2::PartialMatch(line, invalidation, &m)) {
         e.invalidation_line = line;
-        e.invalidation = m[1];
+        e.invalidation = m;
       }
     }
   }

@@ -2,10 +2,11 @@
 
 #include <charconv>
 #include <cmath>
-#include <regex>
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
+
+#include "iommuvm/util/regex.hpp"
 
 namespace iommuvm::spec {
 
@@ -117,12 +118,12 @@ Node parse_document(const std::string& text, const std::string& file, Diagnostic
 
 namespace {
 bool looks_int(const std::string& s) {
-  static const std::regex re(R"([-+]?[0-9]+)");
-  return std::regex_match(s, re);
+  static const RE2 re(R"([-+]?[0-9]+)", regex::byte_options());
+  return RE2::FullMatch(s, re);
 }
 bool looks_float(const std::string& s) {
-  static const std::regex re(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
-  return std::regex_match(s, re);
+  static const RE2 re(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)", regex::byte_options());
+  return RE2::FullMatch(s, re);
 }
 }  // namespace
 

@@ -8,6 +8,7 @@
 
 #include "iommuvm/spec/load.hpp"
 #include "iommuvm/util/error.hpp"
+#include "iommuvm/util/regex.hpp"
 #include "iommuvm/util/shell.hpp"
 
 namespace iommuvm::spec {
@@ -257,6 +258,19 @@ class Obj {
         continue;
       }
       out[f.key] = f.value.value;
+    }
+  }
+
+  // Metric name -> regex: each must compile (RE2) and have one capture group.
+  void pattern_map(const std::string& key, std::map<std::string, std::string>& out) {
+    string_map(key, out);
+    const Node* n = node_ ? node_->find(key) : nullptr;
+    if (!n || !n->is_map()) return;
+    for (const auto& f : n->fields) {
+      if (!f.value.is_scalar()) continue;
+      std::string error;
+      if (!regex::compile_metric_pattern(f.value.value, error))
+        err(f.value, fmt::format("'{}': {}", join_path(path_, key + "." + f.key), error));
     }
   }
 
@@ -623,7 +637,7 @@ void read_client(Ctx& ctx, const Node* n, const std::string& path, const Mark& m
   o.str("bitrate", c.bitrate);
   o.str("path", c.path);
   o.argv("command", c.command);
-  o.string_map("metrics", c.metrics);
+  o.pattern_map("metrics", c.metrics);
   o.number("max_error_ratio", c.max_error_ratio, 0, 1);
 }
 
@@ -872,7 +886,7 @@ Spec read_spec(const Node& tree, const std::string& file, Diagnostics& diag, boo
     co.choice("kind", c.kind, kCollectorKinds, true);
     co.str("machine", c.machine);
     co.argv("command", c.command);
-    co.string_map("metrics", c.metrics);
+    co.pattern_map("metrics", c.metrics);
     co.strings("events", c.events);
     co.strings("functions", c.functions);
     co.str("process", c.process);

@@ -10,7 +10,6 @@
 #include <cctype>
 #include <cstdio>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <set>
 #include <system_error>
@@ -18,6 +17,7 @@
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/util/fs.hpp"
 #include "iommuvm/util/hash.hpp"
+#include "iommuvm/util/regex.hpp"
 
 namespace iommuvm::virt::sriov {
 
@@ -218,16 +218,14 @@ std::vector<SysfsWrite> plan_unbind(const stdfs::path& root, const PciAddress& p
 }
 
 std::map<int, std::string> parse_vf_macs(std::string_view text) {
-  static const std::regex re(R"(^\s*vf\s+(\d+)\s+(?:link/ether|MAC)\s+([0-9a-fA-F:]{17}))");
+  static const RE2 re(R"(^\s*vf\s+(\d{1,9})\s+(?:link/ether|MAC)\s+([0-9a-fA-F:]{17}))", regex::byte_options());
   std::map<int, std::string> out;
   std::istringstream in{std::string(text)};
-  std::string line;
-  std::smatch m;
+  std::string line, index, mac;
   while (std::getline(in, line))
-    if (std::regex_search(line, m, re) && net::valid_mac(m[2].str())) {
-      std::string mac = m[2].str();
+    if (RE2::PartialMatch(line, re, &index, &mac) && net::valid_mac(mac)) {
       for (auto& c : mac) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      out[std::stoi(m[1].str())] = mac;
+      out[std::stoi(index)] = mac;
     }
   return out;
 }

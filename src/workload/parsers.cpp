@@ -4,9 +4,10 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
-#include <regex>
 
 #include <fmt/format.h>
+
+#include "iommuvm/util/regex.hpp"
 
 namespace iommuvm::workload {
 
@@ -467,8 +468,9 @@ Metrics parse_memtier(std::string_view text, std::string_view primary) {
 Metrics parse_memaslap(std::string_view text) {
   const char* tool = "memaslap";
   if (trim(text).empty()) throw ParseError(tool, "empty output");
-  static const std::regex summary(
-      R"(^Run time:\s*([0-9.]+)s\s+Ops:\s*([0-9]+)\s+TPS:\s*([0-9]+)\s+Net_rate:\s*([0-9.]+)M/s$)");
+  static const RE2 summary(
+      R"(^Run time:\s*([0-9.]+)s\s+Ops:\s*([0-9]+)\s+TPS:\s*([0-9]+)\s+Net_rate:\s*([0-9.]+)M/s$)",
+      regex::byte_options());
   Metrics m;
   m.tool = tool;
   bool have_summary = false;
@@ -477,13 +479,13 @@ Metrics parse_memaslap(std::string_view text) {
     std::string line(trim(lines[i]));
     if (line.empty()) continue;
     if (starts_with(line, "Run time:")) {
-      std::smatch mm;
-      if (!std::regex_match(line, mm, summary))
+      std::string run_time, ops, tps, net_rate;
+      if (!RE2::FullMatch(line, summary, &run_time, &ops, &tps, &net_rate))
         throw ParseError(tool, i + 1, lines[i], "malformed 'Run time: ... Ops: ... TPS: ... Net_rate: ...' line");
-      m.duration_s = number(mm[1].str());
-      m.requests = integer(mm[2].str());
-      m.throughput_ops = number(mm[3].str());
-      if (auto v = number(mm[4].str())) m.extra["net_rate_mib_per_s"] = *v;
+      m.duration_s = number(run_time);
+      m.requests = integer(ops);
+      m.throughput_ops = number(tps);
+      if (auto v = number(net_rate)) m.extra["net_rate_mib_per_s"] = *v;
       if (!m.duration_s || !m.requests || !m.throughput_ops)
         throw ParseError(tool, i + 1, lines[i], "bad number in the summary line");
       have_summary = true;
@@ -581,9 +583,10 @@ Metrics parse_wrk_like(std::string_view text, const char* tool) {
   std::uint64_t errors = 0;
   std::map<std::string, double> latency;
   auto lines = split_lines(text);
-  static const std::regex requests_re(R"(^([0-9]+) requests in ([0-9.]+[a-z]+), ([0-9.]+[KMGTP]?B) read$)");
-  static const std::regex socket_re(
-      R"(^Socket errors: connect ([0-9]+), read ([0-9]+), write ([0-9]+), timeout ([0-9]+)$)");
+  static const RE2 requests_re(R"(^([0-9]+) requests in ([0-9.]+[a-z]+), ([0-9.]+[KMGTP]?B) read$)",
+                               regex::byte_options());
+  static const RE2 socket_re(
+      R"(^Socket errors: connect ([0-9]+), read ([0-9]+), write ([0-9]+), timeout ([0-9]+)$)", regex::byte_options());
   for (std::size_t i = 0; i < lines.size(); ++i) {
     std::string_view raw = lines[i];
     std::string_view t = trim(raw);
@@ -634,12 +637,11 @@ Metrics parse_wrk_like(std::string_view text, const char* tool) {
       continue;
     }
     section = Section::none;
-    std::string line(t);
-    std::smatch mm;
-    if (std::regex_match(line, mm, requests_re)) {
-      auto n = integer(mm[1].str());
-      auto d = try_duration_us(mm[2].str());
-      auto b = try_binary_bytes(mm[3].str());
+    std::string count, duration, bytes;
+    if (RE2::FullMatch(t, requests_re, &count, &duration, &bytes)) {
+      auto n = integer(count);
+      auto d = try_duration_us(duration);
+      auto b = try_binary_bytes(bytes);
       if (!n || !d || !b) throw ParseError(tool, no, raw, "bad number in the requests line");
       m.requests = *n;
       m.duration_s = *d / 1e6;
@@ -648,10 +650,12 @@ Metrics parse_wrk_like(std::string_view text, const char* tool) {
       continue;
     }
     if (starts_with(t, "Socket errors:")) {
-      if (!std::regex_match(line, mm, socket_re)) throw ParseError(tool, no, raw, "malformed Socket errors line");
+      std::string counts[4];
+      if (!RE2::FullMatch(t, socket_re, &counts[0], &counts[1], &counts[2], &counts[3]))
+        throw ParseError(tool, no, raw, "malformed Socket errors line");
       const char* kinds[] = {"connect", "read", "write", "timeout"};
       for (int k = 0; k < 4; ++k) {
-        auto v = integer(mm[k + 1].str());
+        auto v = integer(counts[k]);
         if (!v) throw ParseError(tool, no, raw, "bad count in the Socket errors line");
         errors += *v;
         m.extra[std::string("errors_") + kinds[k]] = static_cast<double>(*v);
@@ -730,21 +734,13 @@ Metrics parse_custom(std::string_view text, const std::map<std::string, std::str
   if (metrics.empty()) throw InputError("custom output: no metrics (name -> regex) given");
   Metrics m;
   m.tool = tool;
-  std::string s(text);
   for (const auto& [name, pattern] : metrics) {
-    std::regex re;
-    try {
-      re = std::regex(pattern, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      throw InputError(fmt::format("custom metric '{}': bad regex '{}': {}", name, pattern, e.what()));
-    }
-    if (re.mark_count() != 1)
-      throw InputError(fmt::format("custom metric '{}': the regex '{}' must have exactly one capture group",
-                                   name, pattern));
-    std::smatch mm;
-    if (!std::regex_search(s, mm, re))
+    std::string error;
+    auto re = regex::compile_metric_pattern(pattern, error);
+    if (!re) throw InputError(fmt::format("custom metric '{}': {}", name, error));
+    std::string value;
+    if (!RE2::PartialMatch(text, *re, &value))
       throw ParseError(tool, fmt::format("metric '{}': the regex '{}' does not match", name, pattern));
-    std::string value = mm[1].str();
     auto v = number(value);
     if (!v) throw ParseError(tool, fmt::format("metric '{}': '{}' is not a number", name, shorten(value)));
     if (name == "throughput_ops") m.throughput_ops = *v;

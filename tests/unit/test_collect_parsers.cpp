@@ -323,6 +323,19 @@ TEST(CollectCustom, RegexesLastMatchWins) {
   EXPECT_THROW(parse_custom("", {{"a", "no group"}}), InputError);
   EXPECT_THROW(parse_custom("", {{"a", "(a)(b)"}}), InputError);
   EXPECT_THROW(parse_custom("", {{"a", "([)"}}), InputError);
+  // Empty matches advance; a long line with a nested quantifier finishes (RE2, linear).
+  auto e = parse_custom(std::string(200000, 'x') + " n=3", {{"n", R"((?:x*)*\s*n=([0-9]+))"}});
+  EXPECT_EQ(e["n"], 3);
+  auto empty = parse_custom("a1b22c", {{"n", "([0-9]*)"}});  // the last match is the empty one at the end
+  EXPECT_EQ(empty["missing"], json::array({"n"}));
+}
+
+TEST(CollectBpftrace, SummaryValuesOutOfRangeAreSkipped) {
+  auto j = parse_bpftrace_summary("iommuvm-bpftrace-summary\n@calls[f]: " + std::string(400, '9') +
+                                  "\n@calls[g]: -4\n@calls[h]: 2\n");
+  EXPECT_EQ(j["functions"]["h"]["calls"], 2);
+  EXPECT_FALSE(j["functions"].contains("f"));
+  EXPECT_FALSE(j["functions"].contains("g"));
 }
 
 // ------------------------------------------------------------------ per_request

@@ -21,6 +21,16 @@ Verdict verdict_of(const EvidenceInput& in) { return derive_policy(parse_evidenc
 
 }  // namespace
 
+TEST(LogPrefix, LongPrefixesDoNotCrash) {
+  // std::regex recursed once per character of "<ddd...>" and "[...]".
+  std::string digits(300000, '4');
+  EXPECT_EQ(strip_log_prefix("<" + digits + ">DMAR: IOMMU enabled"), "DMAR: IOMMU enabled");
+  EXPECT_EQ(strip_log_prefix("[" + digits + "] DMAR: IOMMU enabled"), "DMAR: IOMMU enabled");
+  EvidenceInput in;
+  in.dmesg = "[" + digits + "] iommu: Default domain type: Passthrough" + std::string(1000, ' ') + "\n";
+  EXPECT_EQ(parse_evidence(in).default_domain, "Passthrough");
+}
+
 TEST(LogPrefix, TimestampsAndJournalPrefixesGo) {
   EXPECT_EQ(strip_log_prefix("[    0.123456] DMAR: IOMMU enabled"), "DMAR: IOMMU enabled");
   EXPECT_EQ(strip_log_prefix("[12345.678901] iommu: Default domain type: Translated\r"),

@@ -268,6 +268,35 @@ TEST(SpecRobustness, GarbageNeverCrashes) {
   EXPECT_NE(json.diag.all()[0].message.find("JSON syntax error"), std::string::npos) << json.diag.all()[0].message;
 }
 
+TEST(SpecRobustness, LongDigitRunsInUnquotedScalarsAreValues) {
+  // std::regex recursed once per digit and overflowed the stack here (SIGSEGV).
+  std::string digits(300000, '7');
+  auto r = load("name: " + digits + "\nmachines:\n  local: {local: true}\nworkloads:\n  redis:\n    client: {requests: " +
+                digits + "}\n");
+  ASSERT_TRUE(r.diag.has_errors());
+  EXPECT_NE(all_messages(r.diag).find("t.yaml:6:"), std::string::npos) << all_messages(r.diag).substr(0, 300);
+  auto f = load("name: x\nmachines:\n  local: {local: true}\nworkloads:\n  redis:\n    client: {duration: 1." + digits +
+                "e" + digits + "}\n");
+  EXPECT_TRUE(f.diag.has_errors());
+}
+
+TEST(SpecValidate, CustomMetricRegexesAreCompiledWithTheirPosition) {
+  std::string head = "name: x\nmachines:\n  local: {local: true}\n";
+  auto bad = load(head + "workloads:\n  w:\n    kind: custom\n    server: {command: [srv]}\n"
+                         "    client:\n      tool: custom\n      command: [cli]\n      metrics:\n"
+                         "        throughput_ops: \"ops=([0-9.]+\"\n        errors: \"(a)(b)\"\n"
+                         "        duration_s: 'time=([0-9.]+)s'\n");
+  auto msg = all_messages(bad.diag);
+  EXPECT_NE(msg.find("t.yaml:12:25: error:"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("does not compile"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("t.yaml:13:17: error:"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("exactly one capture group, it has 2"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("time="), std::string::npos) << "a good pattern is not reported: " << msg;
+  auto collector = load(head + "workloads:\n  redis: {}\ncollectors:\n  c:\n    kind: custom\n    command: [x]\n"
+                               "    metrics: {rate: '(?<=x)([0-9]+)'}\n");
+  EXPECT_NE(all_messages(collector.diag).find("t.yaml:10:"), std::string::npos) << all_messages(collector.diag);
+}
+
 TEST(SpecRobustness, HugeDocumentRefused) {
   std::string big = "name: x\nblob: \"" + std::string(kMaxSpecBytes, 'a') + "\"\n";
   auto r = load(big);

@@ -432,6 +432,27 @@ TEST(CustomParser, RegexesFillFields) {
   EXPECT_THROW(parse_custom(text, {{"x", "(ops: ([0-9.]+"}}), InputError);  // bad regex
 }
 
+TEST(ParseRobustness, LongDigitLinesAndNestedQuantifiers) {
+  // std::regex recursed once per character: these lines crashed wrk, wrk2, memaslap and custom.
+  std::string digits(300000, '9');
+  for (const char* tool : {"wrk", "wrk2", "memaslap"}) {
+    for (const std::string& text : {digits + " requests in 10.00s, 1.00MB read\n",
+                                    "Socket errors: connect " + digits + ", read 0, write 0, timeout 0\n",
+                                    "Run time: " + digits + "s Ops: 1 TPS: 1 Net_rate: 1.0M/s\n"}) {
+      try {
+        parse_output(tool, text);
+      } catch (const InputError&) {
+      }
+    }
+  }
+  // A nested quantifier on a long line runs in linear time with RE2 (backtracking never ends).
+  auto m = parse_custom(std::string(100000, 'a') + " ops=5\n", {{"throughput_ops", R"((?:a*)*\s*ops=([0-9]+))"}});
+  EXPECT_EQ(*m.throughput_ops, 5.0);
+  EXPECT_NE(parse_error([&] { parse_custom(std::string(100000, 'a') + "!", {{"x", R"(^(?:a|aa)*b([0-9]))"}}); })
+                .find("does not match"),
+            std::string::npos);
+}
+
 TEST(ParseOutput, DispatchAndUnknownTool) {
   auto m = parse_output("wrk2", slurp("samples/wrk2-output.txt"));
   EXPECT_EQ(m.tool, "wrk2");
