@@ -382,11 +382,12 @@ TEST_F(SshHost, GuestPolicyThroughItsOwnGrubOverSsh) {
   EXPECT_EQ(boot_ids["strict"], "00000000-0000-4000-8000-000000000001");
   EXPECT_NE(boot_ids["passthrough"], boot_ids["strict"]);
   EXPECT_NE(fs::read_file(guest / "proc/cmdline").find("iommu.passthrough=1"), std::string::npos);
-  // The edit was backed up and journaled on the guest, and cleanup put the file back.
-  bool backup = false;
-  for (const auto& e : stdfs::directory_iterator(guest / "etc/default"))
-    backup = backup || e.path().filename().string().find("grub.iommuvm-") == 0;
-  EXPECT_TRUE(backup);
+  // The edit was backed up and journaled on the guest, and cleanup put the file back and
+  // removed the backup.
+  auto backups = test::journaled_backups(campaign, "guest");
+  ASSERT_EQ(backups.size(), 1u);
+  EXPECT_EQ(backups[0].rfind("/etc/default/grub.iommuvm-", 0), 0u) << backups[0];
+  EXPECT_FALSE(stdfs::exists(guest / backups[0].substr(1))) << "removed once restored";
   auto undo = fs::read_file(campaign / "undo.jsonl");
   EXPECT_NE(undo.find("\"machine\":\"guest\""), std::string::npos) << undo;
   EXPECT_EQ(fs::read_file(guest / "etc/default/grub"), fs::read_file(test::data_path("grub/grub-default-testbed")));
@@ -496,13 +497,13 @@ TEST_F(SshHost, PersistentGrubEditsTheDropInInEffect) {
   // source) and restored at the end.
   EXPECT_EQ(fs::read_file(root / "etc/default/grub"), fs::read_file(test::data_path("grub/grub-default-testbed")));
   EXPECT_EQ(fs::read_file(root / "etc/default/grub.d/50-cloudimg.cfg"), dropin);
-  int backups = 0;
+  auto backups = test::journaled_backups(campaign, "host");
+  ASSERT_EQ(backups.size(), 1u);
+  EXPECT_EQ(backups[0].rfind("/etc/default/grub.d/50-cloudimg.cfg.iommuvm-", 0), 0u) << backups[0];
+  EXPECT_FALSE(backups[0].ends_with(".cfg"));
+  EXPECT_FALSE(stdfs::exists(root / backups[0].substr(1))) << "removed once restored";
   for (const auto& e : stdfs::directory_iterator(root / "etc/default/grub.d"))
-    if (e.path().filename().string().rfind("50-cloudimg.cfg.iommuvm-", 0) == 0) {
-      ++backups;
-      EXPECT_NE(e.path().extension(), ".cfg");
-    }
-  EXPECT_EQ(backups, 1);
+    EXPECT_EQ(e.path().filename().string().find("iommuvm"), std::string::npos) << "left behind: " << e.path();
   std::ifstream undo(campaign / "undo.jsonl");
   std::string line, paths;
   while (std::getline(undo, line)) {
