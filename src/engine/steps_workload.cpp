@@ -71,7 +71,8 @@ std::string Engine::work_dir(const std::string& m, const std::string& role) {
     auto res = machine(m).run({{"sh", "-c", "umask 077 && mktemp -d -- \"${TMPDIR:-/tmp}/$1.XXXXXXXX\"", "sh", prefix}},
                               {std::chrono::milliseconds(30000)});
     std::string dir = res.out.substr(0, res.out.find('\n'));
-    if (options_.dry_run) dir = fmt::format("<{}:$TMPDIR/{}.XXXXXXXX>", m, prefix);
+    // A dry run: what mktemp makes (with its random part shown as XXXXXXXX).
+    if (options_.dry_run) dir = fmt::format("/tmp/{}.XXXXXXXX", prefix);
     else if (!res.ok() || dir.empty() || dir.front() != '/')
       throw Error(fmt::format("cannot make a private work folder on {} (mktemp -d): {}", m, res.err.empty() ? res.out : res.err));
     it = work_roots_.emplace(m, dir).first;

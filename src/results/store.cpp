@@ -68,6 +68,19 @@ CampaignStore CampaignStore::open(const stdfs::path& output_root, const spec::Sp
   std::error_code ec;
   stdfs::create_directories(parent, ec);
   if (ec) throw Error(fmt::format("cannot create results folder {}: {}", parent.string(), ec.message()));
+  // Choosing or creating the campaign folder, and locking it, happen under a lock of the
+  // experiment's folder: a second run started meanwhile waits for that (a moment), then
+  // finds the first one's campaign and its lock.
+  struct ExperimentLock {
+    int fd = -1;
+    ~ExperimentLock() {
+      if (fd >= 0) ::close(fd);
+    }
+  } experiment;
+  // flock on the folder itself: no file of its own in it.
+  experiment.fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (experiment.fd < 0 || ::flock(experiment.fd, LOCK_EX) != 0)
+    throw Error(fmt::format("cannot lock {}: {}", parent.string(), std::strerror(errno)));
 
   if (!opts.fresh) {
     // The latest campaign folder decides: names sort by time.

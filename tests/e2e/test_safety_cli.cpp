@@ -178,3 +178,48 @@ TEST(FilesWritten, OnlyTheCampaignFolderAndPrivateWorkFolders) {
   for (const auto& e : stdfs::directory_iterator("/tmp"))
     EXPECT_EQ(e.path().filename().string().find(work_id), std::string::npos) << e.path();
 }
+
+// tuning.irq_affinity pins the IRQs of eth1 by exact name (eth1, eth1-TxRx-*, i40e-eth1-*,
+// a shared line naming eth1), not those of eth10, eth11 or eth12; each old affinity is
+// journaled, and `iommuvm restore` puts them back (cleanup: keep leaves them for the check).
+TEST(Tuning, IrqAffinityMatchesTheInterfaceExactlyAndIsUndone) {
+  test::TempDir dir;
+  auto root = dir / "root";
+  write(root / "proc/interrupts", fs::read_file(test::data_path("collect/interrupts_nic_queues.txt")));
+  const std::vector<std::string> all = {"0", "120", "121", "122", "123", "124", "125", "126", "127", "140", "141", "142", "150"};
+  for (const auto& irq : all) write(root / "proc/irq" / irq / "smp_affinity_list", "0-3\n");
+  auto spec = dir / "irq.yaml";
+  write(spec, "name: irq\noutput: " + (dir / "results").string() + "\ncleanup: keep\n" +
+                  "machines:\n  local: {local: true, sudo: false, root: " + root.string() +
+                  ", tuning: {interface: eth1, irq_affinity: '2'}}\n"
+                  "workloads:\n"
+                  "  w:\n    kind: custom\n    server: {command: [sleep, '30'], ready: none}\n"
+                  "    client: {command: [sh, -c, 'echo ops=1'], metrics: {throughput_ops: 'ops=([0-9]+)'}}\n");
+  auto r = test::run_process({test::binary_path().string(), "run", "--plain", spec.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const std::set<std::string> eth1 = {"120", "121", "122", "125", "127"};
+  for (const auto& irq : all) {
+    std::string now = fs::read_file(root / "proc/irq" / irq / "smp_affinity_list");
+    EXPECT_EQ(now, eth1.count(irq) ? "2" : "0-3\n") << "IRQ " << irq;
+  }
+  auto campaign = test::only_campaign(dir / "results", "irq");
+  std::set<std::string> journaled;
+  std::ifstream undo(campaign / "undo.jsonl");
+  for (std::string line; std::getline(undo, line);) {
+    auto j = json::parse(line);
+    if (j.value("action", "") != "irq_affinity") continue;
+    EXPECT_EQ(j["value"], "0-3");
+    journaled.insert(j["path"].get<std::string>());
+  }
+  std::set<std::string> expected;
+  for (const auto& irq : eth1) expected.insert("/proc/irq/" + irq + "/smp_affinity_list");
+  EXPECT_EQ(journaled, expected);
+  auto runs = test::runs_of(campaign);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0]["tuning"]["local"]["irqs"], json(std::vector<std::string>(eth1.begin(), eth1.end())));
+
+  auto restore = test::run_process({test::binary_path().string(), "restore", campaign.string()});
+  EXPECT_EQ(restore.exit_code, 0) << restore.out << restore.err;
+  for (const auto& irq : all)
+    EXPECT_EQ(fs::read_file(root / "proc/irq" / irq / "smp_affinity_list"), eth1.count(irq) ? "0-3" : "0-3\n") << irq;
+}
