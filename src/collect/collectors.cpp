@@ -94,8 +94,9 @@ class Base : public Collector {
 
   // A file on the machine in the run's work folder.
   std::string work_file(const std::string& ext) const {
-    auto dir = ctx_.work_dir.empty() ? std::string("/tmp") : ctx_.work_dir;
-    return dir + "/" + name() + "." + ext;
+    // Never a shared folder: the engine gives the run's private work folder.
+    if (ctx_.work_dir.empty()) throw Error("internal: a collector without a work folder");
+    return ctx_.work_dir + "/" + name() + "." + ext;
   }
   // <raw_dir>/<name>.<ext> on the controller; refused if it would leave raw_dir.
   std::filesystem::path raw_file(const std::string& ext) const {
