@@ -68,10 +68,14 @@ void run_set(const SetOptions& o) {
   } else {
     auto now = std::chrono::system_clock::now();
     for (std::size_t i : changed) {
-      std::string backup = policy::grub_backup_path(sources[i].name, now);
-      fs::atomic_write(backup, sources[i].text);
+      // The backup is what is on disk now (read again: the file the edit is based on).
+      auto backup = fs::backup_copy(sources[i].name, policy::grub_backup_template(sources[i].name, now),
+                                    std::string(policy::kGrubBackupSuffix));
+      if (fs::read_file(backup) != sources[i].text)
+        throw Error(fmt::format("{} changed while iommuvm was editing it: nothing written (backup {})", sources[i].name,
+                                backup.string()));
       fs::atomic_write(sources[i].name, out[i]);
-      std::cout << "wrote " << sources[i].name << " (backup: " << backup << ")\n";
+      std::cout << "wrote " << sources[i].name << " (backup: " << backup.string() << ")\n";
     }
     if (changed.empty()) std::cout << "unchanged: " << o.grub_file << " already requests " << o.policy << "\n";
   }

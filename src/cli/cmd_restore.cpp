@@ -18,7 +18,7 @@ void add_restore(CLI::App& app, Context& ctx) {
   auto dir = std::make_shared<std::string>();
   sub->add_option("campaign", *dir, "Campaign folder (OUTPUT/<experiment>/<campaign-id>)")->required();
   sub->callback([dir, &ctx] {
-    auto store = results::CampaignStore::at(*dir);
+    auto store = results::CampaignStore::at(*dir, "restore");
     auto c = store.campaign();
     std::string format = c.value("format", std::string("yaml"));
     auto loaded = spec::load_file(std::filesystem::path(*dir) / ("spec." + (format.empty() ? "yaml" : format)));

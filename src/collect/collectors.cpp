@@ -12,6 +12,7 @@
 
 #include "iommuvm/collect/collector.hpp"
 #include "iommuvm/collect/parsers.hpp"
+#include "iommuvm/results/store.hpp"
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/util/fs.hpp"
 
@@ -93,13 +94,15 @@ class Base : public Collector {
 
   // A file on the machine in the run's work folder.
   std::string work_file(const std::string& ext) const {
-    auto dir = ctx_.work_dir.empty() ? std::string("/tmp") : ctx_.work_dir;
-    return dir + "/" + name() + "." + ext;
+    // Never a shared folder: the engine gives the run's private work folder.
+    if (ctx_.work_dir.empty()) throw Error("internal: a collector without a work folder");
+    return ctx_.work_dir + "/" + name() + "." + ext;
   }
-  // <raw_dir>/<name>.<ext> on the controller.
+  // <raw_dir>/<name>.<ext> on the controller; refused if it would leave raw_dir.
   std::filesystem::path raw_file(const std::string& ext) const {
-    auto dir = ctx_.raw_dir.empty() ? std::filesystem::temp_directory_path() : ctx_.raw_dir;
-    return dir / (name() + "." + ext);
+    // A dry run without a campaign folder: a placeholder, never written.
+    if (ctx_.raw_dir.empty()) return std::filesystem::path("<raw>") / (name() + "." + ext);
+    return results::contained_path(ctx_.raw_dir, name() + "." + ext);
   }
   void save_raw(const std::string& ext, const std::string& text) const {
     if (!ctx_.dry_run) fs::atomic_write(raw_file(ext), text);
@@ -107,7 +110,7 @@ class Base : public Collector {
   // Download a machine file into raw_dir and return its contents.
   std::string fetch(const std::string& remote_path, const std::string& ext) {
     auto local = raw_file(ext);
-    std::filesystem::create_directories(local.parent_path());
+    if (!ctx_.dry_run) std::filesystem::create_directories(local.parent_path());
     m().download(remote_path, local);
     if (ctx_.dry_run) return {};
     return fs::read_file(local);
@@ -511,8 +514,7 @@ class BpftraceIommu final : public Base {
       throw Unsupported{"none of the functions can be probed here: " + join(missing_, ", ")};
     auto script = bpftrace_script(t);
     auto local = raw_file("bt");
-    std::filesystem::create_directories(local.parent_path());
-    fs::atomic_write(local, script);
+    if (!ctx_.dry_run) fs::atomic_write(local, script);
     make_work_dir();
     script_path_ = work_file("bt");
     m().upload(local, script_path_);
@@ -629,7 +631,7 @@ class QemuTrace final : public Base {
       offset_ = 0;
     }
     auto local = raw_file("log");
-    std::filesystem::create_directories(local.parent_path());
+    if (!ctx_.dry_run) std::filesystem::create_directories(local.parent_path());
     remote::RunOptions o;
     o.stdout_file = local;
     o.timeout = milliseconds(120000);
@@ -691,14 +693,11 @@ class Custom final : public Base {
 std::unique_ptr<Collector> make(const Context& ctx) {
   const auto& s = ctx.spec;
   const auto& k = s.kind;
-  auto need = [&](bool ok, const char* what) {
-    if (!ok) throw InputError(fmt::format("collector {} (kind {}): {}", s.name, k, what));
-  };
+  // The required fields, from the kinds' one description (spec::collector_kinds, checked by validate).
+  for (auto f : spec::missing_collector_fields(s))
+    throw InputError(fmt::format("collector {} (kind {}) needs '{}'", s.name, k, f));
   if (k == "mpstat") return std::make_unique<Mpstat>(ctx);
-  if (k == "pidstat") {
-    need(!s.process.empty(), "needs process: a process name or qemu");
-    return std::make_unique<ProcessCpu>(ctx);
-  }
+  if (k == "pidstat") return std::make_unique<ProcessCpu>(ctx);
   if (k == "interrupts") return std::make_unique<Interrupts>(ctx);
   if (k == "perf-stat") return std::make_unique<PerfStat>(ctx);
   if (k == "dmar-pmu") return std::make_unique<DmarPmu>(ctx);
@@ -707,12 +706,8 @@ std::unique_ptr<Collector> make(const Context& ctx) {
     for (const auto& f : s.functions) check_function_name(f);
     return std::make_unique<BpftraceIommu>(ctx);
   }
-  if (k == "qemu-trace") {
-    need(!s.trace_file.empty(), "needs trace_file: the file QEMU writes its trace to");
-    return std::make_unique<QemuTrace>(ctx);
-  }
+  if (k == "qemu-trace") return std::make_unique<QemuTrace>(ctx);
   if (k == "custom") {
-    need(!s.command.empty(), "needs command");
     parse_custom("", s.metrics);  // regexes compile and have one group
     return std::make_unique<Custom>(ctx);
   }

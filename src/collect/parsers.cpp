@@ -209,6 +209,40 @@ std::string pci_of_chip(const std::string& chip) {
 }
 }  // namespace
 
+namespace {
+// IFNAME itself, or IFNAME followed by a queue part ('-', '@', ':').
+bool names_interface(std::string_view action, std::string_view ifname) {
+  if (!action.starts_with(ifname)) return false;
+  if (action.size() == ifname.size()) return true;
+  char next = action[ifname.size()];
+  return next == '-' || next == '@' || next == ':';
+}
+}  // namespace
+
+std::vector<std::string> interface_irqs(const InterruptTable& table, std::string_view ifname, std::string_view pci) {
+  std::vector<std::string> out;
+  if (ifname.empty() && pci.empty()) return out;
+  for (const auto& l : table.lines) {
+    if (l.irq.empty() || !std::all_of(l.irq.begin(), l.irq.end(), [](char c) { return c >= '0' && c <= '9'; })) continue;
+    bool match = !pci.empty() && pci_of_chip(l.chip) == pci;
+    // Several actions on one IRQ are listed as "a, b".
+    std::string_view rest = l.device;
+    while (!match && !rest.empty()) {
+      auto comma = rest.find(',');
+      std::string_view a = trim(rest.substr(0, comma));
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      if (a.empty()) continue;
+      if (!ifname.empty()) {
+        auto dash = a.find('-');
+        match = names_interface(a, ifname) || (dash != std::string_view::npos && names_interface(a.substr(dash + 1), ifname));
+      }
+      if (!match && !pci.empty()) match = a.ends_with(std::string("@pci:") + std::string(pci));
+    }
+    if (match) out.push_back(l.irq);
+  }
+  return out;
+}
+
 json interrupt_deltas(const InterruptTable& before, const InterruptTable& after, double window_s) {
   std::map<std::string, const InterruptLine*> prev;
   for (const auto& l : before.lines) prev[l.irq] = &l;

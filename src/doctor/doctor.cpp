@@ -143,7 +143,7 @@ std::vector<Needs> needs(const plan::Plan& p) {
         workload::ServerContext ctx;
         ctx.address = w.server.bind.empty() ? "127.0.0.1" : w.server.bind;
         ctx.port = w.server.port;
-        ctx.work_dir = "/tmp/iommuvm-doctor";
+        ctx.work_dir = "/tmp/iommuvm-doctor";  // only to name the programs: nothing is written there
         auto sp = workload::server_plan(w, ctx);
         if (auto prog = program_of(sp.command.argv); !prog.empty()) n->programs.emplace(prog, why);
         if (w.server.ready != "none")

@@ -11,7 +11,6 @@
 #include "iommuvm/virt/sriov.hpp"
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/util/fs.hpp"
-#include "iommuvm/util/hash.hpp"
 
 namespace iommuvm::engine {
 
@@ -39,23 +38,67 @@ remote::RunResult run_checked(remote::Remote& r, remote::Command cmd, const std:
   return res;
 }
 
+namespace {
+// Install a file on a machine as root, atomically: a temporary file made by mktemp next to
+// the target (the target of a symbolic link: the link stays), filled from stdin or from the
+// file $3, given the target's mode and owner (or $2 for a new file), fsynced, renamed over
+// the target, the folder fsynced. Nothing is deleted first, no name is guessable.
+constexpr const char* kInstallScript =
+    "set -eu\n"
+    "dest=$1 mode=$2\n"
+    "target=$(readlink -f -- \"$dest\")\n"
+    "dir=$(dirname -- \"$target\")\n"
+    "tmp=$(mktemp -- \"$dir/.$(basename -- \"$target\").iommuvm-XXXXXX\")\n"
+    "trap 'rm -f -- \"$tmp\"' EXIT\n"
+    "if [ $# -ge 3 ]; then cat -- \"$3\" > \"$tmp\"; else cat > \"$tmp\"; fi\n"
+    "if [ -e \"$target\" ]; then\n"
+    "  chmod --reference=\"$target\" -- \"$tmp\"\n"
+    "  chown --reference=\"$target\" -- \"$tmp\" 2>/dev/null || [ \"$(id -u)\" != 0 ]\n"
+    "else\n"
+    "  chmod -- \"$mode\" \"$tmp\"\n"
+    "fi\n"
+    "sync -- \"$tmp\"\n"
+    "mv -f -- \"$tmp\" \"$target\"\n"
+    "trap - EXIT\n"
+    "sync -- \"$dir\"\n";
+}  // namespace
+
 void write_as_root(remote::Remote& r, const std::string& abs, const std::string& content, const std::string& mode) {
   std::string dest = machine_path(r, abs);
-  auto local = std::filesystem::temp_directory_path() /
-               fmt::format("iommuvm-{}-{}", ::getpid(), hash::sha256_hex(dest + content).substr(0, 12));
-  fs::atomic_write(local, content);
-  // Another name on the machine: it may be this very machine, sharing /tmp.
-  std::string tmp = "/tmp/" + local.filename().string() + ".upload";
-  try {
-    r.upload(local, tmp);
-  } catch (...) {
-    std::filesystem::remove(local);
-    throw;
-  }
-  std::filesystem::remove(local);
-  // install(1) writes a new file and renames it over the old one.
-  run_checked(r, {{"install", "-m", mode, tmp, dest}, true, "", {}}, fmt::format("writing {}", dest));
-  r.run({{"rm", "-f", tmp}});
+  remote::RunOptions opts;
+  opts.timeout = std::chrono::milliseconds(120000);
+  opts.stdin_data = content;
+  auto res = r.run({{"sh", "-c", kInstallScript, "sh", dest, mode}, true, "", {}}, opts);
+  if (!res.ok())
+    throw Error(fmt::format("writing {} on {} failed (exit {}{}): {}", dest, r.name(), res.exit_status,
+                            res.timed_out ? ", timed out" : "", res.err.empty() ? res.out : res.err));
+}
+
+void copy_as_root(remote::Remote& r, const std::string& from_abs, const std::string& abs) {
+  std::string dest = machine_path(r, abs);
+  run_checked(r, {{"sh", "-c", kInstallScript, "sh", dest, "0644", machine_path(r, from_abs)}, true, "", {}},
+              fmt::format("writing {}", dest));
+}
+
+std::string backup_as_root(remote::Remote& r, const std::string& abs, const std::string& name_template,
+                           const std::string& suffix, bool dry_run) {
+  auto res = run_checked(r,
+                         {{"sh", "-c",
+                           "set -eu\n"
+                           "b=$(mktemp --suffix=\"$3\" -- \"$2\")\n"
+                           "cp -p -- \"$1\" \"$b\"\n"
+                           "sync -- \"$b\"\n"
+                           "printf '%s\\n' \"$b\"\n",
+                           "sh", machine_path(r, abs), machine_path(r, name_template), suffix},
+                          true, "", {}},
+                         "backing up " + abs);
+  if (dry_run) return name_template + suffix;
+  std::string made = res.out.substr(0, res.out.find('\n'));
+  // The journal keeps machine paths without the root prefix, like every other path in it.
+  std::string prefix = r.root() == "/" || r.root().empty() ? "" : r.root().string();
+  if (!prefix.empty() && made.rfind(prefix, 0) == 0) made = made.substr(prefix.size());
+  if (made.empty() || made.front() != '/') throw Error(fmt::format("backing up {} on {}: no backup name", abs, r.name()));
+  return made;
 }
 
 MachineFacts read_facts(remote::Remote& r) {
@@ -192,8 +235,14 @@ std::vector<std::string> restore_machines(results::CampaignStore& store,
       if (action == "remove_file") {
         run_checked(r, {{"rm", "-f", machine_path(r, path)}, true, "", {}}, "removing " + path);
       } else if (action == "restore_file") {
-        run_checked(r, {{"cp", "-p", machine_path(r, e.value("backup", "")), machine_path(r, path)}, true, "", {}},
-                    "restoring " + path);
+        // Atomically, through a symbolic link to its target; then the backup goes (the
+        // restore is journaled as undone, so nothing needs it any more).
+        std::string backup = e.value("backup", "");
+        copy_as_root(r, backup, path);
+        run_checked(r, {{"rm", "-f", "--", machine_path(r, backup)}, true, "", {}}, "removing the backup " + backup);
+        out << fmt::format("  removed backup {} on {}\n", backup, r.name());
+      } else if (action == "irq_affinity") {
+        remote::remote_sysfs(r)->write({path, e.value("value", "")});
       } else if (action == "num_vfs") {
         auto sys = remote::remote_sysfs(r);
         for (int v : {0, e.value("value", 0)})

@@ -24,9 +24,20 @@ std::string machine_path(const remote::Remote& r, const std::string& abs);
 // Contents of a file, or nullopt when it does not exist or cannot be read.
 std::optional<std::string> try_read(remote::Remote& r, const std::string& abs);
 
-// Write CONTENT to ABS (under the root prefix) as root: uploaded to a temporary file, then
-// moved into place with sudo when needed. MODE like "0644".
+// Write CONTENT to ABS (under the root prefix) as root, atomically: sent on stdin to a
+// temporary file that mktemp makes next to the target (a symbolic link's target: the link
+// stays), fsynced and renamed over it. An existing file keeps its mode and owner; a new one
+// gets MODE ("0644"). No staging file anywhere else.
 void write_as_root(remote::Remote& r, const std::string& abs, const std::string& content, const std::string& mode = "0644");
+
+// The same, with the content of the machine file FROM_ABS (restoring a backup).
+void copy_as_root(remote::Remote& r, const std::string& from_abs, const std::string& abs);
+
+// A backup of ABS in a new file NAME_TEMPLATE (ends in XXXXXX) + SUFFIX made by mktemp on
+// the machine (never overwrites another), with the file's mode and owner (cp -p), fsynced.
+// Returns its path (without the root prefix); a dry run: the template.
+std::string backup_as_root(remote::Remote& r, const std::string& abs, const std::string& name_template,
+                           const std::string& suffix, bool dry_run);
 
 // Run as root; throws Error with the command's stderr when it fails.
 remote::RunResult run_checked(remote::Remote& r, remote::Command cmd, const std::string& what,

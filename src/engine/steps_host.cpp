@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "iommuvm/collect/parsers.hpp"
 #include "iommuvm/engine/engine.hpp"
 #include "iommuvm/policy/boot.hpp"
 #include "iommuvm/policy/cmdline.hpp"
@@ -142,12 +143,14 @@ void Engine::switch_by_grub(const std::string& name, remote::Remote& r, const sp
     auto when = std::chrono::system_clock::now();
     for (std::size_t i = 0; i < sources.size(); ++i) {
       if (updated[i] == sources[i].text) continue;
-      std::string backup = policy::grub_backup_path(paths[i], when);
+      // The backup first (its unique name is made on the machine), journaled before the edit.
+      std::string backup = backup_as_root(r, paths[i], policy::grub_backup_template(paths[i], when),
+                                          std::string(policy::kGrubBackupSuffix), options_.dry_run);
       undo({{"action", "restore_file"},
             {"path", paths[i]},
             {"backup", backup},
             {"after", m ? m->grub_update : std::vector<std::string>{"update-grub"}}});
-      run_checked(r, {{"cp", "-p", machine_path(r, paths[i]), machine_path(r, backup)}, true, "", {}}, "backing up " + paths[i]);
+      progress_ << fmt::format("  {}: backup of {} in {}\n", name, paths[i], backup);
       write_as_root(r, paths[i], updated[i]);
     }
     remote::Command update{m ? m->grub_update : std::vector<std::string>{"update-grub"}, true, "", {}};
@@ -450,14 +453,33 @@ void Engine::on_machine_tune(const plan::Step& s) {
   }
   if (t.contains("irq_affinity")) {
     if (ifname.empty()) throw Error("tuning 'irq_affinity' needs 'interface'");
-    // Every IRQ whose /proc/interrupts line names the interface (mlx5_comp*@pci:... lines name the PCI device).
-    run_checked(r, {{"sh", "-c",
-                     "grep -E \"$1\" \"$3\"/proc/interrupts | cut -d: -f1 | while read -r irq; do "
-                     "printf '%s' \"$2\" > \"$3\"/proc/irq/$irq/smp_affinity_list || exit 1; done",
-                     "sh", ifname, t["irq_affinity"].get<std::string>(), r.root() == "/" ? "" : r.root().string()},
-                    true, "", {}},
-                "setting IRQ affinity");
+    // The interface's IRQs by exact name (and its PCI device, for mlx5_comp*@pci:... lines);
+    // each one's old affinity journaled before it is changed.
+    std::string pci;
+    if (!options_.dry_run) {
+      auto link = r.run({{"readlink", "-f", machine_path(r, "/sys/class/net/" + ifname + "/device")}});
+      if (link.ok()) pci = std::filesystem::path(link.out.substr(0, link.out.find('\n'))).filename().string();
+    }
+    std::vector<std::string> irqs;
+    if (options_.dry_run) {
+      irqs = {"<IRQs of " + ifname + " in /proc/interrupts>"};
+    } else {
+      auto text = try_read(r, "/proc/interrupts");
+      if (!text) throw Error(fmt::format("cannot read /proc/interrupts on {}", s.machine));
+      irqs = collect::interface_irqs(collect::parse_interrupts(*text), ifname, pci);
+      if (irqs.empty()) throw Error(fmt::format("no IRQ of {} in /proc/interrupts on {}", ifname, s.machine));
+    }
+    auto sys = remote::remote_sysfs(r);
+    std::string value = t["irq_affinity"].get<std::string>();
+    for (const auto& irq : irqs) {
+      std::string path = "/proc/irq/" + irq + "/smp_affinity_list";
+      auto old = options_.dry_run ? std::optional<std::string>("<old>") : sys->read(path);
+      if (!old) throw Error(fmt::format("cannot read {} on {}", path, s.machine));
+      undo({{"action", "irq_affinity"}, {"path", path}, {"interface", ifname}, {"value", *old}});
+      sys->write({path, value});
+    }
     applied["irq_affinity"] = t["irq_affinity"];
+    applied["irqs"] = irqs;
   }
   if (t.contains("commands"))
     for (const auto& c : t["commands"]) run_checked(r, {{"sh", "-c", c.get<std::string>()}, true, "", {}}, "tuning command");

@@ -63,9 +63,21 @@ std::string Engine::version_of(const std::string& m, const std::string& program)
   return line;
 }
 
-// Where the run's server and client keep their files on a machine.
-static std::string work_dir_for(const std::string& campaign, const std::string& run, const char* role) {
-  return fmt::format("/tmp/iommuvm/{}/{}/{}", campaign, run, role);
+std::string Engine::work_dir(const std::string& m, const std::string& role) {
+  auto it = work_roots_.find(m);
+  if (it == work_roots_.end()) {
+    std::string prefix = "iommuvm-" + (store_ ? store_->work_id() : std::string("dry-run"));
+    // As the login user: the servers and generators that run as that user write there too.
+    auto res = machine(m).run({{"sh", "-c", "umask 077 && mktemp -d -- \"${TMPDIR:-/tmp}/$1.XXXXXXXX\"", "sh", prefix}},
+                              {std::chrono::milliseconds(30000)});
+    std::string dir = res.out.substr(0, res.out.find('\n'));
+    // A dry run: what mktemp makes (with its random part shown as XXXXXXXX).
+    if (options_.dry_run) dir = fmt::format("/tmp/{}.XXXXXXXX", prefix);
+    else if (!res.ok() || dir.empty() || dir.front() != '/')
+      throw Error(fmt::format("cannot make a private work folder on {} (mktemp -d): {}", m, res.err.empty() ? res.out : res.err));
+    it = work_roots_.emplace(m, dir).first;
+  }
+  return fmt::format("{}/{}/{}", it->second, run_ ? run_->id : std::string("campaign"), role);
 }
 
 void Engine::on_server_start(const plan::Step& s) {
@@ -83,7 +95,7 @@ void Engine::on_server_start(const plan::Step& s) {
   // already run a Redis or nginx of its own on the default port.
   if (base.port == 0 && local && !options_.dry_run) base.port = net::free_tcp_ports(instances);
   if (base.port == 0 && instances > 1) base.port = workload::default_port(w.kind);
-  const std::string work = work_dir_for(store_ ? store_->work_id() : "dry-run", run_->id, "server");
+  const std::string work = work_dir(s.machine, "server");
   base.as_root = local ? ::geteuid() == 0 : (m && m->ssh.user == "root");
 
   struct Started {
@@ -279,8 +291,10 @@ static ClientRun run_client(Engine* self, remote::Remote& r, const spec::Spec& c
 // background, each recording its start time (the machine's clock, date +%s%N), and
 // waits for them; the machines' shells are released together from one barrier. The
 // outputs are fetched after the window and combined (workload::combine).
+using WorkOf = std::function<std::string(const std::string&)>;  // machine -> the run's client folder there
+
 static ClientRun run_clients(const std::function<remote::Remote&(const std::string&)>& machine_of, const spec::Spec& cfg,
-                             const spec::Workload& w, const std::vector<Slot>& slots, const std::string& work_dir,
+                             const spec::Workload& w, const std::vector<Slot>& slots, const WorkOf& work_of,
                              const json& server, const std::filesystem::path& raw_dir, const std::string& label,
                              bool dry_run, std::ostream& progress, const std::function<void(bool)>& window,
                              const std::map<std::string, std::string>& programs) {
@@ -299,7 +313,7 @@ static ClientRun run_clients(const std::function<remote::Remote&(const std::stri
     workload::ClientContext ctx;
     ctx.target = target;
     ctx.port = slot.port;
-    ctx.work_dir = fmt::format("{}/{}", work_dir, slot.index);
+    ctx.work_dir = fmt::format("{}/{}", work_of(slot.machine), slot.index);
     if (auto it = programs.find(slot.machine); it != programs.end()) ctx.program = it->second;
     auto cp = workload::client_plan(w, ctx);
     auto mk = r.run({{"mkdir", "-p", ctx.work_dir}});
@@ -453,13 +467,13 @@ std::string Engine::wrk2_program(const std::string& m) {
 // Runs the workload's generator(s) for one window: the single-process path, or run_clients.
 static ClientRun drive(Engine* self, const std::function<remote::Remote&(const std::string&)>& machine_of,
                        const spec::Spec& cfg, const spec::Workload& w, const std::string& first_machine,
-                       const std::string& work, const json& server, const std::filesystem::path& raw_dir,
+                       const WorkOf& work, const json& server, const std::filesystem::path& raw_dir,
                        const std::string& label, bool dry_run, std::ostream& progress,
                        const std::function<void(bool)>& window, const std::map<std::string, std::string>& programs) {
   auto slots = client_slots(w, first_machine, server);
   if (slots.size() == 1) {
     auto it = programs.find(first_machine);
-    return run_client(self, machine_of(first_machine), cfg, w, work, server, raw_dir, label, dry_run, progress, window,
+    return run_client(self, machine_of(first_machine), cfg, w, work(first_machine), server, raw_dir, label, dry_run, progress, window,
                       it == programs.end() ? "" : it->second);
   }
   return run_clients(machine_of, cfg, w, slots, work, server, raw_dir, label, dry_run, progress, window, programs);
@@ -479,7 +493,7 @@ void Engine::on_client_warmup(const plan::Step& s) {
   // The warm-up runs the same generator for the warm-up time (request-count tools: a tenth of the requests).
   if (w.client.duration_s > 0 || w.client.requests == 0) w.client.duration_s = w.client.warmup_s;
   else w.client.requests = std::max(1000, w.client.requests / 10);
-  auto work = work_dir_for(store_ ? store_->work_id() : "dry-run", run_->id, "client");
+  auto work = [this](const std::string& m) { return work_dir(m, "client"); };
   auto programs = client_programs(w, s.machine);
   auto res = drive(this, [this](const std::string& m) -> remote::Remote& { return machine(m); }, cfg, w, s.machine, work,
                    run_->record["server"], run_->raw_dir, "warmup", options_.dry_run, progress_, [](bool) {}, programs);
@@ -490,7 +504,7 @@ void Engine::on_client_warmup(const plan::Step& s) {
 void Engine::on_client_measure(const plan::Step& s) {
   const auto& cfg = config(s);
   const auto& w = cfg.workloads.front();
-  auto work = work_dir_for(store_ ? store_->work_id() : "dry-run", run_->id, "client");
+  auto work = [this](const std::string& m) { return work_dir(m, "client"); };
   auto programs = client_programs(w, s.machine);
   static const std::map<std::string, std::string> kProgram = {{"redis-benchmark", "redis-benchmark"}, {"memtier", "memtier_benchmark"},
                                                               {"wrk", "wrk"}, {"wrk2", "wrk2"}, {"iperf3", "iperf3"},
@@ -511,7 +525,7 @@ void Engine::on_client_measure(const plan::Step& s) {
   for (const auto& cs : cfg.collectors) {
     std::string where = !cs.machine.empty() ? cs.machine : plan::server_machine(cfg, w);
     if (const auto* h = cfg.first_with_role(spec::Role::host); cs.machine.empty() && h) where = h->name;
-    collect::Context cc{machine(where), cfg, cs, work_dir_for(store_ ? store_->work_id() : "dry-run", run_->id, "collect"),
+    collect::Context cc{machine(where), cfg, cs, work_dir(where, "collect"),
                         run_->raw_dir, backends_.hypervisor, cfg.guests.empty() ? "" : cfg.guests.front().domain,
                         options_.dry_run};
     try {

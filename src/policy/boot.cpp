@@ -20,10 +20,20 @@ bool is_root_arg(std::string_view tok) {
   return name == "root" || name == "rootflags" || name == "rootfstype" || name == "rootdelay";
 }
 
+// Newlines and NULs end a GRUB command whatever the quoting; everything else is quoted.
 void check_script_safe(std::string_view what, std::string_view text) {
-  if (text.find_first_of("'\n\\$") != std::string_view::npos)
-    throw InputError(fmt::format("{} cannot go into a GRUB entry (quote, backslash, '$' or newline): {}", what,
-                                 std::string(text)));
+  if (text.find_first_of(std::string_view("\n\r\0", 3)) != std::string_view::npos)
+    throw InputError(fmt::format("{} cannot go into a GRUB entry (a newline): {}", what, std::string(text)));
+}
+
+// A kernel command-line token as the one word GRUB's `linux` command gets: the kernel's
+// double quotes removed (GRUB puts them back around a word with blanks when it builds the
+// command line). The script quotes it for GRUB.
+std::string grub_linux_word(std::string_view token) {
+  std::string word;
+  for (char c : token)
+    if (c != '"') word += c;
+  return word;
 }
 
 }  // namespace
@@ -66,13 +76,25 @@ std::string grub_script(const std::vector<GrubEntry>& entries) {
       "set -e\n"
       ". \"${pkgdatadir:-/usr/share/grub}/grub-mkconfig_lib\"\n"
       "\n"
+      "# One word in GRUB's script language: bare when it holds only letters, digits and\n"
+      "# ._/:=,+@%-, else in single quotes (GRUB expands nothing there), ' written as '\\''.\n"
+      "iommuvm_quote() {\n"
+      "  case \"$1\" in\n"
+      "    ''|*[!A-Za-z0-9._/:=,+@%-]*) printf \"'%s'\" \"$(printf '%s' \"$1\" | sed \"s/'/'\\\\\\\\''/g\")\" ;;\n"
+      "    *) printf '%s' \"$1\" ;;\n"
+      "  esac\n"
+      "}\n"
+      "\n"
       "iommuvm_entry() {\n"
-      "  # $1 id, $2 title, $3 kernel, $4 initrd, $5 kernel arguments\n"
+      "  # $1 id, $2 title, $3 kernel, $4 initrd, then the kernel arguments, one word each\n"
       "  device=\"$(\"$grub_probe\" --target=device \"$3\")\"\n"
-      "  printf \"menuentry '%s' --id %s {\\n\" \"$2\" \"$1\"\n"
+      "  printf \"menuentry %s --id %s {\\n\" \"$(iommuvm_quote \"$2\")\" \"$(iommuvm_quote \"$1\")\"\n"
       "  prepare_grub_to_access_device \"$device\" | sed -e 's/^/\\t/'\n"
-      "  printf '\\tlinux %s %s\\n' \"$(make_system_path_relative_to_its_root \"$3\")\" \"$5\"\n"
-      "  printf '\\tinitrd %s\\n' \"$(make_system_path_relative_to_its_root \"$4\")\"\n"
+      "  printf '\\tlinux %s' \"$(iommuvm_quote \"$(make_system_path_relative_to_its_root \"$3\")\")\"\n"
+      "  initrd=\"$(make_system_path_relative_to_its_root \"$4\")\"\n"
+      "  shift 4\n"
+      "  for word; do printf ' %s' \"$(iommuvm_quote \"$word\")\"; done\n"
+      "  printf '\\n\\tinitrd %s\\n' \"$(iommuvm_quote \"$initrd\")\"\n"
       "  printf '}\\n'\n"
       "}\n"
       "\n";
@@ -89,12 +111,15 @@ std::string grub_script(const std::vector<GrubEntry>& entries) {
     }
     args.insert(args.end(), cmd_tokens.begin(), cmd_tokens.end());
     std::string title = fmt::format("iommuvm: {} {}", kernel_release(e.kernel), to_string(e.policy));
-    std::string linux_args = join_cmdline(args);
     check_script_safe("kernel path", e.kernel);
     check_script_safe("initrd path", e.initrd);
     check_script_safe("title", title);
-    check_script_safe("kernel command line", linux_args);
-    out += shell::join({"iommuvm_entry", grub_entry_id(e.policy), title, e.kernel, e.initrd, linux_args});
+    std::vector<std::string> argv = {"iommuvm_entry", grub_entry_id(e.policy), title, e.kernel, e.initrd};
+    for (const auto& a : args) {
+      check_script_safe("kernel command line", a);
+      argv.push_back(grub_linux_word(a));
+    }
+    out += shell::join(argv);
     out += "\n";
   }
   return out;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <ctime>
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -222,33 +223,167 @@ std::string encode(std::string_view value, char quote) {
 
 }  // namespace
 
+namespace {
+
+// The shell structure of one line, as sh reads it: the code without its comment, the
+// words outside quotes (for keywords), and whether a quote, a backquote or a $( ... ) is
+// still open at its end or the line is continued (\, &&, ||, |) on the next one.
+struct LineShape {
+  std::string code;
+  std::vector<std::string> words;
+  bool spans_lines = false;
+};
+
+LineShape shape_of(std::string_view line) {
+  LineShape s;
+  std::vector<char> open;  // '\'', '"', '`' or ')' for $( and (
+  std::string word;
+  auto end_word = [&] {
+    if (!word.empty()) s.words.push_back(word);
+    word.clear();
+  };
+  std::size_t i = 0, code_end = line.size();
+  while (i < line.size()) {
+    char c = line[i];
+    char top = open.empty() ? 0 : open.back();
+    if (top == '\'') {
+      if (c == '\'') open.pop_back();
+      ++i;
+      continue;
+    }
+    if (top == '"' || top == '`') {
+      if (c == '\\') {
+        i += 2;
+        continue;
+      }
+      if (c == top) open.pop_back();
+      else if (top == '"' && c == '`') open.push_back('`');
+      else if (top == '"' && c == '$' && i + 1 < line.size() && line[i + 1] == '(') open.push_back(')'), ++i;
+      ++i;
+      continue;
+    }
+    // Outside quotes (or inside $( ... )).
+    if (c == '\\') {
+      if (i + 1 >= line.size()) s.spans_lines = true;
+      word += line.substr(i, 2);
+      i += 2;
+      continue;
+    }
+    if (c == '#' && top == 0 && (i == 0 || is_blank(line[i - 1]) || std::string_view(";&|()").find(line[i - 1]) != std::string_view::npos)) {
+      code_end = i;
+      break;
+    }
+    if (c == '\'' || c == '"' || c == '`') open.push_back(c);
+    else if (c == '$' && i + 1 < line.size() && line[i + 1] == '(') open.push_back(')'), word += c, ++i;
+    else if (c == '(' && top == ')') open.push_back(')');
+    else if (c == ')' && top == ')') open.pop_back();
+    if (top == 0 && (is_blank(c) || std::string_view(";&|()").find(c) != std::string_view::npos)) {
+      end_word();
+      if (c == '(' || c == ')') s.words.emplace_back(1, c);
+    } else {
+      word += c;
+    }
+    ++i;
+  }
+  end_word();
+  if (!open.empty()) s.spans_lines = true;
+  s.code = std::string(line.substr(0, code_end));
+  std::string_view t = s.code;
+  while (!t.empty() && is_blank(t.back())) t.remove_suffix(1);
+  if (!s.spans_lines && !t.empty() && (t.back() == '|' || (t.size() >= 2 && t.substr(t.size() - 2) == "&&")))
+    s.spans_lines = true;
+  return s;
+}
+
+// A GRUB_CMDLINE_* name in CODE (from FROM on) that is not a $NAME / ${NAME} reference:
+// shell code that may set, unset or change it.
+bool names_cmdline_key(std::string_view code, std::size_t from) {
+  for (std::size_t p = code.find(kGrubCmdline, from); p != std::string_view::npos; p = code.find(kGrubCmdline, p + 1)) {
+    bool reference = p > 0 && (code[p - 1] == '$' || (code[p - 1] == '{' && p > 1 && code[p - 2] == '$'));
+    if (!reference) return true;
+  }
+  return false;
+}
+
+// How a command line changes the nesting of if/case/for/while/until, { } and ( ).
+int nesting_change(const std::vector<std::string>& words) {
+  int d = 0;
+  for (const auto& w : words) {
+    if (w == "if" || w == "case" || w == "for" || w == "while" || w == "until" || w == "{" || w == "(") ++d;
+    if (w == "fi" || w == "esac" || w == "done" || w == "}" || w == ")") --d;
+  }
+  return d;
+}
+
+}  // namespace
+
 std::vector<GrubAssignment> parse_grub_assignments(std::string_view text) {
   std::vector<GrubAssignment> out;
   std::vector<std::string> lines = split_lines(text);
+  int depth = 0;                       // inside if/case/loops/braces: assignments there are conditional
+  std::set<std::string> conditional;   // variables assigned inside one, or by shell code
+  auto refuse = [&](std::size_t n, const std::string& why) {
+    throw InputError(fmt::format("line {}: {}: {}", n + 1, why, lines[n]));
+  };
   for (std::size_t n = 0; n < lines.size(); ++n) {
     std::string_view line = lines[n];
+    LineShape shape = shape_of(line);
+    if (shape.spans_lines)
+      refuse(n, "a value or command spanning lines (an open quote, a $( ) or backquote, or a line ending in \\, && "
+                "or |); iommuvm edits only files whose lines are complete: join the lines or edit the file by hand");
     std::size_t i = 0;
     while (i < line.size() && is_blank(line[i])) ++i;
+    if (i >= shape.code.size()) continue;  // blank or a comment
+    std::size_t start = i;
     if (line.substr(i, 7) == "export " || line.substr(i, 7) == "export\t") {
       i += 7;
       while (i < line.size() && is_blank(line[i])) ++i;
     }
-    if (i >= line.size() || !is_name_start(line[i])) continue;
     std::size_t k = i;
-    while (k < line.size() && is_name_char(line[k])) ++k;
-    if (k >= line.size() || line[k] != '=') continue;
+    if (i < line.size() && is_name_start(line[i]))
+      while (k < line.size() && is_name_char(line[k])) ++k;
+    bool assignment = k > i && k < line.size() && line[k] == '=';
     GrubAssignment a;
-    a.line = n + 1;
-    a.key = std::string(line.substr(i, k - i));
-    std::string problem = parse_word(line, k + 1, a);
-    if (!problem.empty()) {
-      if (is_cmdline_key(a.key))
-        throw InputError(fmt::format("line {}: cannot edit {} safely ({}): {}", a.line, a.key, problem,
-                                     std::string(line)));
-      if (problem.rfind("unterminated", 0) == 0) continue;  // not ours: skip it
+    std::string problem = "not an assignment";
+    if (assignment) {
+      a.line = n + 1;
+      a.key = std::string(line.substr(i, k - i));
+      problem = parse_word(line, k + 1, a);
     }
-    if (is_cmdline_key(a.key)) tokenize_cmdline(a.value);  // throws on an unbalanced kernel quote
-    out.push_back(std::move(a));
+    if (assignment && is_cmdline_key(a.key)) {
+      if (!problem.empty()) refuse(n, fmt::format("cannot edit {} safely ({})", a.key, problem));
+      if (depth > 0)
+        refuse(n, fmt::format("{} is assigned inside an if, case, loop or braces: which value is in effect depends "
+                              "on the shell; make it a plain assignment outside them or edit the file by hand",
+                              a.key));
+      for (const auto& v : conditional)
+        if (a.quote != '\'' && references(a.value, v))
+          refuse(n, fmt::format("{} uses ${}, which is set conditionally or by shell code iommuvm does not "
+                                "evaluate; edit the file by hand",
+                                a.key, v));
+      tokenize_cmdline(a.value);  // throws on an unbalanced kernel quote
+      out.push_back(std::move(a));
+      continue;
+    }
+    // A command, or another variable set with shell text iommuvm does not evaluate: it must
+    // leave GRUB_CMDLINE_* alone, and must not pull in other files.
+    std::size_t from = assignment ? a.value_begin : start;
+    if (names_cmdline_key(shape.code, from))
+      refuse(n, "shell code that may set or change the kernel command line (a conditional assignment, a command, "
+                "several commands on one line); iommuvm edits only plain KEY=\"value\" lines: edit the file by hand");
+    if (!assignment && !shape.words.empty() && (shape.words[0] == "." || shape.words[0] == "source" || shape.words[0] == "eval"))
+      refuse(n, "the file sources or evaluates other text, which may set the kernel command line; iommuvm cannot follow it");
+    if (assignment && (depth > 0 || !problem.empty())) conditional.insert(a.key);
+    if (assignment && problem != "more shell text after the value") {
+      out.push_back(std::move(a));
+    } else {
+      depth = std::max(0, depth + nesting_change(shape.words));
+      for (const auto& w : shape.words) {  // NAME=... anywhere in the command: not a value iommuvm knows
+        std::size_t e = 0;
+        while (e < w.size() && is_name_char(w[e])) ++e;
+        if (e > 0 && e < w.size() && w[e] == '=' && is_name_start(w[0])) conditional.insert(w.substr(0, e));
+      }
+    }
   }
   return out;
 }
@@ -346,13 +481,13 @@ std::string grub_set_policy(std::string_view text, Policy policy, Vendor vendor)
   return grub_set_policy(std::vector<GrubSource>{{"grub", std::string(text)}}, policy, vendor).front();
 }
 
-std::string grub_backup_path(std::string_view path, std::chrono::system_clock::time_point when) {
+std::string grub_backup_template(std::string_view path, std::chrono::system_clock::time_point when) {
   std::time_t t = std::chrono::system_clock::to_time_t(when);
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return fmt::format("{}.iommuvm-{}.bak", path, buf);
+  return fmt::format("{}.iommuvm-{}-XXXXXX", path, buf);
 }
 
 }  // namespace iommuvm::policy

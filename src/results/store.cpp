@@ -1,6 +1,13 @@
 #include "iommuvm/results/store.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 
@@ -37,15 +44,20 @@ json read_json(const stdfs::path& p) {
   }
 }
 
-std::string new_campaign_id(const stdfs::path& parent) {
+// A new campaign folder under PARENT, named by the time; created exclusively (mkdir), so
+// two runs started in the same second get two folders.
+stdfs::path new_campaign_dir(const stdfs::path& parent) {
   auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  std::string id = buf;
-  for (int i = 2; stdfs::exists(parent / id); ++i) id = fmt::format("{}-{}", buf, i);
-  return id;
+  for (int i = 1;; ++i) {
+    stdfs::path dir = parent / (i == 1 ? std::string(buf) : fmt::format("{}-{}", buf, i));
+    if (::mkdir(dir.c_str(), 0755) == 0) return dir;
+    if (errno != EEXIST || i > 10000)
+      throw Error(fmt::format("cannot create the campaign folder {}: {}", dir.string(), std::strerror(errno)));
+  }
 }
 
 }  // namespace
@@ -56,6 +68,19 @@ CampaignStore CampaignStore::open(const stdfs::path& output_root, const spec::Sp
   std::error_code ec;
   stdfs::create_directories(parent, ec);
   if (ec) throw Error(fmt::format("cannot create results folder {}: {}", parent.string(), ec.message()));
+  // Choosing or creating the campaign folder, and locking it, happen under a lock of the
+  // experiment's folder: a second run started meanwhile waits for that (a moment), then
+  // finds the first one's campaign and its lock.
+  struct ExperimentLock {
+    int fd = -1;
+    ~ExperimentLock() {
+      if (fd >= 0) ::close(fd);
+    }
+  } experiment;
+  // flock on the folder itself: no file of its own in it.
+  experiment.fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (experiment.fd < 0 || ::flock(experiment.fd, LOCK_EX) != 0)
+    throw Error(fmt::format("cannot lock {}: {}", parent.string(), std::strerror(errno)));
 
   if (!opts.fresh) {
     // The latest campaign folder decides: names sort by time.
@@ -70,6 +95,7 @@ CampaignStore CampaignStore::open(const stdfs::path& output_root, const spec::Sp
         // The same spec again: that campaign is done (the caller says so; --fresh starts another).
         if (c.value("spec_hash", "") == spec.hash) {
           CampaignStore s(*it);
+          s.lock_ = std::make_shared<CampaignLock>(*it, "run");
           s.resumed_ = true;
           return s;
         }
@@ -81,6 +107,7 @@ CampaignStore CampaignStore::open(const stdfs::path& output_root, const spec::Sp
             "results of two different specs. Run with --fresh to start a new campaign, or restore the spec saved in {}",
             it->string(), c.value("spec_hash", "?").substr(0, 12), spec.hash.substr(0, 12), (*it / ("spec." + c.value("format", std::string("yaml")))).string()));
       CampaignStore s(*it);
+      s.lock_ = std::make_shared<CampaignLock>(*it, "run");
       s.resumed_ = true;
       json cj = s.campaign();
       cj["status"] = "running";
@@ -90,7 +117,8 @@ CampaignStore CampaignStore::open(const stdfs::path& output_root, const spec::Sp
       return s;
     }
   }
-  CampaignStore s(parent / new_campaign_id(parent));
+  CampaignStore s(new_campaign_dir(parent));
+  s.lock_ = std::make_shared<CampaignLock>(s.dir_, "run");
   stdfs::create_directories(s.dir_ / "runs");
   fs::atomic_write(s.dir_ / ("spec." + (spec.format.empty() ? std::string("yaml") : spec.format)), spec.source_text);
   fs::atomic_write(s.dir_ / "plan.json", plan.to_json().dump(2));
@@ -103,15 +131,50 @@ CampaignStore CampaignStore::open(const stdfs::path& output_root, const spec::Sp
             {"iommuvm_version", kVersion},
             {"runs", plan.totals.runs},
             {"extra_runs", plan.totals.extra_runs},
-            {"work_dir", "/tmp/iommuvm/" + s.work_id()}};
+            {"work_dir", "iommuvm-" + s.work_id()}};
   fs::atomic_write(s.dir_ / "campaign.json", c.dump(2));
   return s;
 }
 
-CampaignStore CampaignStore::at(const stdfs::path& dir) {
+CampaignStore CampaignStore::at(const stdfs::path& dir, const std::string& lock_for) {
   if (!stdfs::exists(dir / "campaign.json"))
     throw InputError(fmt::format("{} is not a campaign folder (no campaign.json)", dir.string()));
-  return CampaignStore(dir);
+  CampaignStore s(dir);
+  if (!lock_for.empty()) s.lock_ = std::make_shared<CampaignLock>(dir, lock_for);
+  return s;
+}
+
+CampaignLock::CampaignLock(const stdfs::path& dir, const std::string& what) {
+  stdfs::path path = dir / "campaign.lock";
+  // O_NOFOLLOW: a symbolic link planted in place of the lock is refused, not followed.
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd_ < 0) throw Error(fmt::format("cannot open the campaign lock {}: {}", path.string(), std::strerror(errno)));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    std::string holder;
+    char buf[64] = {};
+    ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+    if (n > 0) holder = std::string(buf, static_cast<std::size_t>(n));
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    ::close(fd_);
+    fd_ = -1;
+    if (e != EWOULDBLOCK)
+      throw Error(fmt::format("cannot lock the campaign {}: {}", dir.string(), std::strerror(e)));
+    throw Error(fmt::format("the campaign {} is in use by another iommuvm ({}): not starting {} on it; wait for it "
+                            "to end, or stop it (Ctrl-C, or kill the PID)",
+                            dir.string(), holder.empty() ? "PID unknown" : holder, what),
+                ExitCode::busy);
+  }
+  // Who holds it, for the message above (the lock itself is the flock, not this text).
+  std::string me = fmt::format("{} pid {}\n", what, ::getpid());
+  if (::ftruncate(fd_, 0) == 0) {
+    ssize_t w = ::pwrite(fd_, me.data(), me.size(), 0);
+    (void)w;
+  }
+}
+
+CampaignLock::~CampaignLock() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 std::set<std::string> CampaignStore::finished_runs() const {
@@ -136,8 +199,25 @@ std::string CampaignStore::work_id() const {
                      hash::sha256_hex(abs.string()).substr(0, 6));
 }
 
-stdfs::path CampaignStore::run_dir(const std::string& id) const { return dir_ / "runs" / id; }
-stdfs::path CampaignStore::raw_dir(const std::string& id) const { return run_dir(id) / "raw"; }
+stdfs::path contained_path(const stdfs::path& folder, const stdfs::path& rel) {
+  auto refuse = [&](const std::string& why) {
+    return InputError(fmt::format("refusing the path {} in {}: {}", rel.string(), folder.string(), why));
+  };
+  if (rel.empty()) throw refuse("it is empty");
+  if (rel.is_absolute() || rel.has_root_name()) throw refuse("it is absolute");
+  std::error_code ec;
+  stdfs::path base = stdfs::weakly_canonical(stdfs::absolute(folder), ec);
+  if (ec) throw refuse(ec.message());
+  stdfs::path full = stdfs::weakly_canonical(stdfs::absolute(folder / rel), ec);
+  if (ec) throw refuse(ec.message());
+  auto b = base.begin(), f = full.begin();
+  for (; b != base.end() && !b->empty(); ++b, ++f)
+    if (f == full.end() || *b != *f) throw refuse(fmt::format("it resolves to {}, outside the folder", full.string()));
+  return (folder / rel).lexically_normal();
+}
+
+stdfs::path CampaignStore::run_dir(const std::string& id) const { return contained_path(dir_, stdfs::path("runs") / id); }
+stdfs::path CampaignStore::raw_dir(const std::string& id) const { return contained_path(dir_, stdfs::path("runs") / id / "raw"); }
 
 void CampaignStore::write_run(const json& run) {
   fs::atomic_write(run_dir(run.at("id").get<std::string>()) / "run.json", run.dump(2));

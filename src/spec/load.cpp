@@ -226,10 +226,10 @@ void check_semantics(const Spec& s, Diagnostics& diag) {
 
   for (const auto& c : s.collectors) {
     check_machine_ref(s, c.machine, c.mark, fmt::format("'collectors.{}.machine'", c.name), diag);
-    if (c.kind == "custom" && c.command.empty())
-      diag.error(c.mark, fmt::format("custom collector '{}' needs 'command'", c.name));
-    if (c.kind == "custom" && c.metrics.empty())
-      diag.error(c.mark, fmt::format("custom collector '{}' needs 'metrics' (name: regex with one group)", c.name));
+    // The fields each kind cannot run without, from the kinds' one description.
+    if (const CollectorKind* k = collector_kind(c.kind))
+      for (auto f : missing_collector_fields(c))
+        diag.error(c.mark, fmt::format("collector '{}' of kind {} needs '{}' ({})", c.name, c.kind, f, k->what));
   }
   for (const auto& a : s.matrix.axes)
     if (a.path == kCollectorsAxis && s.collectors.empty())

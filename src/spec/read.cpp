@@ -8,6 +8,7 @@
 
 #include "iommuvm/spec/load.hpp"
 #include "iommuvm/util/error.hpp"
+#include "iommuvm/util/names.hpp"
 #include "iommuvm/util/regex.hpp"
 #include "iommuvm/util/shell.hpp"
 
@@ -397,7 +398,15 @@ class Obj {
   bool finished_ = false;
 };
 
-// Iterate a mapping of named entries (machines, guests, workloads).
+// A name that becomes part of a path (names::path_name_problem), reported at MARK.
+void check_path_name(Ctx& ctx, const Mark& mark, const std::string& what, const std::string& name) {
+  std::string why = names::path_name_problem(name);
+  if (!why.empty())
+    ctx.diag.error(mark, fmt::format("{} '{}' cannot be used: it becomes a file name, and {}", what, name, why));
+}
+
+// Iterate a mapping of named entries (machines, guests, workloads, collectors); every
+// name is checked by the path-name rule (they name files and folders).
 void each_named(Obj& parent, const std::string& key, const std::function<void(const std::string&, const Node&, const Mark&)>& fn) {
   const Node* n = parent.child(key);
   if (!n || n->kind == Node::Kind::null) return;
@@ -405,7 +414,10 @@ void each_named(Obj& parent, const std::string& key, const std::function<void(co
     parent.err(*n, fmt::format("expected a mapping of named entries for '{}', got {}", key, n->kind_name()));
     return;
   }
-  for (const auto& f : n->fields) fn(f.key, f.value, f.key_mark);
+  for (const auto& f : n->fields) {
+    check_path_name(parent.ctx(), f.key_mark, fmt::format("the name in '{}'", key), f.key);
+    fn(f.key, f.value, f.key_mark);
+  }
 }
 
 const std::vector<std::pair<std::string, policy::Vendor>> kVendors = {{"intel", policy::Vendor::intel},
@@ -426,8 +438,11 @@ const char* const kTimeoutKinds[] = {"host.set_policy", "host.reboot",     "host
                                      "guest.verify_policy", "guest.network", "server.start",     "client.warmup",
                                      "client.measure",  "server.stop",     "cooldown"};
 
-const std::vector<std::string> kCollectorKinds = {"mpstat",         "pidstat",    "interrupts", "perf-stat", "kvm-exits",
-                                                  "bpftrace-iommu", "qemu-trace", "dmar-pmu",   "custom"};
+const std::vector<std::string> kCollectorKinds = [] {
+  std::vector<std::string> names;
+  for (const auto& k : collector_kinds()) names.emplace_back(k.name);
+  return names;
+}();
 const std::vector<std::string> kWorkloadKinds = {"redis", "memcached", "nginx", "iperf3", "custom"};
 const std::vector<std::string> kTools = {"redis-benchmark", "memtier", "memaslap", "wrk", "wrk2", "iperf3", "custom"};
 
@@ -786,11 +801,7 @@ Spec read_spec(const Node& tree, const std::string& file, Diagnostics& diag, boo
   }
   Obj top(ctx, &tree, "", tree.mark);
   top.str("name", s.name, true);
-  for (char c : s.name)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
-      top.err(*tree.find("name"), fmt::format("'name' may hold only letters, digits, '-', '_' and '.', got '{}'", s.name));
-      break;
-    }
+  if (const Node* n = tree.find("name"); n && n->is_scalar()) check_path_name(ctx, n->mark, "'name'", s.name);
   top.str("description", s.description);
   top.str("output", s.output);
 
@@ -849,6 +860,8 @@ Spec read_spec(const Node& tree, const std::string& file, Diagnostics& diag, boo
         FigureSpec f;
         Obj fo(ctx, &figs->items[i], fmt::format("figures[{}]", i), figs->items[i].mark);
         fo.str("name", f.name, true);
+        if (const Node* n = figs->items[i].is_map() ? figs->items[i].find("name") : nullptr; n && n->is_scalar())
+          check_path_name(ctx, n->mark, fmt::format("'figures[{}].name'", i), f.name);
         fo.str("x", f.x, true);
         fo.str("series", f.series);
         fo.str("metric", f.metric, true);

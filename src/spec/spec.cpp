@@ -31,6 +31,44 @@ const Workload* Spec::workload(const std::string& n) const {
   return nullptr;
 }
 
+const std::vector<CollectorKind>& collector_kinds() {
+  static const std::vector<CollectorKind> kinds = {
+      {"mpstat", {}, "CPU utilization per CPU (sysstat's mpstat)"},
+      {"pidstat", {"process"}, "CPU time of one process: `process` is its name, or qemu for the guest's QEMU"},
+      {"interrupts", {}, "/proc/interrupts deltas"},
+      {"perf-stat", {}, "perf stat counters (`events`)"},
+      {"kvm-exits", {}, "KVM exit counters from debugfs"},
+      {"bpftrace-iommu", {}, "IOMMU map/unmap calls and latency through bpftrace (`functions`)"},
+      {"qemu-trace", {"trace_file"}, "QEMU trace events counted in `trace_file`, the file QEMU writes (-trace file=...)"},
+      {"dmar-pmu", {}, "Intel DMAR PMU counters"},
+      {"custom", {"command", "metrics"}, "a `command` run around the window, its output matched by `metrics` (name: regex with one group)"},
+  };
+  return kinds;
+}
+
+const CollectorKind* collector_kind(std::string_view name) {
+  for (const auto& k : collector_kinds())
+    if (k.name == name) return &k;
+  return nullptr;
+}
+
+std::vector<std::string_view> missing_collector_fields(const CollectorSpec& c) {
+  std::vector<std::string_view> out;
+  const CollectorKind* k = collector_kind(c.kind);
+  if (!k) return out;
+  for (auto f : k->required) {
+    bool given = f == "process"      ? !c.process.empty()
+                 : f == "trace_file" ? !c.trace_file.empty()
+                 : f == "command"    ? !c.command.empty()
+                 : f == "events"     ? !c.events.empty()
+                 : f == "functions"  ? !c.functions.empty()
+                 : f == "metrics"    ? !c.metrics.empty()
+                                     : true;
+    if (!given) out.push_back(f);
+  }
+  return out;
+}
+
 std::string_view to_string(Role r) {
   switch (r) {
     case Role::host: return "host";

@@ -253,12 +253,14 @@ TEST_F(Campaign, RunsEndToEndSwitchingHostPoliciesWithSimulatedReboots) {
   }
   EXPECT_EQ(reboots, 1);
   EXPECT_EQ(skipped, 1);
-  // GRUB was edited with a backup and the change was journaled for undo.
-  bool backup = false;
+  // GRUB was edited with a backup (a unique name) journaled for undo; restore removed it.
+  auto backups = test::journaled_backups(campaign, "host");
+  ASSERT_EQ(backups.size(), 1u);
+  EXPECT_EQ(backups[0].rfind("/etc/default/grub.iommuvm-", 0), 0u) << backups[0];
+  EXPECT_TRUE(backups[0].ends_with(".bak")) << backups[0];
+  EXPECT_FALSE(stdfs::exists(roots_ / "host" / backups[0].substr(1))) << "removed once restored";
   for (const auto& e : stdfs::directory_iterator(roots_ / "host/etc/default"))
-    backup = backup || e.path().filename().string().find("grub.iommuvm-") == 0;
-  EXPECT_TRUE(backup);
-  EXPECT_NE(fs::read_file(campaign / "undo.jsonl").find("restore_file"), std::string::npos);
+    EXPECT_EQ(e.path().filename().string().find("iommuvm"), std::string::npos) << "left behind: " << e.path();
   EXPECT_NE(fs::read_file(campaign / "undo.jsonl").find("\"num_vfs\""), std::string::npos);
   // cleanup: restore put the VF count back.
   EXPECT_EQ(fs::read_file(roots_ / "host/sys/bus/pci/devices/0000:ca:00.0/sriov_numvfs"), "0");

@@ -133,7 +133,12 @@ TEST(Cli, DryRunPrintsEveryActionAndTouchesNothing) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string& out = r.out;
   // Host policy through the one-shot GRUB entry, the reboot and the verification.
-  EXPECT_NE(out.find("[host] $ install -m 0755 /tmp/"), std::string::npos) << out.substr(0, 3000);
+  // Written atomically through a temporary file mktemp makes next to it, the content on
+  // stdin: no staging file in /tmp, no install(1) (which deletes before it writes).
+  EXPECT_NE(out.find("mktemp -- \"$dir/.$(basename -- \"$target\").iommuvm-XXXXXX\")"), std::string::npos) << out.substr(0, 3000);
+  EXPECT_NE(out.find("' sh /etc/grub.d/45_iommuvm 0755"), std::string::npos) << out.substr(0, 3000);
+  EXPECT_EQ(out.find("install -m"), std::string::npos);
+  EXPECT_EQ(out.find(".upload"), std::string::npos);
   EXPECT_NE(out.find("/etc/grub.d/45_iommuvm"), std::string::npos);
   EXPECT_NE(out.find("[host] $ update-grub"), std::string::npos);
   EXPECT_NE(out.find("[host] $ grub-reboot iommuvm-strict"), std::string::npos);
@@ -145,7 +150,9 @@ TEST(Cli, DryRunPrintsEveryActionAndTouchesNothing) {
   EXPECT_NE(out.find("[libvirt qemu:///system] virDomainCreate network-server"), std::string::npos);
   EXPECT_NE(out.find("[guest] $ sudo -n -- ip addr replace 10.10.1.100/24"), std::string::npos);
   EXPECT_NE(out.find("redis-server --port 6379 --bind 10.10.1.100"), std::string::npos);
-  EXPECT_NE(out.find("[client] $ cd /tmp/iommuvm/dry-run/"), std::string::npos);
+  // The private work folder is made by mktemp -d on the machine at run time.
+  EXPECT_NE(out.find("[client] $ sh -c 'umask 077 && mktemp -d -- \"${TMPDIR:-/tmp}/$1.XXXXXXXX\"' sh iommuvm-dry-run"), std::string::npos);
+  EXPECT_NE(out.find("[client] $ cd /tmp/iommuvm-dry-run.XXXXXXXX/"), std::string::npos);
   EXPECT_NE(out.find("redis-benchmark -h 10.10.1.100 -p 6379 -n 2000000 -c 100 -P 16"), std::string::npos);
   EXPECT_NE(out.find("wrk -t 8 -c 256 -d 60s --latency"), std::string::npos);
   EXPECT_NE(out.find("keep-alive paused (measurement window)"), std::string::npos);

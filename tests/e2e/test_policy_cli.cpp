@@ -32,6 +32,19 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 void write(const stdfs::path& p, const std::string& content) { fs::atomic_write(p, content); }
 
+// The generated /etc/grub.d script under a real sh, with grub-mkconfig_lib and grub-probe
+// stubbed (no devices to probe here): what grub-mkconfig would put in grub.cfg.
+test::ProcessResult run_grub_script(const stdfs::path& dir, const policy::GrubEntry& e) {
+  write(dir / "grub-mkconfig_lib",
+        "grub_probe=\"$pkgdatadir/probe\"\n"
+        "prepare_grub_to_access_device() { echo \"insmod ext2\"; echo \"search --set=root $1\"; }\n"
+        "make_system_path_relative_to_its_root() { echo \"${1#/boot}\"; }\n");
+  write(dir / "probe", "#!/bin/sh\necho /dev/sda2\n");
+  stdfs::permissions(dir / "probe", stdfs::perms::owner_all);
+  write(dir / "45_iommuvm", policy::grub_script({e}));
+  return test::run_process({"env", "pkgdatadir=" + dir.string(), "sh", (dir / "45_iommuvm").string()});
+}
+
 }  // namespace
 
 TEST(PolicyCli, Params) {
@@ -177,16 +190,9 @@ TEST(PolicyCli, EvidenceFromStdin) {
 // sh, with grub-mkconfig_lib and grub-probe stubbed.
 TEST(PolicyCli, OneShotGrubScriptRunsUnderSh) {
   test::TempDir dir;
-  write(dir / "grub-mkconfig_lib",
-        "grub_probe=\"$pkgdatadir/probe\"\n"
-        "prepare_grub_to_access_device() { echo \"insmod ext2\"; echo \"search --set=root $1\"; }\n"
-        "make_system_path_relative_to_its_root() { echo \"${1#/boot}\"; }\n");
-  write(dir / "probe", "#!/bin/sh\necho /dev/sda2\n");
-  stdfs::permissions(dir / "probe", stdfs::perms::owner_all);
   policy::GrubEntry e{policy::Policy::lazy, "/boot/vmlinuz-6.12.9-vanilla", "/boot/initrd.img-6.12.9-vanilla",
                       {"root=UUID=3f1c", "ro"}, "quiet intel_iommu=on iommu.strict=0 iommu.passthrough=0"};
-  write(dir / "45_iommuvm", policy::grub_script({e}));
-  auto r = test::run_process({"env", "pkgdatadir=" + dir.path().string(), "sh", (dir / "45_iommuvm").string()});
+  auto r = run_grub_script(dir.path(), e);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out,
             "menuentry 'iommuvm: 6.12.9-vanilla lazy' --id iommuvm-lazy {\n"
@@ -195,4 +201,79 @@ TEST(PolicyCli, OneShotGrubScriptRunsUnderSh) {
             "\tlinux /vmlinuz-6.12.9-vanilla root=UUID=3f1c ro quiet intel_iommu=on iommu.strict=0 iommu.passthrough=0\n"
             "\tinitrd /initrd.img-6.12.9-vanilla\n"
             "}\n");
+}
+
+// Two `policy set` in one second keep both backups; a symlinked file is written through to
+// its target (mode kept, the link stays); nothing but the backups is left next to it.
+TEST(PolicyCli, SetTwiceKeepsBothBackupsAndWritesThroughASymlink) {
+  test::TempDir dir;
+  std::string original = fs::read_file(test::data_path("grub/grub-default-testbed"));
+  write(dir / "real/grub", original);
+  stdfs::permissions(dir / "real/grub", stdfs::perms::owner_read | stdfs::perms::owner_write | stdfs::perms::group_read);
+  stdfs::create_symlink(dir / "real/grub", dir / "grub");
+  auto set = [&](const char* policy) {
+    return iommuvm_run({"policy", "set", "--grub-file", (dir / "grub").string(), "--policy", policy, "--vendor", "intel"});
+  };
+  auto a = set("lazy");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  std::string after_lazy = fs::read_file(dir / "real/grub");
+  auto b = set("passthrough");  // well within the same second
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_TRUE(stdfs::is_symlink(dir / "grub"));
+  EXPECT_EQ(stdfs::status(dir / "real/grub").permissions() & stdfs::perms::all,
+            stdfs::perms::owner_read | stdfs::perms::owner_write | stdfs::perms::group_read);
+  std::vector<std::string> backups;
+  for (const auto& e : stdfs::directory_iterator(dir.path()))
+    if (e.path().filename().string().rfind("grub.iommuvm-", 0) == 0) backups.push_back(fs::read_file(e.path()));
+  ASSERT_EQ(backups.size(), 2u);
+  std::sort(backups.begin(), backups.end());
+  std::vector<std::string> expected = {original, after_lazy};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(backups, expected) << "each backup holds the file as it was before its edit";
+  int in_real = 0;
+  for ([[maybe_unused]] const auto& e : stdfs::directory_iterator(dir / "real")) ++in_real;
+  EXPECT_EQ(in_real, 1) << "no temporary file left next to the target";
+}
+
+// A conditional assignment is refused with the file and line, and the file is not touched.
+TEST(PolicyCli, SetRefusesAConditionalAssignment) {
+  test::TempDir dir;
+  std::string text = fs::read_file(test::data_path("grub/grub-default-testbed")) +
+                     "[ -e /etc/iommu-off ] && GRUB_CMDLINE_LINUX_DEFAULT=\"$GRUB_CMDLINE_LINUX_DEFAULT intel_iommu=off\"\n";
+  write(dir / "grub", text);
+  auto r = iommuvm_run({"policy", "set", "--grub-file", (dir / "grub").string(), "--policy", "strict", "--vendor", "intel"});
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find((dir / "grub").string() + ": line 81: shell code that may set or change the kernel command line"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(fs::read_file(dir / "grub"), text);
+  int entries = 0;
+  for ([[maybe_unused]] const auto& e : stdfs::directory_iterator(dir.path())) ++entries;
+  EXPECT_EQ(entries, 1) << "no backup for an edit that was refused";
+}
+
+// software.host_kernel text reaches the GRUB entry quoted for GRUB's script language: GRUB's
+// own parser (grub-script-check) accepts the result and sees one menuentry with the text as
+// single-quoted words, whatever the text holds.
+TEST(PolicyCli, OneShotGrubScriptQuotesHostileTextForGrub) {
+  if (!test::have_program("grub-script-check")) GTEST_SKIP() << "grub-script-check (Debian package grub-common) not installed";
+  test::TempDir dir;
+  policy::GrubEntry e{policy::Policy::strict, "/boot/vmlinuz-6.1'; reboot; echo '{x}$y #z", "/boot/initrd.img-6 1;x",
+                      {"root=UUID=3f1c", "ro"}, "quiet a=$(x) b=';' c=\"d e\" f=}{"};
+  auto r = run_grub_script(dir.path(), e);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "menuentry 'iommuvm: 6.1'\\''; reboot; echo '\\''{x}$y #z strict' --id iommuvm-strict {\n"
+            "\tinsmod ext2\n"
+            "\tsearch --set=root /dev/sda2\n"
+            "\tlinux '/vmlinuz-6.1'\\''; reboot; echo '\\''{x}$y #z' root=UUID=3f1c ro quiet 'a=$(x)' 'b='\\'';'\\''' "
+            "'c=d e' 'f=}{'\n"
+            "\tinitrd '/initrd.img-6 1;x'\n"
+            "}\n");
+  write(dir / "grub.cfg", r.out);
+  auto check = test::run_process({"grub-script-check", (dir / "grub.cfg").string()});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  // The same check catches what unquoted text would do.
+  write(dir / "bad.cfg", "menuentry 'x' {\n\tlinux /vmlinuz-6.1 a=}{\n}\n}\n");
+  EXPECT_NE(test::run_process({"grub-script-check", (dir / "bad.cfg").string()}).exit_code, 0);
 }

@@ -259,6 +259,22 @@ class SshHost : public ::testing::Test {
     sshd_.start();
     make_host_root(dir_ / "host");
   }
+  // A campaign NAME switching the host (over SSH, under its root prefix) to passthrough with
+  // the persistent GRUB method and the fake reboot; EXTRA: more top-level keys.
+  std::string persistent_grub_spec(const std::string& name, const std::string& extra) {
+    auto root = dir_ / "host";
+    return "name: " + name + "\noutput: " + (dir_ / "results").string() + "\n" + extra +
+           "machines:\n  host:\n    ssh: {host: 127.0.0.1, port: " + std::to_string(sshd_.port()) + ", user: " + sshd_.user() +
+           ", key: " + sshd_.client_key().string() + ", known_hosts: " + sshd_.known_hosts().string() + "}\n    root: " +
+           root.string() + "\n    grub_update: \"true\"\n    reboot:\n      command: [sh, " +
+           test::data_path("fake-reboot.sh").string() + ", " + root.string() + ", " + sshd_.pid_file().string() +
+           "]\n      timeout: 60s\n      expected: 2s\n" +
+           "  client: {local: true}\n"
+           "policy:\n  host: {policy: passthrough, method: grub}\n" +
+           "workloads:\n  steady:\n    kind: custom\n    server: {machine: host, port: " + std::to_string(test::free_port()) +
+           ", command: [sleep, '30'], ready: none}\n"
+           "    client: {machine: client, command: [sh, -c, 'echo ops=77'], metrics: {throughput_ops: 'ops=([0-9]+)'}}\n";
+  }
   test::TempDir dir_;
   test::Sshd sshd_;
 };
@@ -382,11 +398,12 @@ TEST_F(SshHost, GuestPolicyThroughItsOwnGrubOverSsh) {
   EXPECT_EQ(boot_ids["strict"], "00000000-0000-4000-8000-000000000001");
   EXPECT_NE(boot_ids["passthrough"], boot_ids["strict"]);
   EXPECT_NE(fs::read_file(guest / "proc/cmdline").find("iommu.passthrough=1"), std::string::npos);
-  // The edit was backed up and journaled on the guest, and cleanup put the file back.
-  bool backup = false;
-  for (const auto& e : stdfs::directory_iterator(guest / "etc/default"))
-    backup = backup || e.path().filename().string().find("grub.iommuvm-") == 0;
-  EXPECT_TRUE(backup);
+  // The edit was backed up and journaled on the guest, and cleanup put the file back and
+  // removed the backup.
+  auto backups = test::journaled_backups(campaign, "guest");
+  ASSERT_EQ(backups.size(), 1u);
+  EXPECT_EQ(backups[0].rfind("/etc/default/grub.iommuvm-", 0), 0u) << backups[0];
+  EXPECT_FALSE(stdfs::exists(guest / backups[0].substr(1))) << "removed once restored";
   auto undo = fs::read_file(campaign / "undo.jsonl");
   EXPECT_NE(undo.find("\"machine\":\"guest\""), std::string::npos) << undo;
   EXPECT_EQ(fs::read_file(guest / "etc/default/grub"), fs::read_file(test::data_path("grub/grub-default-testbed")));
@@ -466,17 +483,7 @@ TEST_F(SshHost, PersistentGrubEditsTheDropInInEffect) {
   const std::string dropin = "# cloud image settings\nGRUB_CMDLINE_LINUX_DEFAULT=\"console=ttyS0 intel_iommu=on iommu.strict=1\"\n";
   write(root / "etc/default/grub.d/50-cloudimg.cfg", dropin);
   write(root / "etc/default/grub.d/README", "not sourced: no .cfg\n");
-  std::string spec = "name: dropin\noutput: " + (dir_ / "results").string() + "\nmachines:\n  host:\n    ssh: {host: 127.0.0.1, port: " +
-                     std::to_string(sshd_.port()) + ", user: " + sshd_.user() + ", key: " + sshd_.client_key().string() +
-                     ", known_hosts: " + sshd_.known_hosts().string() + "}\n    root: " + root.string() +
-                     "\n    grub_update: \"true\"\n    reboot:\n      command: [sh, " + test::data_path("fake-reboot.sh").string() +
-                     ", " + root.string() + ", " + sshd_.pid_file().string() + "]\n      timeout: 60s\n      expected: 2s\n" +
-                     "  client: {local: true}\n"
-                     "policy:\n  host: {policy: passthrough, method: grub}\n" +
-                     "workloads:\n  steady:\n    kind: custom\n    server: {machine: host, port: " + std::to_string(test::free_port()) +
-                     ", command: [sleep, '30'], ready: none}\n"
-                     "    client: {machine: client, command: [sh, -c, 'echo ops=77'], metrics: {throughput_ops: 'ops=([0-9]+)'}}\n";
-  write(dir_ / "dropin.yaml", spec);
+  write(dir_ / "dropin.yaml", persistent_grub_spec("dropin", ""));
   auto r = test::run_process({test::binary_path().string(), "run", (dir_ / "dropin.yaml").string()});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
 
@@ -496,13 +503,13 @@ TEST_F(SshHost, PersistentGrubEditsTheDropInInEffect) {
   // source) and restored at the end.
   EXPECT_EQ(fs::read_file(root / "etc/default/grub"), fs::read_file(test::data_path("grub/grub-default-testbed")));
   EXPECT_EQ(fs::read_file(root / "etc/default/grub.d/50-cloudimg.cfg"), dropin);
-  int backups = 0;
+  auto backups = test::journaled_backups(campaign, "host");
+  ASSERT_EQ(backups.size(), 1u);
+  EXPECT_EQ(backups[0].rfind("/etc/default/grub.d/50-cloudimg.cfg.iommuvm-", 0), 0u) << backups[0];
+  EXPECT_FALSE(backups[0].ends_with(".cfg"));
+  EXPECT_FALSE(stdfs::exists(root / backups[0].substr(1))) << "removed once restored";
   for (const auto& e : stdfs::directory_iterator(root / "etc/default/grub.d"))
-    if (e.path().filename().string().rfind("50-cloudimg.cfg.iommuvm-", 0) == 0) {
-      ++backups;
-      EXPECT_NE(e.path().extension(), ".cfg");
-    }
-  EXPECT_EQ(backups, 1);
+    EXPECT_EQ(e.path().filename().string().find("iommuvm"), std::string::npos) << "left behind: " << e.path();
   std::ifstream undo(campaign / "undo.jsonl");
   std::string line, paths;
   while (std::getline(undo, line)) {
@@ -510,4 +517,39 @@ TEST_F(SshHost, PersistentGrubEditsTheDropInInEffect) {
     if (j.value("action", "") == "restore_file") paths += j.value("path", "") + ";";
   }
   EXPECT_EQ(paths, "/etc/default/grub.d/50-cloudimg.cfg;") << "only the drop-in was changed";
+}
+
+// A symlinked /etc/default/grub (a relative link here, under the root prefix) is edited
+// through the link over SSH: the link stays, its target gets the new text and keeps its
+// mode; restore puts the target's text back through the link and removes the backup.
+TEST_F(SshHost, PersistentGrubWritesThroughASymlinkKeepingTheTarget) {
+  auto root = dir_ / "host";
+  auto target = root / "etc/grub-files/grub";
+  write(target, fs::read_file(root / "etc/default/grub"));
+  stdfs::permissions(target, stdfs::perms::owner_read | stdfs::perms::owner_write | stdfs::perms::group_read);
+  stdfs::remove(root / "etc/default/grub");
+  stdfs::create_symlink("../grub-files/grub", root / "etc/default/grub");
+  const std::string original = fs::read_file(target);
+  write(dir_ / "link.yaml", persistent_grub_spec("link", "cleanup: keep\n"));
+  auto r = test::run_process({test::binary_path().string(), "run", (dir_ / "link.yaml").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto campaign = only_campaign(dir_ / "results", "link");
+  EXPECT_EQ(runs_of(campaign).at(0)["policy"]["host"]["effective"], "passthrough");
+  EXPECT_TRUE(stdfs::is_symlink(root / "etc/default/grub")) << "the link stays a link";
+  EXPECT_NE(fs::read_file(target).find("iommu.passthrough=1"), std::string::npos);
+  EXPECT_EQ(stdfs::status(target).permissions() & stdfs::perms::all,
+            stdfs::perms::owner_read | stdfs::perms::owner_write | stdfs::perms::group_read);
+  int in_target_folder = 0;
+  for ([[maybe_unused]] const auto& e : stdfs::directory_iterator(target.parent_path())) ++in_target_folder;
+  EXPECT_EQ(in_target_folder, 1) << "no temporary file left next to the target";
+  auto backups = test::journaled_backups(campaign, "host");
+  ASSERT_EQ(backups.size(), 1u);
+  EXPECT_EQ(fs::read_file(root / backups[0].substr(1)), original);
+
+  auto restore = test::run_process({test::binary_path().string(), "restore", campaign.string()});
+  EXPECT_EQ(restore.exit_code, 0) << restore.out << restore.err;
+  EXPECT_NE(restore.out.find("removed backup " + backups[0] + " on host"), std::string::npos) << restore.out;
+  EXPECT_TRUE(stdfs::is_symlink(root / "etc/default/grub"));
+  EXPECT_EQ(fs::read_file(target), original);
+  EXPECT_FALSE(stdfs::exists(root / backups[0].substr(1)));
 }

@@ -37,6 +37,17 @@ inline std::filesystem::path only_campaign(const std::filesystem::path& results,
   return dirs.empty() ? std::filesystem::path() : dirs.front();
 }
 
+// The backups undo.jsonl of CAMPAIGN records (restore_file entries) on MACHINE, as machine paths.
+inline std::vector<std::string> journaled_backups(const std::filesystem::path& campaign, const std::string& machine) {
+  std::vector<std::string> out;
+  std::ifstream in(campaign / "undo.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j.value("action", "") == "restore_file" && j.value("machine", "") == machine) out.push_back(j.value("backup", ""));
+  }
+  return out;
+}
+
 struct FakeRun {
   std::string id;
   std::string combo;

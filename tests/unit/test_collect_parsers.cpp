@@ -11,6 +11,7 @@
 #include "iommuvm/collect/parsers.hpp"
 #include "iommuvm/engine/recording.hpp"
 #include "iommuvm/remote/local.hpp"
+#include "iommuvm/util/fs.hpp"
 #include "test_support.hpp"
 
 using namespace iommuvm;
@@ -426,4 +427,16 @@ TEST(CollectBpftrace, SummaryOfRealUprobeRun) {
   EXPECT_EQ(j["functions"]["qemu:getpid"]["calls"], 374);
   EXPECT_EQ(j["functions"]["qemu:getpid"]["total_ns"], 145467163);
   EXPECT_NEAR(j["functions"]["qemu:getpid"]["avg_ns"].get<double>(), 145467163.0 / 374, 1e-6);
+}
+
+// tuning.irq_affinity: the interface's IRQs by exact name, never by prefix (eth1 is not eth10).
+TEST(Interrupts, InterfaceIrqsMatchNamesExactly) {
+  auto t = parse_interrupts(fs::read_file(test::data_path("collect/interrupts_nic_queues.txt")));
+  EXPECT_EQ(interface_irqs(t, "eth1", ""), (std::vector<std::string>{"120", "121", "122", "125", "127"}));
+  EXPECT_EQ(interface_irqs(t, "eth10", ""), (std::vector<std::string>{"123"}));
+  EXPECT_EQ(interface_irqs(t, "eth12", ""), (std::vector<std::string>{"126"}));
+  EXPECT_TRUE(interface_irqs(t, "eth", "").empty());
+  // mlx5 names the PCI function, not the interface.
+  EXPECT_EQ(interface_irqs(t, "enp202s0f0np0", "0000:ca:00.0"), (std::vector<std::string>{"140", "141", "142"}));
+  EXPECT_EQ(interface_irqs(t, "enp202s0f1np1", "0000:ca:00.1"), (std::vector<std::string>{"150"}));
 }

@@ -128,20 +128,26 @@ TEST(Boot, OneShotGrubScript) {
   std::string s = grub_script({e});
   EXPECT_EQ(s.rfind("#!/bin/sh\n", 0), 0u);
   EXPECT_NE(s.find(". \"${pkgdatadir:-/usr/share/grub}/grub-mkconfig_lib\"\n"), std::string::npos);
-  EXPECT_NE(s.find("  printf \"menuentry '%s' --id %s {\\n\" \"$2\" \"$1\"\n"), std::string::npos);
+  EXPECT_NE(s.find("  printf \"menuentry %s --id %s {\\n\" \"$(iommuvm_quote \"$2\")\" \"$(iommuvm_quote \"$1\")\"\n"),
+            std::string::npos);
+  // One shell word per kernel argument: the script quotes each for GRUB.
   EXPECT_NE(s.find("\niommuvm_entry iommuvm-strict 'iommuvm: 6.12.9-vanilla strict' /boot/vmlinuz-6.12.9-vanilla "
                    "/boot/initrd.img-6.12.9-vanilla "
-                   "'root=UUID=3f1c2e7a ro quiet intel_iommu=on iommu.strict=1 iommu.passthrough=0'\n"),
+                   "root=UUID=3f1c2e7a ro quiet intel_iommu=on iommu.strict=1 iommu.passthrough=0\n"),
             std::string::npos)
       << s;
   // root args already in the command line are not repeated
   e.cmdline = "root=/dev/sda2 ro iommu.passthrough=1 intel_iommu=on";
-  EXPECT_NE(grub_script({e}).find("'root=/dev/sda2 ro iommu.passthrough=1 intel_iommu=on'\n"), std::string::npos);
-  e.cmdline = "foo='x'";
-  EXPECT_THROW(grub_script({e}), InputError);
+  EXPECT_NE(grub_script({e}).find(" root=/dev/sda2 ro iommu.passthrough=1 intel_iommu=on\n"), std::string::npos);
+  // Quotes, '$' and backslashes are carried (quoted for sh here, for GRUB by the script);
+  // the kernel's double quotes leave the word (GRUB puts them back around blanks).
+  e.cmdline = "foo='x' bar=\"a b\" c=$d";
+  EXPECT_NE(grub_script({e}).find(" 'foo='\\''x'\\''' 'bar=a b' 'c=$d'\n"), std::string::npos) << grub_script({e});
   e.cmdline = "ok";
   e.kernel = "vmlinuz";
   EXPECT_THROW(grub_script({e}), InputError);
+  e.kernel = "/boot/vmlinuz-6.1\nreboot";
+  EXPECT_THROW(grub_script({e}), InputError);  // no quoting carries a newline
 }
 
 TEST(Boot, ReleaseAndEntryId) {

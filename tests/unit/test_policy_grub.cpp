@@ -184,9 +184,50 @@ TEST(GrubSet, RefusesWhenAnotherVariableDecidesThePolicy) {
   EXPECT_THROW(grub_set_policy(text, Policy::lazy, Vendor::intel), Error);
 }
 
-TEST(GrubBackup, TimestampedNameNextToTheFile) {
+TEST(GrubBackup, TimestampedTemplateNextToTheFile) {
+  // The XXXXXX is made unique when the backup is created (mkstemps / mktemp --suffix=.bak).
   auto t = std::chrono::system_clock::from_time_t(1736504553);  // 2025-01-10 10:22:33 UTC
-  EXPECT_EQ(grub_backup_path("/etc/default/grub", t), "/etc/default/grub.iommuvm-20250110T102233Z.bak");
-  EXPECT_EQ(grub_backup_path("/etc/default/grub.d/60-iommu.cfg", t),
-            "/etc/default/grub.d/60-iommu.cfg.iommuvm-20250110T102233Z.bak");
+  EXPECT_EQ(grub_backup_template("/etc/default/grub", t), "/etc/default/grub.iommuvm-20250110T102233Z-XXXXXX");
+  EXPECT_EQ(grub_backup_template("/etc/default/grub.d/60-iommu.cfg", t),
+            "/etc/default/grub.d/60-iommu.cfg.iommuvm-20250110T102233Z-XXXXXX");
+  EXPECT_EQ(kGrubBackupSuffix, ".bak");
+}
+
+// Shell code iommuvm does not fully understand is refused with the line, never edited as
+// if it were a plain assignment, and never reported as the policy in effect.
+TEST(GrubParse, RefusesConditionalsMultiLineValuesAndCommands) {
+  const std::string testbed = data("grub/grub-default-testbed");
+  auto refused = [](const std::string& text, const std::string& line_and_why) {
+    try {
+      parse_grub_assignments(text);
+      ADD_FAILURE() << "accepted:\n" << text;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(line_and_why), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(grub_set_policy(text, Policy::strict, Vendor::intel), InputError);
+    EXPECT_THROW(grub_kernel_cmdline({{"grub", text}}), InputError);
+  };
+  // The examples, appended to the users' real file (line 81 on).
+  refused(testbed + "[ -e /etc/iommu-off ] && GRUB_CMDLINE_LINUX_DEFAULT=\"$GRUB_CMDLINE_LINUX_DEFAULT intel_iommu=off\"\n",
+          "line 81: shell code that may set or change the kernel command line");
+  refused(testbed + "GRUB_TERMINAL_OUTPUT=\"console\nGRUB_CMDLINE_LINUX_DEFAULT=intel_iommu=off\"\n",
+          "line 81: a value or command spanning lines");
+  refused(testbed + "if [ -e /etc/iommu-off ]; then\n  GRUB_CMDLINE_LINUX_DEFAULT=\"intel_iommu=off\"\nfi\n",
+          "line 82: GRUB_CMDLINE_LINUX_DEFAULT is assigned inside an if");
+  refused(testbed + "GRUB_CMDLINE_LINUX_DEFAULT=\"$(cat /etc/iommu)\"\n", "line 81: cannot edit GRUB_CMDLINE_LINUX_DEFAULT safely");
+  refused(testbed + "GRUB_TIMEOUT=3; GRUB_CMDLINE_LINUX_DEFAULT=intel_iommu=off\n", "line 81: shell code");
+  refused(testbed + "unset GRUB_CMDLINE_LINUX_DEFAULT\n", "line 81: shell code");
+  refused(testbed + ". /etc/default/grub.local\n", "line 81: the file sources");
+  refused(testbed + "GRUB_CMDLINE_LINUX=\"a \\\n b\"\n", "line 81: a value or command spanning lines");
+  refused(testbed + "test -e /x &&\n  GRUB_CMDLINE_LINUX=intel_iommu=off\n", "line 81: a value or command spanning lines");
+  refused("if true; then EXTRA=intel_iommu=off; fi\nGRUB_CMDLINE_LINUX_DEFAULT=\"$EXTRA\"\n",
+          "line 2: GRUB_CMDLINE_LINUX_DEFAULT uses $EXTRA");
+  refused("if true; then\n  EXTRA=intel_iommu=off\nfi\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet $EXTRA\"\n",
+          "line 4: GRUB_CMDLINE_LINUX_DEFAULT uses $EXTRA");
+  // What stays fine: commands and conditionals that leave the command line alone, command
+  // substitution in other variables, references in comments.
+  std::string fine = testbed + "if [ -e /x ]; then GRUB_TIMEOUT=5; fi\n# GRUB_CMDLINE_LINUX_DEFAULT=off && x\n"
+                               "FOO=\"$GRUB_CMDLINE_LINUX\"\n";
+  EXPECT_NO_THROW(parse_grub_assignments(fine));
+  EXPECT_EQ(grub_kernel_cmdline({{"grub", fine}}), "intel_iommu=on iommu.strict=1 init_on_free=0 init_on_alloc=0 noresume");
 }

@@ -3,6 +3,8 @@
 
 #include <fstream>
 
+#include <fmt/format.h>
+
 #include "iommuvm/spec/load.hpp"
 #include "iommuvm/spec/matrix.hpp"
 #include "test_support.hpp"
@@ -219,6 +221,54 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"unterminated command quote", kHead + "workloads:\n  c:\n    kind: custom\n    server: {command: \"srv 'x\"}\n", 7, 0,
                 "unterminated quote"},
         BadCase{"deep nesting", "name: " + std::string(200, '[') + std::string(200, ']') + "\n", 1, 0, "nested more than"}));
+
+// Every name that becomes part of a path follows one rule (names::path_name_problem).
+INSTANTIATE_TEST_SUITE_P(
+    PathNames, SpecErrors,
+    ::testing::Values(
+        BadCase{"campaign name dot dot", "name: \"..\"\nmachines:\n  local: {local: true}\nworkloads:\n  redis: {}\n", 1, 7,
+                "'name' '..' cannot be used: it becomes a file name"},
+        BadCase{"campaign name dot", "name: .\nmachines:\n  local: {local: true}\nworkloads:\n  redis: {}\n", 1, 7,
+                "it must start with a letter, a digit or '_'"},
+        BadCase{"campaign name slash", "name: a/b\nmachines:\n  local: {local: true}\nworkloads:\n  redis: {}\n", 1, 7,
+                "may hold only letters, digits"},
+        BadCase{"collector outside", kHead + "workloads:\n  redis: {}\ncollectors:\n  ../../x: {kind: mpstat}\n", 7, 3,
+                "the name in 'collectors' '../../x' cannot be used"},
+        BadCase{"workload name", kHead + "workloads:\n  \"r/../../e\": {kind: redis}\n", 5, 3,
+                "the name in 'workloads' 'r/../../e' cannot be used"},
+        BadCase{"machine name", "name: bad\nmachines:\n  \"-x\": {local: true}\nworkloads:\n  redis: {}\n", 3, 3,
+                "the name in 'machines' '-x' cannot be used"},
+        BadCase{"guest name", kHead + "guests:\n  ..: {template: t.xml}\nworkloads:\n  redis: {}\n", 5, 3,
+                "the name in 'guests' '..' cannot be used"},
+        BadCase{"figure name", kHead + "workloads:\n  redis: {}\nfigures:\n  - {name: ../f, x: policy.host, metric: m}\n", 7, 12,
+                "'figures[0].name' '../f' cannot be used"},
+        BadCase{"long name", "name: " + std::string(65, 'a') + "\nmachines:\n  local: {local: true}\nworkloads:\n  redis: {}\n",
+                1, 7, "longer than 64 characters"}));
+
+// A collector without a field its kind needs is refused by validate (it used to be
+// recorded as "unsupported" in every run).
+INSTANTIATE_TEST_SUITE_P(
+    CollectorFields, SpecErrors,
+    ::testing::Values(
+        BadCase{"pidstat without process", kHead + "workloads:\n  redis: {}\ncollectors:\n  cpu: {kind: pidstat}\n", 7, 3,
+                "collector 'cpu' of kind pidstat needs 'process'"},
+        BadCase{"qemu-trace without file", kHead + "workloads:\n  redis: {}\ncollectors:\n  t: {kind: qemu-trace}\n", 7, 3,
+                "collector 't' of kind qemu-trace needs 'trace_file'"},
+        BadCase{"custom without command", kHead + "workloads:\n  redis: {}\ncollectors:\n  c: {kind: custom, metrics: {a: 'a=(\\d+)'}}\n",
+                7, 3, "collector 'c' of kind custom needs 'command'"}));
+
+TEST(SpecLoad, EveryCollectorKindHasOneDescription) {
+  // The kinds validate accepts are the described ones; each with only its required fields is valid.
+  for (const auto& k : collector_kinds()) {
+    std::string fields;
+    for (auto f : k.required)
+      fields += f == "command" ? ", command: [true]" : f == "metrics" ? ", metrics: {a: 'a=([0-9]+)'}" : fmt::format(", {}: x", f);
+    auto r = load(std::string(kMinimal) + "collectors:\n  c: {kind: " + std::string(k.name) + fields + "}\n");
+    EXPECT_FALSE(r.diag.has_errors()) << k.name << ": " << all_messages(r.diag);
+  }
+  auto bad = load(std::string(kMinimal) + "collectors:\n  c: {kind: nope}\n");
+  EXPECT_NE(all_messages(bad.diag).find("expected one of mpstat, pidstat"), std::string::npos) << all_messages(bad.diag);
+}
 
 TEST(SpecErrorsAll, EveryProblemIsReportedNotOnlyTheFirst) {
   auto r = load(R"(name: bad

@@ -1,9 +1,14 @@
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "iommuvm/remote/remote.hpp"
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/util/fs.hpp"
 #include "iommuvm/util/hash.hpp"
+#include "iommuvm/util/names.hpp"
+#include "iommuvm/results/store.hpp"
 #include "iommuvm/util/shell.hpp"
 #include "test_support.hpp"
 
@@ -84,4 +89,76 @@ TEST(Fs, AtomicWriteReplacesWholeFile) {
 TEST(Fs, UnderRoot) {
   EXPECT_EQ(fs::under_root("/", "/proc/cmdline"), "/proc/cmdline");
   EXPECT_EQ(fs::under_root("/tmp/fake", "/proc/cmdline"), "/tmp/fake/proc/cmdline");
+}
+
+TEST(Names, OneRuleForEveryNameThatBecomesAPath) {
+  for (const std::string ok : std::vector<std::string>{"loopback", "e2e-guest", "redis_1", "a.b", "0x", "_x", std::string(64, 'a')})
+    EXPECT_TRUE(names::is_path_name(ok)) << ok;
+  for (const std::string bad : {"", ".", "..", ".hidden", "-rf", "a/b", "../../x", "a b", "a\\b", "x\n", "caf\xc3\xa9", "a:b"})
+    EXPECT_FALSE(names::is_path_name(bad)) << bad;
+  EXPECT_NE(names::path_name_problem(std::string(65, 'a')).find("longer than 64"), std::string::npos);
+}
+
+TEST(Fs, AtomicWriteKeepsModeAndWritesThroughSymlinks) {
+  test::TempDir dir;
+  auto target = dir / "real/grub";
+  fs::atomic_write(target, "old\n");
+  ::chmod(target.c_str(), 0600);
+  std::filesystem::create_symlink(target, dir / "grub");
+  fs::atomic_write(dir / "grub", "new\n");
+  EXPECT_TRUE(std::filesystem::is_symlink(dir / "grub")) << "the link stays a link";
+  EXPECT_EQ(fs::read_file(target), "new\n");
+  struct stat st {};
+  ASSERT_EQ(::stat(target.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u) << "the target keeps its mode";
+  int entries = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(target.parent_path())) ++entries;
+  EXPECT_EQ(entries, 1) << "no temporary file left behind";
+}
+
+TEST(Fs, AtomicWriteUsesAnUnguessableTemporaryName) {
+  // A planted file (or symlink) at the old fixed temporary name PATH.tmp.<pid> is not touched.
+  test::TempDir dir;
+  auto p = dir / "run.json";
+  auto planted = dir / ("run.json.tmp." + std::to_string(::getpid()));
+  fs::atomic_write(dir / "victim", "keep");
+  std::filesystem::create_symlink(dir / "victim", planted);
+  fs::atomic_write(p, "data");
+  EXPECT_EQ(fs::read_file(dir / "victim"), "keep");
+  EXPECT_EQ(fs::read_file(p), "data");
+}
+
+TEST(Fs, BackupsNeverOverwriteEachOther) {
+  test::TempDir dir;
+  auto f = dir / "grub";
+  fs::atomic_write(f, "one");
+  ::chmod(f.c_str(), 0640);
+  std::string tmpl = (dir / "grub.iommuvm-20260101T000000Z-XXXXXX").string();
+  auto a = fs::backup_copy(f, tmpl, ".bak");
+  fs::atomic_write(f, "two");
+  auto b = fs::backup_copy(f, tmpl, ".bak");  // the same second: another name
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a.extension(), ".bak");
+  EXPECT_EQ(fs::read_file(a), "one");
+  EXPECT_EQ(fs::read_file(b), "two");
+  struct stat st {};
+  ASSERT_EQ(::stat(a.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+}
+
+TEST(Store, ContainedPathRefusesWhatLeavesTheFolderAndCreatesNothing) {
+  test::TempDir dir;
+  auto campaign = dir / "results/e/c1";
+  std::filesystem::create_directories(campaign / "runs");
+  EXPECT_EQ(results::contained_path(campaign, "runs/r1/raw/cpu.txt"), campaign / "runs/r1/raw/cpu.txt");
+  EXPECT_EQ(results::contained_path(campaign, "runs/../x"), campaign / "x");
+  EXPECT_THROW(results::contained_path(campaign, "../../x"), InputError);
+  EXPECT_THROW(results::contained_path(campaign, "runs/r1/raw/../../../../x/y.log"), InputError);
+  EXPECT_THROW(results::contained_path(campaign, "/etc/passwd"), InputError);
+  EXPECT_THROW(results::contained_path(campaign, ""), InputError);
+  // A symbolic link inside the folder that points outside is followed, and refused.
+  std::filesystem::create_directory_symlink(dir.path(), campaign / "runs/out");
+  EXPECT_THROW(results::contained_path(campaign, "runs/out/x"), InputError);
+  EXPECT_FALSE(std::filesystem::exists(dir / "results/x"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "x"));
 }

@@ -42,6 +42,12 @@ struct InterruptTable {
   std::vector<InterruptLine> lines;
 };
 InterruptTable parse_interrupts(std::string_view text);
+// The IRQs (numbers, in table order) of network interface IFNAME: an action named exactly
+// IFNAME, IFNAME-<queue> (eth1-TxRx-0, eth1-rx-1), IFNAME@... or <driver>-IFNAME[-<queue>]
+// (i40e-eth1-TxRx-0, iavf-eth1-TxRx-0); and, when PCI (0000:ca:00.0, the interface's
+// device) is given, actions ending in @pci:PCI (mlx5_comp0@pci:0000:ca:00.0) and lines
+// whose MSI chip names PCI. Never a prefix match: eth1 does not select eth10 or eth11.
+std::vector<std::string> interface_irqs(const InterruptTable& table, std::string_view ifname, std::string_view pci);
 // Deltas AFTER - BEFORE over WINDOW_S seconds: {"total", "per_s", "window_s",
 // "irq": {"36": {"count", "per_s"}}, "device": {"virtio1-req.0": count},
 // "pci": {"0000:00:02.0": count}, "cpu": {"0": count}}. Only lines with a non-zero

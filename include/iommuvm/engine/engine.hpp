@@ -177,7 +177,12 @@ class Engine {
   std::string wrk2_program(const std::string& machine);
   // Per client machine of W, the binary to run when it is not the tool's name (wrk2).
   std::map<std::string, std::string> client_programs(const spec::Workload& w, const std::string& first_machine);
+  // The current run's folder for ROLE (server, client, collect) on MACHINE, inside this
+  // invocation's private work folder there: made once per machine by `mktemp -d` run on
+  // it ($TMPDIR or /tmp, mode 0700, an unguessable name starting with iommuvm-<work id>.).
+  std::string work_dir(const std::string& machine, const std::string& role);
  private:
+  std::map<std::string, std::string> work_roots_;  // machine -> its private work folder
   Summary summary_;
   std::optional<std::chrono::steady_clock::time_point> step_deadline_;  // the current step's timeout
   std::chrono::steady_clock::time_point campaign_start_;

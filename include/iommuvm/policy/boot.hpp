@@ -51,8 +51,11 @@ struct GrubEntry {
 // per entry. GRUB paths and the commands that reach the device are computed at
 // update-grub time with grub-mkconfig_lib (as 10_linux does), so a separate
 // /boot partition works. Root args already in CMDLINE are not repeated.
-// Throws InputError on paths or command lines containing quotes or newlines
-// the script could not carry.
+// Every text from outside (the title with the kernel's release, the kernel and initrd
+// paths, each command-line word) is quoted for GRUB's script language by the script
+// itself (iommuvm_quote: bare when it holds only letters, digits and ._/:=,+@%-, else in
+// single quotes, where GRUB expands nothing), the paths after grub-mkconfig has made them
+// relative to their file system. Throws InputError on a newline, which no quoting carries.
 std::string grub_script(const std::vector<GrubEntry>& entries);
 
 // update-grub | grub2-mkconfig -o /boot/grub2/grub.cfg

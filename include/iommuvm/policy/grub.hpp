@@ -88,8 +88,11 @@ std::string grub_set_policy(std::string_view text, Policy policy, Vendor vendor)
 // "$GRUB_CMDLINE_LINUX $GRUB_CMDLINE_LINUX_DEFAULT", as 10_linux builds it.
 std::string grub_kernel_cmdline(const std::vector<GrubSource>& sources);
 
-// Backup name next to PATH: PATH.iommuvm-YYYYmmddTHHMMSSZ.bak (UTC). It does
-// not end in .cfg, so a backup of a drop-in is not sourced by grub-mkconfig.
-std::string grub_backup_path(std::string_view path, std::chrono::system_clock::time_point when);
+// Backups next to PATH: PATH.iommuvm-YYYYmmddTHHMMSSZ-XXXXXX.bak (UTC), the XXXXXX made
+// unique when the file is created (mkstemps; `mktemp --suffix=.bak` on a machine), so two
+// backups never share a name. It does not end in .cfg: a drop-in's backup is not sourced.
+inline constexpr std::string_view kGrubBackupSuffix = ".bak";
+// The name up to and including the XXXXXX.
+std::string grub_backup_template(std::string_view path, std::chrono::system_clock::time_point when);
 
 }  // namespace iommuvm::policy

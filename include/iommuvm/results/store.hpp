@@ -6,11 +6,13 @@
 //     journal.jsonl   one line per finished step
 //     undo.jsonl      every change made to a machine, written before it is made
 //     resume.json     only while the controller's own machine reboots (docs/policy.md)
+//     campaign.lock   flock(2)ed by the run or restore using the folder (it holds their PID)
 //     runs/<run-id>/run.json, runs/<run-id>/raw/...
 // Every file is written atomically (temporary file, then rename); journals are appended and fsynced.
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <set>
 #include <string>
 
@@ -26,6 +28,20 @@ struct OpenOptions {
   bool fresh = false;  // start a new campaign folder even when one could be resumed
 };
 
+// An exclusive flock(2) on DIR/campaign.lock for as long as the object lives. The kernel
+// drops it when the process ends however it ends, so a lock left by a dead process is
+// simply taken. Held by someone else: Error with ExitCode::busy naming the holder's PID.
+class CampaignLock {
+ public:
+  explicit CampaignLock(const std::filesystem::path& dir, const std::string& what);
+  ~CampaignLock();
+  CampaignLock(const CampaignLock&) = delete;
+  CampaignLock& operator=(const CampaignLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 class CampaignStore {
  public:
   // Resume the latest unfinished campaign of SPEC with the same hash, or create a new one.
@@ -33,18 +49,22 @@ class CampaignStore {
   // unless opts.fresh.
   static CampaignStore open(const std::filesystem::path& output_root, const spec::Spec& spec, const plan::Plan& plan,
                             const OpenOptions& opts);
-  // Open an existing campaign folder (for report, restore).
-  static CampaignStore at(const std::filesystem::path& dir);
+  // open() locks the folder it returns (CampaignLock) before it changes anything in it.
+  // Open an existing campaign folder (for report, restore); LOCK_FOR non-empty ("restore"):
+  // lock it too, so that it is not changed under a running campaign.
+  static CampaignStore at(const std::filesystem::path& dir, const std::string& lock_for = "");
 
   const std::filesystem::path& dir() const { return dir_; }
   bool resumed() const { return resumed_; }
   std::string campaign_id() const { return dir_.filename().string(); }
-  // Name of this campaign's private folder on the machines (/tmp/iommuvm/<work_id>/...):
-  // experiment, campaign id and a hash of the folder, so that concurrent campaigns never share it.
+  // What the names of this campaign's private work folders on the machines start with
+  // (iommuvm-<work_id>.XXXXXXXX, made by mktemp -d on each machine; campaign.json work_dir):
+  // experiment, campaign id and a hash of the folder, so that a campaign's processes can be told apart.
   std::string work_id() const;
 
   // Runs with a run.json whose status is final (ok, failed, skipped).
   std::set<std::string> finished_runs() const;
+  // Both through contained_path: a run id that leaves the campaign folder is refused.
   std::filesystem::path run_dir(const std::string& run_id) const;
   std::filesystem::path raw_dir(const std::string& run_id) const;
 
@@ -71,7 +91,14 @@ class CampaignStore {
   explicit CampaignStore(std::filesystem::path dir) : dir_(std::move(dir)) {}
   std::filesystem::path dir_;
   bool resumed_ = false;
+  std::shared_ptr<CampaignLock> lock_;
 };
+
+// FOLDER / REL when it resolves inside FOLDER (symlinks that exist followed, "." and ".."
+// applied); throws Error (exit 2) naming both otherwise, and for an absolute REL. Creates
+// nothing: call it before writing, so that no parent folder is made on the way outside.
+// The second line of defence behind names::path_name_problem, checked by `validate`.
+std::filesystem::path contained_path(const std::filesystem::path& folder, const std::filesystem::path& rel);
 
 // The current UTC time as 2026-11-25T12:00:00.123Z.
 std::string now_iso8601();

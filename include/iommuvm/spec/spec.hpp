@@ -224,6 +224,18 @@ struct CollectorSpec {
   Mark mark;
 };
 
+// What each collector kind is and which of its fields it cannot run without: the one
+// description `validate` checks a spec against (docs/collectors.md lists the same kinds).
+struct CollectorKind {
+  std::string_view name;
+  std::vector<std::string_view> required;  // CollectorSpec fields: process, trace_file, command, ...
+  std::string_view what;                   // one line, for error messages
+};
+const std::vector<CollectorKind>& collector_kinds();
+const CollectorKind* collector_kind(std::string_view name);
+// The required fields of C's kind that C lacks (empty: none, or an unknown kind).
+std::vector<std::string_view> missing_collector_fields(const CollectorSpec& c);
+
 enum class Order { grouped, interleaved };
 enum class Cleanup { keep, shutdown, restore };
 

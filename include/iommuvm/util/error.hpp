@@ -15,6 +15,7 @@ enum class ExitCode : int {
   run_failed = 1,     // the campaign ran but at least one run failed
   bad_input = 2,      // malformed spec, bad arguments, unparsable file
   environment = 3,    // a machine, libvirt or a tool is missing or unreachable
+  busy = 4,           // the campaign is in use: another iommuvm run or restore holds its lock
   rebooting = 75,     // the controller is rebooting its own machine; a systemd unit resumes the campaign after the boot
   interrupted = 130,  // SIGINT/SIGTERM
 };

@@ -9,9 +9,21 @@ namespace iommuvm::fs {
 // Whole file as bytes. Throws Error naming the path on failure.
 std::string read_file(const std::filesystem::path& path);
 
-// Write to PATH.tmp.<pid>, fsync, rename over PATH: readers see the old file or the new one, never half.
-// Creates missing parent folders.
+// Write through a temporary file created exclusively next to the file (.NAME.iommuvm-XXXXXX,
+// mkstemp), fsync, rename over it, fsync the folder: readers see the old file or the new
+// one, never half, and a crash leaves one of them. An existing file keeps its mode and (as
+// root) its owner; a new one is 0644. A symbolic link is written through: its target is
+// replaced, the link stays. Creates missing parent folders.
 void atomic_write(const std::filesystem::path& path, std::string_view content);
+
+// PATH, or what it points to when it is a symbolic link (the file atomic_write replaces).
+std::filesystem::path write_target(const std::filesystem::path& path);
+
+// A copy of FILE (its bytes, mode and, as root, owner) in a new file named NAME_TEMPLATE +
+// SUFFIX, where the template ends in XXXXXX (mkstemps: created exclusively, so no backup
+// ever overwrites another). Returns the name, fsynced with its folder.
+std::filesystem::path backup_copy(const std::filesystem::path& file, const std::string& name_template,
+                                  const std::string& suffix = "");
 
 // Append one line (a newline is added) and fsync; for journals.
 void append_line(const std::filesystem::path& path, std::string_view line);
