@@ -473,8 +473,9 @@ void write_markdown(const Summary& s, const RenderOutcome* figures, std::ostream
     }
     bool drawn = std::find(figures->rendered.begin(), figures->rendered.end(), f.name) != figures->rendered.end();
     if (drawn)
-      out << "- " << f.title << ": ![" << f.name << "](figures/" << f.name << ".svg) ([PNG](figures/" << f.name
-          << ".png), [script](figures/" << f.name << ".gp), [data](figures/" << f.name << ".dat))\n";
+      out << "### " << f.name << "\n\n![" << f.name << "](figures/" << f.name << ".png)\n\n" << f.title << " ([PDF](figures/"
+          << f.name << ".pdf), [SVG](figures/" << f.name << ".svg), [script](figures/" << f.name
+          << ".gp), [data](figures/" << f.name << ".dat))\n\n";
     else
       out << "- " << f.title << ": [script](figures/" << f.name << ".gp), [data](figures/" << f.name << ".dat)\n";
   }

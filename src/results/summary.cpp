@@ -277,11 +277,21 @@ std::vector<FigureRequest> read_figures(const json& spec) {
     if (!f.is_object()) continue;
     FigureRequest fr;
     fr.name = str_field(f, "name");
+    fr.kind = str_field(f, "kind");
     fr.x = str_field(f, "x");
     fr.series = str_field(f, "series");
     fr.metric = str_field(f, "metric");
     fr.workload = str_field(f, "workload");
-    if (fr.name.empty() || fr.x.empty() || fr.metric.empty()) continue;
+    fr.baseline = str_field(f, "baseline");
+    fr.width = str_field(f, "width");
+    for (auto [key, out] : {std::pair{"groups", &fr.groups}, std::pair{"panels", &fr.panels}}) {
+      if (!f.contains(key)) continue;
+      if (f[key].is_string()) out->push_back(f[key].get<std::string>());
+      if (f[key].is_array())
+        for (const auto& v : f[key])
+          if (v.is_string()) out->push_back(v.get<std::string>());
+    }
+    if (fr.name.empty()) continue;
     out.push_back(fr);
   }
   return out;
@@ -356,6 +366,14 @@ Summary summarize(const CampaignData& data, const SummaryOptions& opts) {
     }
     for (const auto& [k, v] : rec.params.items())
       if (k != "workload") columns.insert(k);
+    if (rec.status == "ok" && !s.workload_info.count(rec.workload)) {
+      WorkloadInfo wi;
+      const json& m = r.contains("metrics") && r["metrics"].is_object() ? r["metrics"] : json::object();
+      wi.tool = str_field(m, "tool");
+      if (wi.tool.empty() && r.contains("client") && r["client"].is_object()) wi.tool = str_field(r["client"], "tool");
+      wi.primary = str_field(m, "primary");
+      s.workload_info[rec.workload] = wi;
+    }
     if (r.contains("system") && r["system"].is_object()) {
       const json& sys = r["system"];
       if (sys.contains("host") && sys["host"].is_object()) {

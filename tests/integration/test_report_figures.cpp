@@ -1,8 +1,10 @@
-// Figures drawn by the real gnuplot: files exist, SVG is XML with an <svg> root, PNG has its
-// signature, and the .dat data carries the summary's means.
+// Figures drawn by the real gnuplot: files exist, PDF has its header and trailer, SVG is XML
+// with an <svg> root, PNG has its signature, and the .dat data carries the summary's means.
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include <pugixml.hpp>
@@ -52,7 +54,7 @@ bool starts_with_png_signature(const std::filesystem::path& p) {
 
 }  // namespace
 
-TEST(ReportFigures, GnuplotDrawsSvgAndPng) {
+TEST(ReportFigures, GnuplotDrawsPdfSvgAndPng) {
   if (!test::have_program("gnuplot")) GTEST_SKIP() << "gnuplot is not installed";
   TempDir t;
   write_pipeline_campaign(t.path());
@@ -63,7 +65,7 @@ TEST(ReportFigures, GnuplotDrawsSvgAndPng) {
   std::filesystem::path figs = t / "report/figures";
   for (const char* name : {"throughput-redis", "degradation-redis", "latency-redis", "spec-tput-vs-pipeline"}) {
     SCOPED_TRACE(name);
-    for (const char* ext : {".gp", ".dat", ".svg", ".png"}) {
+    for (const char* ext : {".gp", ".dat", ".pdf", ".svg", ".png"}) {
       auto p = figs / (std::string(name) + ext);
       ASSERT_TRUE(std::filesystem::exists(p)) << p;
       EXPECT_GT(std::filesystem::file_size(p), 0u) << p;
@@ -73,14 +75,15 @@ TEST(ReportFigures, GnuplotDrawsSvgAndPng) {
     ASSERT_TRUE(res) << res.description();
     EXPECT_STREQ(doc.document_element().name(), "svg");
     EXPECT_TRUE(starts_with_png_signature(figs / (std::string(name) + ".png")));
+    EXPECT_TRUE(test::is_pdf(figs / (std::string(name) + ".pdf")));
   }
   EXPECT_FALSE(std::filesystem::exists(figs / "spec-nothing.gp"));
   std::string md = fs::read_file(t / "report/report.md");
   EXPECT_NE(md.find("4 of 4 figures drawn"), std::string::npos) << md;
-  EXPECT_NE(md.find("![throughput-redis](figures/throughput-redis.svg)"), std::string::npos);
+  EXPECT_NE(md.find("![throughput-redis](figures/throughput-redis.png)"), std::string::npos);
   EXPECT_NE(md.find("spec-nothing: not drawn"), std::string::npos);
 
-  // The bar chart's data are the summary's means, in the summary's order.
+  // The figure's data are the summary's means (one block per policy: in another order).
   auto summary = nlohmann::json::parse(fs::read_file(t / "summary.json"));
   std::vector<double> means;
   for (const auto& c : summary["combinations"]) means.push_back(c["metrics"]["throughput_ops"]["mean"].get<double>());
@@ -89,15 +92,17 @@ TEST(ReportFigures, GnuplotDrawsSvgAndPng) {
   for (std::string line; std::getline(dat, line);) {
     if (line.empty() || line[0] == '#') continue;
     std::istringstream row(line);
-    std::string idx, label, mean;
-    std::getline(row, idx, '\t');
-    std::getline(row, label, '\t');
+    std::string x, mean;
+    std::getline(row, x, '\t');
     std::getline(row, mean, '\t');
     dat_means.push_back(std::stod(mean));
   }
+  std::sort(means.begin(), means.end());
+  std::sort(dat_means.begin(), dat_means.end());
   EXPECT_EQ(dat_means, means);
-  // passthrough pipeline 1: 101, 102 -> 101.5
-  EXPECT_NE(fs::read_file(figs / "spec-tput-vs-pipeline.dat").find("0\t1\t101.5\t"), std::string::npos);
+  // Pipeline is numeric: a line plot over it, passthrough pipeline 1: 101, 102 -> 101.5
+  EXPECT_NE(fs::read_file(figs / "spec-tput-vs-pipeline.dat").find("\n1\t101.5\t"), std::string::npos);
+  EXPECT_NE(fs::read_file(figs / "throughput-redis.gp").find("with yerrorlines"), std::string::npos);
 }
 
 TEST(ReportFigures, MissingGnuplotIsReportedAndTablesStillWritten) {
@@ -127,7 +132,7 @@ TEST(ReportFigures, BreakdownStackedBars) {
   std::ostringstream out;
   report::run_report(t.path(), o, out);
   std::filesystem::path figs = t / "report/figures";
-  for (const char* ext : {".gp", ".dat", ".svg", ".png"}) {
+  for (const char* ext : {".gp", ".dat", ".pdf", ".svg", ".png"}) {
     auto p = figs / (std::string("breakdown-redis") + ext);
     ASSERT_TRUE(std::filesystem::exists(p)) << p;
     EXPECT_GT(std::filesystem::file_size(p), 0u) << p;
@@ -142,7 +147,7 @@ TEST(ReportFigures, BreakdownStackedBars) {
     EXPECT_NE(svg.find(c), std::string::npos) << c;
   EXPECT_TRUE(starts_with_png_signature(figs / "breakdown-redis.png"));
   std::string md = fs::read_file(t / "report/report.md");
-  EXPECT_NE(md.find("![breakdown-redis](figures/breakdown-redis.svg)"), std::string::npos) << md;
+  EXPECT_NE(md.find("![breakdown-redis](figures/breakdown-redis.png)"), std::string::npos) << md;
   // A second report over the same folder writes the same report and figure sources.
   std::string gp = fs::read_file(figs / "breakdown-redis.gp"), dat = fs::read_file(figs / "breakdown-redis.dat");
   std::ostringstream again;
@@ -150,4 +155,92 @@ TEST(ReportFigures, BreakdownStackedBars) {
   EXPECT_EQ(out.str(), again.str());
   EXPECT_EQ(gp, fs::read_file(figs / "breakdown-redis.gp"));
   EXPECT_EQ(dat, fs::read_file(figs / "breakdown-redis.dat"));
+}
+
+namespace {
+
+// Every `KEY "TEXT"` in TEXT (set xlabel "...", title "...").
+std::vector<std::string> quoted_after(const std::string& text, const std::string& key) {
+  std::vector<std::string> out;
+  for (auto at = text.find(key); at != std::string::npos; at = text.find(key, at + 1)) {
+    auto b = text.find('"', at + key.size());
+    auto e = b == std::string::npos ? b : text.find('"', b + 1);
+    if (e != std::string::npos) out.push_back(text.substr(b + 1, e - b - 1));
+  }
+  return out;
+}
+
+}  // namespace
+
+// The real-guest campaign: every figure of the report is a valid PDF, SVG and PNG, no axis
+// label is a metric path, and each policy has one colour across all figures (legends and the
+// data drawn).
+TEST(ReportFigures, TcgCampaignFiguresArePaperReady) {
+  if (!test::have_program("gnuplot")) GTEST_SKIP() << "gnuplot is not installed";
+  TempDir t;
+  std::filesystem::copy(test::data_path("results/tcg-viommu-sample"), t / "c", std::filesystem::copy_options::recursive);
+  report::ReportOptions o;
+  o.figures = true;
+  std::ostringstream out;
+  report::run_report(t / "c", o, out);
+  std::filesystem::path figs = t / "c/report/figures";
+  std::string md = fs::read_file(t / "c/report/report.md");
+  std::vector<std::string> names;
+  for (auto at = md.find("](figures/"); at != std::string::npos; at = md.find("](figures/", at + 1)) {
+    auto e = md.find(".png)", at);
+    if (e != std::string::npos && e < md.find('\n', at) && md[md.rfind('\n', at) + 1] == '!')
+      names.push_back(md.substr(at + 10, e - at - 10));
+  }
+  for (const char* want : {"throughput-redis", "degradation-redis", "latency-redis", "viommu-viommu-inv-redis", "breakdown-redis"})
+    EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want << "\n" << md;
+  auto summary = nlohmann::json::parse(fs::read_file(t / "c/summary.json"));
+  std::set<std::string> metric_paths;
+  for (const auto& c : summary["combinations"])
+    for (const auto& [m, v] : c["metrics"].items())
+      if (m.find_first_of("._") != std::string::npos) metric_paths.insert(m);
+  ASSERT_TRUE(metric_paths.count("throughput_ops"));
+  std::map<std::string, std::set<std::string>> colours;  // series title -> colours seen
+  for (const auto& n : names) {
+    SCOPED_TRACE(n);
+    EXPECT_TRUE(test::is_pdf(figs / (n + ".pdf")));
+    EXPECT_TRUE(test::is_svg(figs / (n + ".svg")));
+    EXPECT_TRUE(test::is_png(figs / (n + ".png")));
+    std::string gp = fs::read_file(figs / (n + ".gp")), dat = fs::read_file(figs / (n + ".dat"));
+    auto labels = quoted_after(gp, "set xlabel ");
+    auto y = quoted_after(gp, "set ylabel ");
+    labels.insert(labels.end(), y.begin(), y.end());
+    EXPECT_FALSE(y.empty());
+    for (const auto& l : labels)
+      for (const auto& m : metric_paths) EXPECT_EQ(l.find(m), std::string::npos) << "label '" << l << "' has " << m;
+    // Legend entries: NaN with ... lc rgb "#C" title "T".
+    std::istringstream lines(gp);
+    for (std::string line; std::getline(lines, line);) {
+      auto lc = line.find("lc rgb \"#");
+      if (lc == std::string::npos) continue;
+      std::string colour = line.substr(lc + 8, 7);
+      if (line.find("NaN with") != std::string::npos) {
+        auto titles = quoted_after(line, " title ");
+        if (!titles.empty()) colours[titles[0]].insert(colour);
+      }
+      // Data drawn: index K -> the block's series title (the text after the last ", " of "# block K: ...").
+      auto idx = line.find(" index ");
+      if (idx == std::string::npos ||
+          (line.find("with boxes") == std::string::npos && line.find("with yerrorlines") == std::string::npos))
+        continue;
+      std::string k = line.substr(idx + 7, line.find(' ', idx + 7) - idx - 7);
+      auto b = dat.find("# block " + k + ": ");
+      ASSERT_NE(b, std::string::npos) << k;
+      std::string head = dat.substr(b, dat.find('\n', b) - b);
+      auto comma = head.rfind(", "), colon = head.find(": ");
+      std::string title = head.substr((comma == std::string::npos ? colon : comma) + 2);
+      colours[title].insert(colour);
+    }
+  }
+  std::set<std::string> policy_colours;
+  for (const char* p : {"strict", "lazy", "passthrough", "off"}) {
+    ASSERT_TRUE(colours.count(p)) << p;
+    EXPECT_EQ(colours[p].size(), 1u) << p;
+    policy_colours.insert(*colours[p].begin());
+  }
+  EXPECT_EQ(policy_colours.size(), 4u);  // and four different ones
 }

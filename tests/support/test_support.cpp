@@ -1,5 +1,10 @@
 #include "test_support.hpp"
 
+#include <fstream>
+#include <sstream>
+
+#include <pugixml.hpp>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -94,6 +99,31 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
   ::waitpid(pid, &status, 0);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
+}
+
+namespace {
+std::string file_bytes(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+}  // namespace
+
+bool is_pdf(const std::filesystem::path& p) {
+  std::string b = file_bytes(p);
+  return b.rfind("%PDF-", 0) == 0 && b.find("%%EOF", b.size() > 64 ? b.size() - 64 : 0) != std::string::npos;
+}
+
+bool is_png(const std::filesystem::path& p) {
+  std::string b = file_bytes(p);
+  static const char sig[] = "\x89PNG\r\n\x1a\n";
+  return b.size() > 8 && b.compare(0, 8, sig, 8) == 0;
+}
+
+bool is_svg(const std::filesystem::path& p) {
+  pugi::xml_document doc;
+  return doc.load_file(p.c_str()) && std::string(doc.document_element().name()) == "svg";
 }
 
 bool have_program(const std::string& program) {

@@ -41,4 +41,10 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
 // True when PROGRAM is found on PATH (or is an existing absolute path).
 bool have_program(const std::string& program);
 
+// Figure files: PDF ("%PDF-" header, "%%EOF" near the end), PNG (its 8-byte signature), SVG
+// (XML whose root element is <svg>).
+bool is_pdf(const std::filesystem::path& p);
+bool is_png(const std::filesystem::path& p);
+bool is_svg(const std::filesystem::path& p);
+
 }  // namespace iommuvm::test

@@ -93,10 +93,12 @@ TEST(Breakdown, MarkdownTableAndStackedFigure) {
   auto it = std::find_if(figs.begin(), figs.end(), [](const report::Figure& f) { return f.name == "breakdown-redis"; });
   ASSERT_NE(it, figs.end());
   EXPECT_TRUE(it->skipped_reason.empty());
-  EXPECT_NE(it->script.find("set style histogram rowstacked"), std::string::npos) << it->script;
-  EXPECT_NE(it->script.find("using 5 title \"rest of CPU time (task-clock)\""), std::string::npos) << it->script;
-  EXPECT_NE(it->data.find("\"passthrough\"\t0\t0\t0\t12.5\n"), std::string::npos) << it->data;
-  EXPECT_NE(it->data.find("\"strict\"\t2.5\t2.5\t5\t15\n"), std::string::npos) << it->data;
+  // Stacked boxes: one block per component; ci95_low/high are the segment's bottom and top.
+  EXPECT_NE(it->script.find("title \"rest of CPU time (task-clock)\""), std::string::npos) << it->script;
+  EXPECT_NE(it->script.find("using 1:4 with boxes"), std::string::npos) << it->script;
+  // passthrough: map, unmap and flush 0, rest 12.5; strict: 2.5 + 2.5 + 5, rest 15 on top (10 .. 25).
+  EXPECT_NE(it->data.find("\t12.5\t0\t12.5\t"), std::string::npos) << it->data;
+  EXPECT_NE(it->data.find("\t15\t10\t25\t"), std::string::npos) << it->data;
 }
 
 TEST(Breakdown, NoCollectorsMeansAOneLineNoteAndNoFigure) {

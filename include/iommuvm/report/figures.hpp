@@ -1,6 +1,9 @@
 // Figures as gnuplot scripts and data files: built as text (pure), then drawn by running gnuplot
-// in the figures folder. Every figure NAME gives NAME.gp, NAME.dat, NAME.svg and NAME.png; the
-// script reads only NAME.dat and can be re-run by hand (`gnuplot NAME.gp`) after restyling.
+// in the figures folder. Every figure NAME gives NAME.gp, NAME.dat, NAME.pdf, NAME.svg and
+// NAME.png; the script reads only NAME.dat and can be re-run by hand (`gnuplot NAME.gp`) after
+// restyling. Policies are the series (colours, labels.hpp) in canonical order, the other
+// varying parameters the groups on the x axis or the panels, a numeric one the x axis of a
+// line plot; sizes fit one column (3.3 in) or two (7 in). docs/report.md, "Figures".
 #pragma once
 
 #include <filesystem>
@@ -13,7 +16,7 @@ namespace iommuvm::report {
 
 struct Figure {
   std::string name;    // file stem, e.g. throughput-redis
-  std::string title;
+  std::string title;   // the caption: what is plotted, its metric path, what groups what
   std::string script;  // the .gp text
   std::string data;    // the .dat text
   std::string skipped_reason;  // non-empty: nothing to draw (e.g. a spec figure matching no run)
@@ -26,9 +29,10 @@ std::vector<std::string> varying_params(const results::Summary& s, const std::st
 // (short names: pipeline=16), or the workload when nothing varies.
 std::string combination_label(const results::Summary& s, const results::Combination& c);
 
-// Per workload: throughput-<w> (bars with 95 % CI), degradation-<w> (when compared to a
-// baseline), latency-<w> (percentiles, one line per combination); then one per entry of the
-// spec's figures: list (spec-<name>). Sorted as listed; deterministic.
+// Per workload: throughput-<w>, degradation-<w> (when compared to a baseline), latency-<w>
+// (p99, else the highest percentile), viommu-<collector>-<w> (qemu-trace collectors),
+// breakdown-<w> (with collectors); then one per entry of the spec's figures: list
+// (spec-<name>). Sorted as listed; deterministic.
 std::vector<Figure> build_figures(const results::Summary& s);
 
 struct RenderOutcome {

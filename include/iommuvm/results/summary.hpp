@@ -106,12 +106,22 @@ struct SummaryOptions {
   std::optional<double> max_cv;         // overrides the spec's `matrix.max_cv`
 };
 
-struct FigureRequest {  // an entry of the spec's `figures:` list
+struct FigureRequest {  // an entry of the spec's `figures:` list (docs/report.md, "Spec figures")
   std::string name;
+  std::string kind;  // bars | lines | degradation | breakdown; "" = from what varies
   std::string x;
   std::string series;
+  std::vector<std::string> groups;
+  std::vector<std::string> panels;
   std::string metric;
   std::string workload;
+  std::string baseline;  // degradation: the policy compared against ("" = the campaign's)
+  std::string width;     // single | double | "" (from the content)
+};
+
+struct WorkloadInfo {  // what the figures' labels need of a workload, from its ok runs
+  std::string tool;     // redis-benchmark, memaslap, wrk, ...
+  std::string primary;  // the operation whose figures are the top-level ones (GET), or ""
 };
 
 struct CollectorInfo {  // an entry of the spec's `collectors:` map, as the report needs it
@@ -139,6 +149,7 @@ struct Summary {
   std::vector<std::string> param_columns;  // every params key except "workload", sorted
   std::vector<FigureRequest> figures;
   std::map<std::string, CollectorInfo> collectors;  // collector name -> kind etc. (from the spec)
+  std::map<std::string, WorkloadInfo> workload_info;  // workload -> tool and primary operation
   nlohmann::json testbed;  // field -> sorted list of the distinct values seen in the runs
 };
 
