@@ -16,7 +16,7 @@
 # tap iommuvm-hd0 = 192.168.152.1/24 (data; the VM's NIC behind the vIOMMU is .2).
 # VM devices (q35, pcie.0): 00:03.0 management virtio-net (enp0s3), 00:04.0 data virtio-net with
 # iommu_platform=on (enp0s4), 00:05.0 virtio-blk. QEMU writes the vIOMMU invalidation trace
-# events to $RUN/vtd.log and its console to $RUN/console.log, RUN=$CACHE/host/run-$NS; its process
+# events (IOTLB, context-cache, interrupt-entry: those of configs/domains/tcg-viommu.xml) to $RUN/vtd.log and its console to $RUN/console.log, RUN=$CACHE/host/run-$NS; its process
 # name is iommuvm-host (what a pidstat collector's `process:` finds).
 set -euo pipefail
 
@@ -59,7 +59,8 @@ start() {
     -netdev tap,id=data,ifname=$TAP_D,script=no,downscript=no \
     -device virtio-net-pci,netdev=data,mac=52:54:00:52:00:02,addr=04.0,iommu_platform=on,disable-legacy=on \
     -drive file="$RUN/overlay.qcow2",format=qcow2,if=none,id=disk0 -device virtio-blk-pci,drive=disk0,addr=05.0 \
-    -trace "enable=vtd_inv_desc*,file=$RUN/vtd.log" \
+    -trace "enable=vtd_inv_desc_iotlb*,file=$RUN/vtd.log" -trace "enable=vtd_inv_desc_cc*,file=$RUN/vtd.log" \
+    -trace "enable=vtd_inv_desc_iec,file=$RUN/vtd.log" \
     -serial file:"$RUN/console.log" -display none -monitor none -daemonize -pidfile "$RUN/qemu.pid"
   echo "host-vm.sh: QEMU started (pid $(cat "$RUN/qemu.pid")) in namespace $NS; waiting for SSH on $VM_IP"
   for _ in $(seq 1 300); do
