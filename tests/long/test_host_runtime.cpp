@@ -46,7 +46,8 @@ TEST(HostRuntime, GroupTypeOfTheDataNicSwitchedWithoutReboot) {
     EXPECT_EQ(r.value(ptr("/policy/host/boot_id"), std::string()), boot) << "no reboot";
     // The other groups keep the boot default.
     int others_default = 0;
-    for (const auto& [g, t] : r.value(ptr("/policy/host/evidence/iommu_groups"), nlohmann::json::object()).items())
+    nlohmann::json groups = r.value(ptr("/policy/host/evidence/iommu_groups"), nlohmann::json::object());
+    for (const auto& [g, t] : groups.items())
       if (g != group) others_default += t == type_before;
     EXPECT_GT(others_default, 0);
   }
