@@ -31,7 +31,8 @@ TEST_PKGS=(openssh-server openssh-client redis-server redis-tools memcached ngin
   libmemcached-tools iperf3 gnuplot-nox libvirt-clients procps psmisc sysstat linux-perf iproute2
   python3-jsonschema grub-common)
 VM_PKGS=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils linux-image-amd64 busybox-static cpio
-  openssh-server openssh-sftp-server openssh-client util-linux dash redis-server redis-tools nginx-light iproute2)
+  openssh-server openssh-sftp-server openssh-client util-linux dash redis-server redis-tools nginx-light iproute2
+  mmdebstrap fdisk e2fsprogs)   # the last line: scripts/build-host.sh (the host VM's disk)
 
 pkgs=("${BUILD_PKGS[@]}")
 [ "$test_deps" = 1 ] && pkgs+=("${TEST_PKGS[@]}")

@@ -5,11 +5,12 @@
 #                                    image (cached in ~/.cache/iommuvm), starts libvirtd/virtlogd and
 #                                    the tap as background processes, stops them afterwards; needs root
 #                                    and `scripts/setup.sh --vm-deps`; the tests skip with a reason
-#                                    when any of that is not available
+#                                    when any of that is not available; also builds the host VM disk
+#                                    (scripts/build-host.sh) that tests/long/test_host_* boot
 #   scripts/test.sh --sanitize       the same under ASan+UBSan, in build-asan/
 #   scripts/test.sh -L unit          extra arguments go to ctest (here: only the unit label)
 # Test networks: tests send traffic only to 127.0.0.0/8, ::1, or hosts inside a network namespace
-# a test or scripts/libvirtd.sh created. While ctest runs, `ip monitor address` watches the root
+# a test or scripts/libvirtd.sh / scripts/host-vm.sh created. While ctest runs, `ip monitor address` watches the root
 # namespace; an address outside loopback (and IPv6 link-local) that appears there fails the suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +37,8 @@ if [ "${IOMMUVM_LONG:-0}" = 1 ]; then
     else
       echo "test.sh: the guest image or libvirtd is not available: the long tests will skip" >&2
     fi
+    # The host VM's disk (tests/long/test_host_*: they boot it themselves, ctest stops it).
+    bash scripts/build-host.sh || echo "test.sh: the host VM image is not available: the host long tests will skip" >&2
   else
     echo "test.sh: QEMU/libvirtd not installed (scripts/setup.sh --vm-deps): the long tests will skip" >&2
   fi
@@ -48,6 +51,7 @@ cleanup() {
   [ -n "$monitor_pid" ] && kill "$monitor_pid" 2>/dev/null || true
   rm -rf "$watch_dir"
   [ "$started_libvirtd" = 1 ] && bash scripts/libvirtd.sh stop >/dev/null 2>&1 || true
+  [ "${IOMMUVM_LONG:-0}" = 1 ] && bash scripts/host-vm.sh stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 

@@ -259,6 +259,7 @@ void Engine::execute(std::size_t index) {
       progress_ << fmt::format("! {}\n", reason);
     }
   }
+  note_host_switch(s, secs, error.empty() ? (step_note_.empty() ? "ok" : "skipped") : "failed");
   if (store_ && !options_.dry_run)
     store_->journal({{"step", index},
                      {"kind", s.kind},
@@ -372,6 +373,25 @@ void Engine::on_run_end(const plan::Step&) {
   finish_run(run_->failed ? "failed" : "ok");
 }
 
+void Engine::note_host_switch(const plan::Step& s, double seconds, const std::string& status) {
+  const char* part = s.kind == kind::host_set_policy ? "set_policy_s"
+                     : s.kind == kind::host_reboot   ? "reboot_s"
+                     : s.kind == kind::host_verify   ? "verify_s"
+                                                     : nullptr;
+  if (!part) return;
+  if (s.kind == kind::host_set_policy) {
+    host_switch_ = {{"method", s.args.value("method", std::string())}, {"policy", s.args.value("policy", std::string())}};
+  } else if (host_switch_.empty()) {
+    return;  // a verification of the policy as it is: no switch
+  }
+  if (s.kind == kind::host_reboot && status == "skipped") return;
+  host_switch_[part] = seconds;
+  if (status != "ok") host_switch_["status"] = status;
+  double total = 0;
+  for (const char* k : {"set_policy_s", "reboot_s", "verify_s"}) total += host_switch_.value(k, 0.0);
+  host_switch_["seconds"] = total;
+}
+
 void Engine::finish_run(std::string status) {
   RunState& r = *run_;
   stop_processes(r);
@@ -383,6 +403,7 @@ void Engine::finish_run(std::string status) {
   r.record["duration_s"] = total;
   r.record["overhead_s"] = std::max(0.0, total - r.active_seconds);
   r.record["policy"] = {{"host", host_evidence_}, {"guests", guest_evidence_}};
+  if (!host_switch_.empty()) r.record["policy"]["host_switch"] = host_switch_;
   r.record["system"] = system_;
   if (!tuning_applied_.empty()) r.record["tuning"] = tuning_applied_;
   if (store_ && !options_.dry_run) store_->write_run(r.record);

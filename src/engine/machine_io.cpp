@@ -1,18 +1,29 @@
 #include "machine_io.hpp"
 
+#include <algorithm>
 #include <set>
 #include <sstream>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "iommuvm/policy/boot.hpp"
 #include "iommuvm/policy/evidence.hpp"
 #include "iommuvm/remote/sysfs.hpp"
+#include "iommuvm/virt/pci.hpp"
 #include "iommuvm/virt/sriov.hpp"
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/util/fs.hpp"
+#include "iommuvm/util/hash.hpp"
+#include "iommuvm/util/shell.hpp"
 
 namespace iommuvm::engine {
+
+namespace {
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+}  // namespace
 
 std::string machine_path(const remote::Remote& r, const std::string& abs) {
   return fs::under_root(r.root(), abs).string();
@@ -154,8 +165,46 @@ MachineFacts read_facts(remote::Remote& r) {
 }
 
 // Evidence from a machine, compared with what was asked. Shared by host and guests.
+NicGroup nic_iommu_group(remote::Remote& r, const spec::NicSpec& nic) {
+  NicGroup out;
+  out.pci = nic.pci;
+  if (out.pci.empty() && !nic.pf.empty()) {
+    auto link = r.run({{"readlink", "-f", machine_path(r, "/sys/class/net/" + nic.pf + "/device")}});
+    // The nearest PCI device on the path: the link's target itself (mlx5, ice), or an
+    // ancestor (virtio-net: .../0000:00:04.0/virtio1).
+    if (link.ok())
+      for (std::filesystem::path p = link.out.substr(0, link.out.find('\n')); !p.empty() && p != p.parent_path();
+           p = p.parent_path())
+        if (virt::PciAddress::parse(p.filename().string())) {
+          out.pci = p.filename().string();
+          break;
+        }
+  }
+  if (out.pci.empty()) return out;
+  auto group_link = r.run({{"readlink", machine_path(r, "/sys/bus/pci/devices/" + out.pci + "/iommu_group")}});
+  if (!group_link.ok()) return out;
+  try {
+    out.group = std::stoi(std::filesystem::path(group_link.out.substr(0, group_link.out.find('\n'))).filename().string());
+  } catch (const std::exception&) {
+  }
+  return out;
+}
+
+std::vector<policy::PciDevice> group_devices(remote::Remote& r, int group) {
+  std::vector<policy::PciDevice> devices;
+  auto ls = r.run({{"ls", "-1", machine_path(r, fmt::format("/sys/kernel/iommu_groups/{}/devices", group))}});
+  std::istringstream in(ls.out);
+  std::string bdf;
+  while (in >> bdf) {
+    auto drv = r.run({{"readlink", machine_path(r, "/sys/bus/pci/devices/" + bdf + "/driver")}});
+    std::string driver = drv.ok() ? std::filesystem::path(drv.out.substr(0, drv.out.find('\n'))).filename().string() : "";
+    devices.push_back(policy::PciDevice{bdf, driver});
+  }
+  return devices;
+}
+
 nlohmann::json verify_machine(remote::Remote& r, const std::optional<policy::Policy>& expected, bool dry_run,
-                           std::string& mismatch) {
+                           std::string& mismatch, const std::vector<int>& groups_under_test) {
   MachineFacts facts = read_facts(r);
   nlohmann::json out = {{"machine", r.name()},
               {"requested", expected ? nlohmann::json(std::string(policy::to_string(*expected))) : nlohmann::json("as-is")},
@@ -172,6 +221,7 @@ nlohmann::json verify_machine(remote::Remote& r, const std::optional<policy::Pol
   in.dmesg = facts.dmesg;
   in.group_types = facts.group_types;
   in.iommu_devices = facts.iommu_devices;
+  in.groups_under_test = groups_under_test;
   auto ev = policy::parse_evidence(in);
   auto verdict = policy::derive_policy(ev);
   nlohmann::json e = policy::to_json(ev, verdict);
@@ -191,6 +241,7 @@ std::vector<std::string> restore_machines(results::CampaignStore& store,
                                           const std::map<std::string, remote::Remote*>& machines, std::ostream& out,
                                           virt::Hypervisor* hypervisor, bool campaign_end) {
   std::vector<std::string> left;
+  std::vector<std::pair<remote::Remote*, std::vector<std::string>>> after;  // in first-needed order
   auto entries = store.undo_entries();
   std::set<std::string> done;
   for (const auto& e : entries)
@@ -243,6 +294,40 @@ std::vector<std::string> restore_machines(results::CampaignStore& store,
         out << fmt::format("  removed backup {} on {}\n", backup, r.name());
       } else if (action == "irq_affinity") {
         remote::remote_sysfs(r)->write({path, e.value("value", "")});
+      } else if (action == "sysfs_write" && !e.value("boot_id", "").empty() && r.boot_id() != e.value("boot_id", "")) {
+        path += " (reset by a reboot since)";
+      } else if (action == "sysfs_write" && ends_with(path, "/type") && e.contains("previous")) {
+        // A runtime switch of an IOMMU group: put the type back, unless a reboot already has.
+        std::string previous = e.value("previous", "");
+        auto now = try_read(r, path);
+        std::string current = now ? now->substr(0, now->find('\n')) : "";
+        auto pol = policy::policy_of_group_type(previous);
+        int group = -1;
+        try {
+          group = std::stoi(std::filesystem::path(path).parent_path().filename().string());
+        } catch (const std::exception&) {
+        }
+        if (current == previous) {
+          path += " (already " + previous + ")";
+        } else if (!pol || group < 0) {
+          throw Error(fmt::format("cannot put {} back to '{}'", path, previous));
+        } else {
+          auto sys = remote::remote_sysfs(r);
+          for (const auto& w : policy::runtime_switch_writes(group, group_devices(r, group), *pol)) sys->write(w);
+        }
+      } else if (action == "sysfs_write" && (ends_with(path, "/unbind") || ends_with(path, "/bind"))) {
+        // The driver unbind/bind around a group type write: the switch bound the device
+        // again; bind it when it is still without a driver.
+        std::string bdf = e.value("value", "");
+        if (ends_with(path, "/unbind") && !r.run({{"test", "-e", machine_path(r, "/sys/bus/pci/devices/" + bdf + "/driver")}}).ok()) {
+          auto sys = remote::remote_sysfs(r);
+          sys->write({path.substr(0, path.size() - 7) + "/bind", bdf});
+        }
+      } else if (action == "grubenv_unset") {
+        // Nothing pending (the reboot consumed the entry, or there is no grubenv): nothing to do.
+        auto flavor = e.value("flavor", "") == "redhat" ? policy::GrubFlavor::redhat : policy::GrubFlavor::debian;
+        if (r.run({{"test", "-f", machine_path(r, path)}, true, "", {}}).ok())
+          run_checked(r, policy::grub_unset_next_entry_command(flavor, machine_path(r, path)), "unsetting next_entry in " + path);
       } else if (action == "num_vfs") {
         auto sys = remote::remote_sysfs(r);
         for (int v : {0, e.value("value", 0)})
@@ -274,13 +359,23 @@ std::vector<std::string> restore_machines(results::CampaignStore& store,
         left.push_back(fmt::format("{} {} on {}: restore it by hand", action, e.value("interface", e.value("path", "")), r.name()));
         continue;
       }
-      if (e.contains("after") && e["after"].is_array() && !e["after"].empty())
-        run_checked(r, {e["after"].get<std::vector<std::string>>(), true, "", {}}, "updating after the restore",
-                    std::chrono::minutes(5));
+      // update-grub and the like: once per machine after every file is back, not once per file.
+      if (e.contains("after") && e["after"].is_array() && !e["after"].empty()) {
+        std::pair<remote::Remote*, std::vector<std::string>> a{&r, e["after"].get<std::vector<std::string>>()};
+        if (std::find(after.begin(), after.end(), a) == after.end()) after.push_back(a);
+      }
       out << fmt::format("  restored: {} {} on {}\n", action, path, r.name());
       store.undo({{"action", "undone"}, {"id", id}, {"at", results::now_iso8601()}});
     } catch (const std::exception& ex) {
       left.push_back(fmt::format("{} {} on {}: {}", action, e.value("path", ""), r.name(), ex.what()));
+    }
+  }
+  for (const auto& [r, argv] : after) {
+    try {
+      run_checked(*r, {argv, true, "", {}}, "updating after the restore", std::chrono::minutes(5));
+      out << fmt::format("  ran: {} on {}\n", shell::join(argv), r->name());
+    } catch (const std::exception& ex) {
+      left.push_back(fmt::format("`{}` on {} after the restore: {}", shell::join(argv), r->name(), ex.what()));
     }
   }
   return left;

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "iommuvm/policy/boot.hpp"
 #include "iommuvm/policy/types.hpp"
 #include "iommuvm/remote/remote.hpp"
 #include "iommuvm/results/store.hpp"
@@ -59,8 +60,20 @@ MachineFacts read_facts(remote::Remote& r);
 // Evidence of the effective IOMMU policy of R as JSON (requested, effective, reasons,
 // evidence, kernel, boot id, cmdline). When EXPECTED is set and not in effect, MISMATCH
 // gets the explanation.
+// GROUPS_UNDER_TEST: the IOMMU groups of the devices measured (the NIC's); the verdict is theirs.
 nlohmann::json verify_machine(remote::Remote& r, const std::optional<policy::Policy>& expected, bool dry_run,
-                              std::string& mismatch);
+                              std::string& mismatch, const std::vector<int>& groups_under_test = {});
+
+// The NIC's PCI address on R (nic.pci, or the device of nic.pf) and its IOMMU group; the
+// group is nullopt when it has none (no IOMMU, or the device is missing).
+struct NicGroup {
+  std::string pci;
+  std::optional<int> group;
+};
+NicGroup nic_iommu_group(remote::Remote& r, const spec::NicSpec& nic);
+
+// The PCI devices of IOMMU group GROUP on R with the drivers bound to them now.
+std::vector<policy::PciDevice> group_devices(remote::Remote& r, int group);
 
 // Journals one change (an undo.jsonl entry without machine and time) before it is made.
 using UndoLog = std::function<void(nlohmann::json)>;

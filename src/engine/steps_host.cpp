@@ -43,11 +43,36 @@ policy::Policy parse_policy_arg(const json& args) {
   return *p;
 }
 
+// Before a grub-reboot: a reboot that never comes must not leave the entry pending.
+template <typename Undo>
+void undo_next_entry(Undo& undo) {
+  undo({{"action", "grubenv_unset"},
+        {"path", policy::grubenv_path(policy::GrubFlavor::debian)},
+        {"value", "next_entry"},
+        {"flavor", "debian"},
+        {"why", "grub-reboot's one-shot entry"}});
+}
+
 std::string kernel_path_for(const std::string& kernel_choice, const std::string& running) {
-  // A path names the kernel directly; otherwise (a GRUB menu title or empty) the
-  // one-shot entry boots the running kernel.
-  if (!kernel_choice.empty() && kernel_choice.front() == '/') return kernel_choice;
-  return "/boot/vmlinuz-" + running;
+  // A path names the kernel directly; a GRUB menu title by the release it names ("... with
+  // Linux REL"); empty: the running kernel.
+  if (kernel_choice.empty()) return "/boot/vmlinuz-" + running;
+  if (kernel_choice.front() == '/') return kernel_choice;
+  auto rel = policy::release_of_kernel_choice(kernel_choice);
+  if (!rel)
+    throw Error(fmt::format("software.host_kernel '{}' names no kernel release ('... with Linux RELEASE'): the one-shot "
+                            "entry needs one, or give a /boot path",
+                            kernel_choice));
+  return "/boot/vmlinuz-" + *rel;
+}
+
+// The kernel a verification expects: what software.host_kernel asks for (the GRUB methods)
+// or software.host_kexec_kernel (kexec); empty: any.
+std::string expected_kernel(const spec::Spec& cfg) {
+  auto m = cfg.policy.host.method;
+  if (m == policy::Method::kexec) return cfg.software.host_kexec_kernel;
+  if (m == policy::Method::runtime || m == policy::Method::none) return "";
+  return cfg.software.host_kernel;
 }
 
 }  // namespace
@@ -56,7 +81,35 @@ void Engine::on_host_verify(const plan::Step& s) {
   std::optional<policy::Policy> expected;
   if (s.args["expected"].is_string()) expected = policy::parse_policy(s.args["expected"].get<std::string>());
   std::string mismatch;
-  host_evidence_ = verify_machine(machine(s.machine), expected, options_.dry_run, mismatch);
+  // The verdict is about the NIC under test when there is one (a runtime switch changes its group only).
+  std::vector<int> under_test;
+  if (config(s).nic.present() && !options_.dry_run) {
+    auto nic = config(s).nic;
+    auto found = nic_iommu_group(machine(s.machine), nic);
+    // The interface may be gone for a moment (a driver rebind): the PCI address found before.
+    if (!found.group && nic.pci.empty() && !nic_pci_.empty()) {
+      nic.pci = nic_pci_;
+      found = nic_iommu_group(machine(s.machine), nic);
+    }
+    if (found.group) {
+      under_test.push_back(*found.group);
+      nic_pci_ = found.pci;
+    }
+  }
+  host_evidence_ = verify_machine(machine(s.machine), expected, options_.dry_run, mismatch, under_test);
+  // The booted kernel must be the one asked for: GRUB falls back to the default entry when a
+  // title does not exist, and that boot must not be measured as the requested kernel's.
+  std::string want_kernel = expected_kernel(config(s));
+  std::string booted = host_evidence_.value("kernel", "");
+  if (expected && !options_.dry_run && !policy::kernel_choice_matches(want_kernel, booted)) {
+    auto rel = policy::release_of_kernel_choice(want_kernel);
+    std::string why = fmt::format("booted kernel {}, but {} asks for {}", booted,
+                                  config(s).policy.host.method == policy::Method::kexec ? "software.host_kexec_kernel"
+                                                                                       : "software.host_kernel",
+                                  rel ? *rel : "'" + want_kernel + "' (names no release)");
+    host_evidence_["kernel_mismatch"] = why;
+    mismatch = mismatch.empty() ? why : mismatch + "; " + why;
+  }
   system_["host"] = {{"kernel", host_evidence_["kernel"]},
                      {"cmdline", host_evidence_["cmdline"]},
                      {"cpu_model", host_evidence_.value("cpu_model", "")}};
@@ -96,6 +149,8 @@ void Engine::switch_by_grub(const std::string& name, remote::Remote& r, const sp
     std::string running = options_.dry_run ? "<" + name + ":kernel release>" : facts.kernel;
     entry.kernel = kernel_path_for(kernel_choice, running);
     entry.initrd = "/boot/initrd.img-" + policy::kernel_release(entry.kernel);
+    if (!options_.dry_run && !r.run({{"test", "-f", machine_path(r, entry.kernel)}, true, "", {}}).ok())
+      throw Error(fmt::format("no kernel {} on {} for the one-shot entry (software.host_kernel)", entry.kernel, name));
     entry.root_args = policy::root_args(cmdline);
     entry.cmdline = policy::boot_cmdline(cmdline, pol, vendor);
     const std::string script_path = "/etc/grub.d/45_iommuvm";
@@ -110,6 +165,7 @@ void Engine::switch_by_grub(const std::string& name, remote::Remote& r, const sp
     run_checked(r, update, "updating the GRUB configuration", std::chrono::minutes(5));
     auto once = policy::grub_reboot_command(policy::grub_entry_id(pol), policy::GrubFlavor::debian);
     once.sudo = true;
+    undo_next_entry(undo);
     run_checked(r, once, "choosing the one-shot GRUB entry");
   } else {
     // The main file and its drop-ins (/etc/default/grub.d/*.cfg, sourced after it by name):
@@ -158,6 +214,7 @@ void Engine::switch_by_grub(const std::string& name, remote::Remote& r, const sp
     if (!kernel_choice.empty() && kernel_choice.front() != '/') {
       auto once = policy::grub_reboot_command(kernel_choice, policy::GrubFlavor::debian);
       once.sudo = true;
+      undo_next_entry(undo);
       run_checked(r, once, "choosing the kernel with grub-reboot");
     }
   }
@@ -176,7 +233,7 @@ void Engine::on_host_set_policy(const plan::Step& s) {
   std::string cmdline = facts.cmdline.value_or("");
   // Already there? Then no switch and no reboot.
   if (!options_.dry_run && method != policy::Method::runtime && policy::requested_policy(cmdline, vendor) == pol &&
-      (cfg.software.host_kernel.empty() || cfg.software.host_kernel.find(facts.kernel) != std::string::npos)) {
+      policy::kernel_choice_matches(expected_kernel(cfg), facts.kernel)) {
     progress_ << fmt::format("  host {} already boots with {}: no switch needed\n", s.machine, policy::to_string(pol));
     switch_skip_until_ = plan::kind::host_verify;
     step_note_ = "already in effect";
@@ -217,14 +274,11 @@ void Engine::on_host_set_policy(const plan::Step& s) {
     run_checked(r, load, "loading the kexec kernel");
   } else if (method == policy::Method::runtime) {
     if (!cfg.nic.present()) throw Error("the runtime method switches the NIC's IOMMU group: the spec needs 'nic'");
-    auto pf = cfg.nic.pci;
-    if (pf.empty()) {
-      auto link = r.run({{"readlink", "-f", machine_path(r, "/sys/class/net/" + cfg.nic.pf + "/device")}});
-      pf = std::filesystem::path(link.out.substr(0, link.out.find('\n'))).filename().string();
-    }
-    auto group_link = r.run({{"readlink", machine_path(r, "/sys/bus/pci/devices/" + pf + "/iommu_group")}});
-    if (!group_link.ok()) throw Error(fmt::format("{} has no IOMMU group on {}", pf, s.machine));
-    int group = std::stoi(std::filesystem::path(group_link.out.substr(0, group_link.out.find('\n'))).filename().string());
+    auto nic_group = nic_iommu_group(r, cfg.nic);
+    const std::string& pf = nic_group.pci;
+    if (!nic_group.group) throw Error(fmt::format("{} has no IOMMU group on {}", pf.empty() ? cfg.nic.pf : pf, s.machine));
+    int group = *nic_group.group;
+    nic_pci_ = nic_group.pci;
     auto kv = policy::parse_kernel_version(facts.kernel);
     // What the group is now (an earlier runtime switch does not show in /proc/cmdline).
     std::optional<policy::Policy> current;
@@ -239,19 +293,32 @@ void Engine::on_host_set_policy(const plan::Step& s) {
     }
     auto check = policy::runtime_possible(current.value_or(policy::Policy::lazy), pol, kv.value_or(policy::KernelVersion{}));
     if (!check.possible && !options_.dry_run) throw Error("runtime switch not possible: " + check.why);
-    std::vector<policy::PciDevice> devices;
-    auto ls = r.run({{"ls", "-1", machine_path(r, fmt::format("/sys/kernel/iommu_groups/{}/devices", group))}});
-    std::istringstream in(ls.out);
-    std::string bdf;
-    while (in >> bdf) {
-      auto drv = r.run({{"readlink", machine_path(r, "/sys/bus/pci/devices/" + bdf + "/driver")}});
-      std::string driver = drv.ok() ? std::filesystem::path(drv.out.substr(0, drv.out.find('\n'))).filename().string() : "";
-      devices.push_back(policy::PciDevice{bdf, driver});
-    }
+    auto devices = group_devices(r, group);
     auto sys = remote::remote_sysfs(r);
+    std::string previous;
+    if (auto t = facts.group_types.find(group); t != facts.group_types.end()) previous = t->second;
     for (const auto& w : policy::runtime_switch_writes(group, devices, pol)) {
-      undo({{"action", "sysfs_write"}, {"path", w.path}, {"value", w.value}});
+      // The boot: sysfs state does not outlive it, so after a reboot there is nothing to undo.
+      json entry = {{"action", "sysfs_write"}, {"path", w.path}, {"value", w.value}, {"boot_id", facts.boot_id}};
+      // The type before: what `iommuvm restore` puts back (unless a reboot already did).
+      if (!previous.empty() && w.path.size() > 5 && w.path.compare(w.path.size() - 5, 5, "/type") == 0)
+        entry["previous"] = previous;
+      undo(entry);
       sys->write(w);
+    }
+    // The driver was bound again: its network interface comes back asynchronously (probe,
+    // udev rename, address configuration). Wait for it before anything measures through it.
+    if (!cfg.nic.pf.empty() && !options_.dry_run) {
+      auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      std::string state;
+      while (std::chrono::steady_clock::now() < until) {
+        state = try_read(r, "/sys/class/net/" + cfg.nic.pf + "/operstate").value_or("");
+        if (state.rfind("up", 0) == 0) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
+      if (state.rfind("up", 0) != 0)
+        throw Error(fmt::format("{} on {} is not up again 60 s after the runtime switch (operstate '{}')", cfg.nic.pf,
+                                s.machine, state.substr(0, state.find('\n'))));
     }
     switch_skip_until_ = plan::kind::host_verify;
   } else {

@@ -225,9 +225,10 @@ Plan build(const Spec& base, std::vector<spec::RunPoint> points) {
       cur_host = hk;
     }
 
-    // VFs do not survive a reboot; set them up after every host boot.
+    // VFs do not survive a reboot; set them up after every host boot. A NIC without VFs
+    // (num_vfs 0: no SR-IOV, the PF itself is measured) has nothing to set up.
     std::string nk = nic_key(cfg).dump();
-    if (cfg.nic.present() && (nk != cur_nic || host_rebooted)) {
+    if (cfg.nic.present() && cfg.nic.num_vfs > 0 && (nk != cur_nic || host_rebooted)) {
       std::string nic_machine = cfg.nic.machine.empty() ? host : cfg.nic.machine;
       steps.push_back({kind::nic_setup, nic_machine, "", -1, nic_key(cfg),
                        fmt::format("set {} VFs on {} with distinct MACs", cfg.nic.num_vfs,

@@ -48,6 +48,26 @@ std::string kernel_release(std::string_view kernel_path) {
   return std::string(base);
 }
 
+std::optional<std::string> release_of_kernel_choice(std::string_view choice) {
+  if (choice.empty()) return std::nullopt;
+  if (choice.front() == '/') return kernel_release(choice);
+  // The last menu level of a title; GRUB's Debian/Ubuntu titles end in "with Linux REL".
+  if (auto gt = choice.rfind('>'); gt != std::string_view::npos) choice = choice.substr(gt + 1);
+  constexpr std::string_view marker = "with Linux ";
+  auto at = choice.rfind(marker);
+  if (at == std::string_view::npos) return std::nullopt;
+  std::string_view rest = choice.substr(at + marker.size());
+  std::string_view rel = rest.substr(0, rest.find(' '));
+  if (rel.empty()) return std::nullopt;
+  return std::string(rel);
+}
+
+bool kernel_choice_matches(std::string_view choice, std::string_view release) {
+  if (choice.empty()) return true;
+  auto want = release_of_kernel_choice(choice);
+  return want && *want == release;
+}
+
 std::vector<std::string> root_args(std::string_view proc_cmdline) {
   std::vector<std::string> out;
   for (const auto& tok : tokenize_cmdline(proc_cmdline)) {
@@ -132,6 +152,14 @@ remote::Command grub_update_command(GrubFlavor flavor) {
 
 remote::Command grub_reboot_command(std::string_view entry, GrubFlavor flavor) {
   return {{flavor == GrubFlavor::redhat ? "grub2-reboot" : "grub-reboot", std::string(entry)}, true, "", {}};
+}
+
+remote::Command grub_unset_next_entry_command(GrubFlavor flavor, const std::string& grubenv) {
+  return {{flavor == GrubFlavor::redhat ? "grub2-editenv" : "grub-editenv", grubenv, "unset", "next_entry"}, true, "", {}};
+}
+
+std::string grubenv_path(GrubFlavor flavor) {
+  return flavor == GrubFlavor::redhat ? "/boot/grub2/grubenv" : "/boot/grub/grubenv";
 }
 
 remote::Command grub_set_default_command(std::string_view entry, GrubFlavor flavor) {

@@ -104,6 +104,36 @@ Verdict derive_policy(const Evidence& e) {
   const auto& devices = e.input.iommu_devices;
   bool vendor_line = !e.vtd_line.empty() || !e.amd_line.empty();
 
+  // 1a. The groups of the devices under test, when known: their type is the policy they run under.
+  if (groups && !e.input.groups_under_test.empty()) {
+    std::map<Policy, std::vector<int>> by_policy;
+    std::string listed;
+    for (int n : e.input.groups_under_test) {
+      auto it = groups->find(n);
+      if (it == groups->end()) continue;
+      std::string type = trim(it->second);
+      listed += fmt::format("{}{} {}", listed.empty() ? "" : ", ", n, type);
+      if (auto p = policy_of_group_type(type)) by_policy[*p].push_back(n);
+    }
+    if (by_policy.size() == 1) {
+      v.effective = by_policy.begin()->first;
+      v.reasons.push_back(fmt::format("sysfs: /sys/kernel/iommu_groups/N/type of the devices under test: {}", listed));
+      std::map<std::string, int> others;
+      for (const auto& [n, t] : *groups)
+        if (std::find(e.input.groups_under_test.begin(), e.input.groups_under_test.end(), n) ==
+            e.input.groups_under_test.end())
+          ++others[trim(t)];
+      std::string summary;
+      for (const auto& [type, n] : others) summary += fmt::format("{}{} {}", summary.empty() ? "" : ", ", n, type);
+      if (!summary.empty()) v.reasons.push_back(fmt::format("sysfs: the other groups: {}", summary));
+      return v;
+    }
+    if (by_policy.size() > 1) {
+      v.reasons.push_back(fmt::format("sysfs: the groups of the devices under test differ: {}", listed));
+      return v;
+    }
+  }
+
   // 1. IOMMU groups: what the kernel actually set up for every device.
   if (groups && !groups->empty()) {
     std::map<Policy, int> counts;
@@ -251,6 +281,7 @@ nlohmann::json to_json(const Evidence& e, const Verdict& v) {
     ev["iommu_groups"] = g;
   }
   if (e.input.iommu_devices) ev["iommu_devices"] = *e.input.iommu_devices;
+  if (!e.input.groups_under_test.empty()) ev["groups_under_test"] = e.input.groups_under_test;
   j["evidence"] = ev;
   return j;
 }

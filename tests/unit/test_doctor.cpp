@@ -101,6 +101,32 @@ TEST(DoctorNeeds, FollowTheStepsOfThePlan) {
   EXPECT_EQ(client.root, std::vector<std::string>{"tuning"});
 }
 
+// A NIC without SR-IOV (num_vfs absent or 0: the PF itself is measured, e.g. by the runtime
+// method) plans no VF set-up, so doctor asks nothing about VFs either.
+TEST(DoctorNeeds, ANicWithoutVfsPlansNoVfSetup) {
+  std::string spec = R"(name: t
+machines:
+  host: {ssh: root@h:22, vendor: intel}
+nic: {pf: enp0s4}
+policy:
+  host: {policy: [strict, passthrough], method: runtime}
+workloads:
+  redis:
+    server: {machine: host}
+    client: {machine: host, tool: redis-benchmark}
+)";
+  auto p = plan_of(spec);
+  for (const auto& s : p.steps) EXPECT_NE(s.kind, plan::kind::nic_setup) << s.summary;
+  const auto& host = of(doctor::needs(p), "host");
+  EXPECT_EQ(host.num_vfs, 0);
+  EXPECT_TRUE(host.nic_pf.empty());
+  std::string two = spec;
+  two.replace(two.find("nic: {pf: enp0s4}"), 17, "nic: {pf: enp0s4, num_vfs: 2}");
+  int setups = 0;
+  for (const auto& s : plan_of(two).steps) setups += s.kind == plan::kind::nic_setup;
+  EXPECT_EQ(setups, 1);
+}
+
 TEST(DoctorNeeds, AsIsOnALocalMachineNeedsNoRootAndNoIommu) {
   auto needs = doctor::needs(plan_of(R"(name: l
 machines: {local: {local: true}}

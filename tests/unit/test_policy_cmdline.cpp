@@ -156,6 +156,27 @@ TEST(Boot, ReleaseAndEntryId) {
   EXPECT_EQ(grub_entry_id(Policy::passthrough), "iommuvm-passthrough");
 }
 
+TEST(Boot, KernelChoiceNamesARelease) {
+  EXPECT_EQ(release_of_kernel_choice("/boot/vmlinuz-6.1.0-28-amd64"), "6.1.0-28-amd64");
+  EXPECT_EQ(release_of_kernel_choice("Advanced options for Ubuntu>Ubuntu, with Linux 6.12.9-vanilla"), "6.12.9-vanilla");
+  EXPECT_EQ(release_of_kernel_choice("Advanced options for Debian GNU/Linux>Debian GNU/Linux, with Linux 6.1.0-57-amd64 (recovery mode)"),
+            "6.1.0-57-amd64");
+  EXPECT_EQ(release_of_kernel_choice("Debian GNU/Linux"), std::nullopt);
+  EXPECT_EQ(release_of_kernel_choice(""), std::nullopt);
+  EXPECT_TRUE(kernel_choice_matches("", "6.1.0-57-amd64"));
+  EXPECT_TRUE(kernel_choice_matches("Advanced options for Ubuntu>Ubuntu, with Linux 6.12.9-vanilla", "6.12.9-vanilla"));
+  // A release that only starts like the running one is another kernel.
+  EXPECT_FALSE(kernel_choice_matches("Advanced options for Ubuntu>Ubuntu, with Linux 6.12.9-vanilla", "6.12.9"));
+  EXPECT_FALSE(kernel_choice_matches("/boot/vmlinuz-6.12.9-patched", "6.12.9-vanilla"));
+  EXPECT_FALSE(kernel_choice_matches("Debian GNU/Linux", "6.1.0-57-amd64"));
+}
+
+TEST(Boot, UnsetNextEntry) {
+  EXPECT_EQ(grub_unset_next_entry_command(GrubFlavor::debian, "/r/boot/grub/grubenv").argv,
+            (Tokens{"grub-editenv", "/r/boot/grub/grubenv", "unset", "next_entry"}));
+  EXPECT_EQ(grubenv_path(GrubFlavor::redhat), "/boot/grub2/grubenv");
+}
+
 TEST(Boot, Commands) {
   EXPECT_EQ(grub_update_command(GrubFlavor::debian).argv, Tokens{"update-grub"});
   EXPECT_EQ(grub_update_command(GrubFlavor::redhat).argv, (Tokens{"grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"}));

@@ -151,6 +151,28 @@ TEST(Evidence, GroupTypesDecideOverTheLog) {
   EXPECT_EQ(verdict_of(only_sysfs).effective, Policy::lazy);
 }
 
+// A runtime switch changes the group of the device under test only: the verdict is its type,
+// not the type most groups have (captured on the host VM: 6 groups, the data NIC's is 3).
+TEST(Evidence, TheGroupsOfTheDevicesUnderTestDecide) {
+  EvidenceInput in;
+  in.group_types = std::map<int, std::string>{{0, "DMA-FQ"}, {1, "DMA-FQ"}, {2, "DMA-FQ"}, {3, "identity\n"}, {4, "DMA-FQ"}};
+  EXPECT_EQ(verdict_of(in).effective, Policy::lazy);
+  in.groups_under_test = {3};
+  auto v = verdict_of(in);
+  EXPECT_EQ(v.effective, Policy::passthrough);
+  EXPECT_EQ(v.reasons, (Lines{"sysfs: /sys/kernel/iommu_groups/N/type of the devices under test: 3 identity",
+                              "sysfs: the other groups: 4 DMA-FQ"}));
+  // Devices under test in groups of different types: nothing decides.
+  in.groups_under_test = {3, 4};
+  EXPECT_EQ(verdict_of(in).effective, std::nullopt);
+  // A group that does not exist (no IOMMU group for the device): the majority rule.
+  in.groups_under_test = {9};
+  EXPECT_EQ(verdict_of(in).effective, Policy::lazy);
+  in.groups_under_test = {3};
+  auto e = parse_evidence(in);
+  EXPECT_EQ(to_json(e, derive_policy(e))["evidence"]["groups_under_test"], nlohmann::json::array({3}));
+}
+
 TEST(Evidence, AWrappedLogProvesNothingByAbsence) {
   EvidenceInput in;
   in.dmesg = "[812345.000001] ice 0000:65:00.0 enp101s0f0: NIC Link is Up 100 Gbps Full Duplex\n";

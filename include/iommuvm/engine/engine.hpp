@@ -94,6 +94,7 @@ class Engine {
   results::MoreDecision decide_extra(int run_index) const;
   void fail_run(const std::string& reason);
   void finish_run(std::string status);
+  void note_host_switch(const plan::Step& s, double seconds, const std::string& status);
   // Kernel-log audit (steps_audit.cpp): the mark at the run's start, the verdict at its end.
   void audit_mark(RunState& r, const spec::Spec& cfg);
   void audit_collect(RunState& r, const spec::Spec& cfg);
@@ -163,6 +164,10 @@ class Engine {
   std::string step_note_;
   bool switch_failed_ = false;  // a switch step failed: the rest of its sequence is skipped  // set by a handler that found nothing to do; goes to the journal            // set when a switch step found the machine already right
   nlohmann::json host_evidence_ = nlohmann::json::object();
+  // The last host switch: method, policy and seconds per step (set_policy, reboot, verify),
+  // copied into every run.json of its configuration (policy.host_switch).
+  nlohmann::json host_switch_ = nlohmann::json::object();
+  std::string nic_pci_;  // the NIC's PCI address as last found (nic.pf may vanish during a rebind)
   std::map<std::string, nlohmann::json> guest_evidence_;
   nlohmann::json system_ = nlohmann::json::object();
   std::map<std::string, nlohmann::json> tuning_applied_;

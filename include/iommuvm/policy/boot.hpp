@@ -27,6 +27,14 @@ std::string grub_entry_id(Policy policy);
 // The kernel release in a kernel path: /boot/vmlinuz-6.12.9-vanilla -> 6.12.9-vanilla.
 std::string kernel_release(std::string_view kernel_path);
 
+// The kernel release software.host_kernel asks for: a /boot path's release (kernel_release),
+// or the release a GRUB menu title names ("...>Debian GNU/Linux, with Linux 6.1.0-30-amd64",
+// optionally followed by " (recovery mode)"); nullopt for a title that names none.
+std::optional<std::string> release_of_kernel_choice(std::string_view choice);
+
+// Whether RELEASE (uname -r) is the kernel CHOICE asks for; an empty CHOICE accepts any.
+bool kernel_choice_matches(std::string_view choice, std::string_view release);
+
 // The arguments of the current boot that say where the root file system is and
 // how to mount it, in their order: root=, rootflags=, rootfstype=, rootwait,
 // rootdelay=, ro, rw. Source: /proc/cmdline.
@@ -64,6 +72,12 @@ remote::Command grub_update_command(GrubFlavor flavor);
 remote::Command grub_reboot_command(std::string_view entry, GrubFlavor flavor);
 // grub-set-default ENTRY: boot ENTRY from now on (needs GRUB_DEFAULT=saved).
 remote::Command grub_set_default_command(std::string_view entry, GrubFlavor flavor);
+// What `iommuvm restore` runs so that a grub-reboot whose reboot never happened leaves no
+// pending one-shot entry: grub-editenv GRUBENV unset next_entry (grub2-editenv on redhat).
+// GRUBENV: the path on the machine (under its root prefix).
+remote::Command grub_unset_next_entry_command(GrubFlavor flavor, const std::string& grubenv);
+// Where grub-reboot keeps next_entry: /boot/grub/grubenv (/boot/grub2/grubenv on redhat).
+std::string grubenv_path(GrubFlavor flavor);
 // "Advanced options for Ubuntu>Ubuntu, with Linux 6.12.9-vanilla"
 std::string grub_menu_path(std::string_view submenu, std::string_view entry);
 

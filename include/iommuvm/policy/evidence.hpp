@@ -21,6 +21,9 @@ struct EvidenceInput {
   std::optional<std::string> dmesg;                       // dmesg or journalctl -k text
   std::optional<std::map<int, std::string>> group_types;  // group number -> content of its type file
   std::optional<std::vector<std::string>> iommu_devices;  // names under /sys/class/iommu (dmar0, ivhd0, ...)
+  // The groups of the devices under test (the NIC's): when given and present in group_types,
+  // the verdict is their type, not the type most groups have (a runtime switch changes one group).
+  std::vector<int> groups_under_test;
 };
 
 struct Evidence {
