@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   add_plan(app, ctx);
   add_run(app, ctx);
   add_parse(app, ctx);
+  add_import(app, ctx);
   add_policy(app, ctx);
   add_vm(app, ctx);
   add_report(app, ctx);

@@ -786,6 +786,48 @@ void read_matrix(Ctx& ctx, Obj& top, MatrixSpec& m) {
   }
 }
 
+
+// The axes a figure names must be the matrix's (or the policies, the workload, the collectors
+// axis); its workload one of the spec's. Names of files come from `name`: unique.
+void check_figures(const Spec& s, Diagnostics& diag) {
+  std::vector<std::string> known = {"policy", "policy.host", "policy.guest", "workload", kCollectorsAxis};
+  for (const auto& a : s.matrix.axes) known.push_back(a.path);
+  auto is_known = [&](const std::string& p) {
+    return std::any_of(known.begin(), known.end(), [&](const std::string& k) { return k == p || k == p + ".policy"; });
+  };
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < s.figures.size(); ++i) {
+    const auto& f = s.figures[i];
+    auto at = [&](const char* field) {
+      auto it = f.marks.find(field);
+      return it == f.marks.end() ? f.mark : it->second;
+    };
+    if (!f.name.empty() && !names.insert(f.name).second)
+      diag.error(at("name"), fmt::format("figures[{}].name: '{}' is the name of an earlier figure", i, f.name));
+    auto check = [&](const char* field, const std::string& path) {
+      if (path.empty() || is_known(path)) return;
+      std::string hint = nearest(path, known);
+      diag.error(at(field), fmt::format("figures[{}].{}: '{}' is not a matrix axis, a policy or 'workload'{}", i, field,
+                                        path, hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
+    };
+    check("x", f.x);
+    check("series", f.series);
+    for (const auto& g : f.groups) check("groups", g);
+    for (const auto& p : f.panels) check("panels", p);
+    if (!f.workload.empty() && std::none_of(s.workloads.begin(), s.workloads.end(),
+                                            [&](const Workload& w) { return w.name == f.workload; }))
+      diag.error(at("workload"), fmt::format("figures[{}].workload: no workload named '{}'", i, f.workload));
+    std::vector<std::string> used;
+    for (const auto* p : {&f.x, &f.series}) if (!p->empty()) used.push_back(*p);
+    used.insert(used.end(), f.groups.begin(), f.groups.end());
+    used.insert(used.end(), f.panels.begin(), f.panels.end());
+    std::set<std::string> seen;
+    for (const auto& u : used)
+      if (!seen.insert(u).second)
+        diag.error(f.mark, fmt::format("figures[{}]: '{}' is given two roles (x, series, groups, panels)", i, u));
+  }
+}
+
 }  // namespace
 
 Spec read_spec(const Node& tree, const std::string& file, Diagnostics& diag, bool collect_axes) {
@@ -858,14 +900,24 @@ Spec read_spec(const Node& tree, const std::string& file, Diagnostics& diag, boo
     } else {
       for (std::size_t i = 0; i < figs->items.size(); ++i) {
         FigureSpec f;
-        Obj fo(ctx, &figs->items[i], fmt::format("figures[{}]", i), figs->items[i].mark);
+        const Node& item = figs->items[i];
+        f.mark = item.mark;
+        Obj fo(ctx, &item, fmt::format("figures[{}]", i), item.mark);
         fo.str("name", f.name, true);
-        if (const Node* n = figs->items[i].is_map() ? figs->items[i].find("name") : nullptr; n && n->is_scalar())
+        if (const Node* n = item.is_map() ? item.find("name") : nullptr; n && n->is_scalar())
           check_path_name(ctx, n->mark, fmt::format("'figures[{}].name'", i), f.name);
-        fo.str("x", f.x, true);
+        fo.choice("kind", f.kind, {"bars", "lines", "degradation", "breakdown"});
+        fo.str("x", f.x);
         fo.str("series", f.series);
-        fo.str("metric", f.metric, true);
+        fo.strings("groups", f.groups);
+        fo.strings("panels", f.panels);
+        fo.str("metric", f.metric);
         fo.str("workload", f.workload);
+        fo.choice("baseline", f.baseline, {"strict", "lazy", "passthrough", "off"});
+        fo.choice("width", f.width, {"single", "double"});
+        if (item.is_map())
+          for (const char* k : {"x", "series", "groups", "panels", "workload", "name"})
+            if (const Node* n = item.find(k)) f.marks[k] = n->mark;
         s.figures.push_back(f);
       }
     }
@@ -920,6 +972,7 @@ Spec read_spec(const Node& tree, const std::string& file, Diagnostics& diag, boo
       }
       s.matrix.axes.push_back(a);
     }
+    check_figures(s, diag);
     // `collector_overhead: true` is the axis `collectors: [on, off]`, last, so that the two
     // variants of a combination run one after the other.
     if (s.matrix.collector_overhead && !seen.count(kCollectorsAxis))

@@ -21,5 +21,6 @@ void add_vm(CLI::App& app, Context& ctx);
 void add_report(CLI::App& app, Context& ctx);
 void add_restore(CLI::App& app, Context& ctx);
 void add_doctor(CLI::App& app, Context& ctx);
+void add_import(CLI::App& app, Context& ctx);
 
 }  // namespace iommuvm::cli

@@ -251,12 +251,19 @@ struct MatrixSpec {
   double cooldown_s = 0;
 };
 
-struct FigureSpec {
+struct FigureSpec {  // docs/report.md, "Spec figures"
   std::string name;
-  std::string x;       // axis path on the x axis
-  std::string series;  // axis path giving one line per value
-  std::string metric;  // e.g. throughput_ops, latency_us.p99
+  std::string kind;    // bars | lines | degradation | breakdown; "" = chosen from what varies
+  std::string x;       // axis path on the x axis (lines: numeric; bars: the first group)
+  std::string series;  // axis path giving one colour (bar or line) per value; default the policy
+  std::vector<std::string> groups;  // axis paths grouping bars on the x axis
+  std::vector<std::string> panels;  // axis paths giving one panel per value (or "workload")
+  std::string metric;  // e.g. throughput_ops, latency_us.p99; default the throughput
   std::string workload;
+  std::string baseline;  // degradation: the policy compared against; default the spec's baseline
+  std::string width;     // single (3.3 in) | double (7 in); default from the content
+  Mark mark;
+  std::map<std::string, Mark> marks;  // field -> where it is written (for the axis checks)
 };
 
 struct Spec {
