@@ -33,6 +33,11 @@ stdfs::path run_dir() { return image_dir() / ("run-" + ns()); }
 stdfs::path script() { return stdfs::path(IOMMUVM_SOURCE_DIR) / "scripts/host-vm.sh"; }
 
 std::string unavailable() {
+  // Opt-in until their time under CI is measured: four real boots through GRUB, kexec and
+  // runtime switches take tens of minutes on a loaded 2-core machine (docs/host-vm.md).
+  if (const char* e = std::getenv("IOMMUVM_HOST_VM"); !e || std::string(e) != "1")
+    return "the host-VM long tests run with IOMMUVM_HOST_VM=1 (and IOMMUVM_LONG=1 scripts/test.sh): their "
+           "time under CI is not measured yet (docs/host-vm.md)";
   if (::geteuid() != 0) return "needs root (network namespace, tap devices)";
   if (!have_program("qemu-system-x86_64")) return "qemu-system-x86_64 missing (scripts/setup.sh --vm-deps)";
   if (!have_program("ip")) return "ip (iproute2) missing";
