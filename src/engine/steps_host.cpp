@@ -524,7 +524,8 @@ void Engine::on_machine_tune(const plan::Step& s) {
     // each one's old affinity journaled before it is changed.
     std::string pci;
     if (!options_.dry_run) {
-      auto link = r.run({{"readlink", "-f", machine_path(r, "/sys/class/net/" + ifname + "/device")}});
+      // -e: only when the interface has a device (a virtual one has none).
+      auto link = r.run({{"readlink", "-e", machine_path(r, "/sys/class/net/" + ifname + "/device")}});
       if (link.ok()) pci = std::filesystem::path(link.out.substr(0, link.out.find('\n'))).filename().string();
     }
     std::vector<std::string> irqs;
