@@ -26,6 +26,13 @@
     }                                                              \
   } while (0)
 
+// The same, for a test that reboots the VM through GRUB (only with IOMMUVM_HOST_VM=1).
+#define IOMMUVM_REQUIRE_HOST_VM_REBOOTS()                                                  \
+  do {                                                                                   \
+    if (auto why = ::iommuvm::test::hostvm::reboots_unavailable(); !why.empty()) GTEST_SKIP() << why; \
+    IOMMUVM_REQUIRE_HOST_VM();                                                           \
+  } while (0)
+
 namespace iommuvm::test::hostvm {
 
 // A campaign NAME with spec spec(NAME, TMP/results, EXTRA) run with the built binary in the
