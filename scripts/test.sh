@@ -41,7 +41,7 @@ if [ "${IOMMUVM_LONG:-0}" = 1 ]; then
     if [ "${IOMMUVM_HOST_VM:-0}" = 1 ] || [ "${IOMMUVM_HOST_VM:-0}" = ci ]; then
       bash scripts/build-host.sh || echo "test.sh: the host VM image is not available: the host long tests will skip" >&2
     else
-      echo "test.sh: the host-VM long tests (tests/long/test_host_*) skip: set IOMMUVM_HOST_VM=1 (all) or ci (no GRUB reboots) to build the host disk and run them" >&2
+      echo "test.sh: the host-VM long tests (tests/long/test_host_*) skip: set IOMMUVM_HOST_VM=1 (all) or ci (no switch through GRUB) to build the host disk and run them" >&2
     fi
   else
     echo "test.sh: QEMU/libvirtd not installed (scripts/setup.sh --vm-deps): the long tests will skip" >&2
