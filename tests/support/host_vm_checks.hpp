@@ -93,9 +93,15 @@ inline void expect_runs_switched(const std::vector<nlohmann::json>& runs, const 
     EXPECT_EQ(type, type_of(requested)) << "group " << group << " (the data NIC)";
     if (rebooted) {
       std::string cmdline = h.value("cmdline", std::string());
-      if (requested == "strict") EXPECT_NE(cmdline.find("iommu.strict=1"), std::string::npos) << cmdline;
-      if (requested == "lazy") EXPECT_NE(cmdline.find("iommu.strict=0"), std::string::npos) << cmdline;
-      if (requested == "passthrough") EXPECT_NE(cmdline.find("iommu.passthrough=1"), std::string::npos) << cmdline;
+      if (requested == "strict") {
+        EXPECT_NE(cmdline.find("iommu.strict=1"), std::string::npos) << cmdline;
+      }
+      if (requested == "lazy") {
+        EXPECT_NE(cmdline.find("iommu.strict=0"), std::string::npos) << cmdline;
+      }
+      if (requested == "passthrough") {
+        EXPECT_NE(cmdline.find("iommu.passthrough=1"), std::string::npos) << cmdline;
+      }
       std::string dmesg_line = h.value(ptr(requested == "passthrough" ? "/evidence/dmesg/default_domain"
                                                                      : "/evidence/dmesg/invalidation"),
                                        std::string());
@@ -117,8 +123,12 @@ inline void expect_runs_switched(const std::vector<nlohmann::json>& runs, const 
     for (const auto& [p, b] : boots) distinct.insert(b);
     EXPECT_EQ(distinct.size(), boots.size()) << "each policy measured in its own boot";
   }
-  if (inv.count("strict") && inv.count("lazy")) EXPECT_GT(inv["strict"], 5 * inv["lazy"] + 0.5);
-  if (inv.count("passthrough")) EXPECT_LT(inv["passthrough"], 0.01);
+  if (inv.count("strict") && inv.count("lazy")) {
+    EXPECT_GT(inv["strict"], 5 * inv["lazy"] + 0.5);
+  }
+  if (inv.count("passthrough")) {
+    EXPECT_LT(inv["passthrough"], 0.01);
+  }
 }
 
 // The GRUB files, grub.cfg and grubenv as before; no one-shot entry pending.
