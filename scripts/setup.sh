@@ -22,14 +22,14 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-BUILD_PKGS=(build-essential cmake ninja-build pkg-config
+BUILD_PKGS=(build-essential cmake ninja-build pkg-config ccache
   libvirt-dev libssh-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libpugixml-dev libre2-dev libgtest-dev libgmock-dev googletest)
 # What the tests drive for real: sshd, servers and load generators, libvirt's
 # clients (virt-xml-validate), gnuplot for figures.
 TEST_PKGS=(openssh-server openssh-client redis-server redis-tools memcached nginx-light wrk
   libmemcached-tools iperf3 gnuplot-nox libvirt-clients procps psmisc sysstat linux-perf iproute2
-  python3-jsonschema grub-common)
+  python3-jsonschema grub-common clang)  # clang: scripts/fuzz.sh
 VM_PKGS=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils linux-image-amd64 busybox-static cpio
   openssh-server openssh-sftp-server openssh-client util-linux dash redis-server redis-tools nginx-light iproute2
   mmdebstrap fdisk e2fsprogs)   # the last line: scripts/build-host.sh (the host VM's disk)

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "iommuvm/util/shell.hpp"
+#include "iommuvm/util/text.hpp"
 
 namespace iommuvm::audit {
 
@@ -150,21 +151,10 @@ std::vector<Finding> findings(const std::vector<MachineLog>& logs, const Setting
 std::string printable(std::string_view t) {
   std::string out;
   out.reserve(t.size());
-  auto cont = [&](std::size_t i) { return i < t.size() && (static_cast<unsigned char>(t[i]) & 0xC0) == 0x80; };
   for (std::size_t i = 0; i < t.size();) {
     auto c = static_cast<unsigned char>(t[i]);
-    std::size_t n = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
-    bool ok = n > 0;
-    for (std::size_t k = 1; ok && k < n; ++k) ok = cont(i + k);
-    if (ok && n == 3) {  // no overlong forms, no surrogates
-      auto c1 = static_cast<unsigned char>(t[i + 1]);
-      ok = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0);
-    }
-    if (ok && n == 4) {
-      auto c1 = static_cast<unsigned char>(t[i + 1]);
-      ok = !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);
-    }
-    if (ok && (c >= 0x20 || c == '\t')) {
+    std::size_t n = text::utf8_length_at(t, i);
+    if (n && (c >= 0x20 || c == '\t')) {
       out.append(t.substr(i, n));
       i += n;
     } else {

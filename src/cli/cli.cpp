@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "iommuvm/util/error.hpp"
+#include "iommuvm/util/text.hpp"
 #include "iommuvm/version.hpp"
 
 namespace iommuvm::cli {
@@ -74,10 +75,10 @@ int main(int argc, char** argv) {
     std::cerr << "Run with --help for more information.\n";
     return static_cast<int>(ExitCode::bad_input);
   } catch (const Error& e) {
-    std::cerr << "iommuvm: error: " << e.what() << "\n";
+    std::cerr << "iommuvm: error: " << text::escape_invalid_utf8(text::bounded(e.what())) << "\n";
     return static_cast<int>(e.code());
   } catch (const std::exception& e) {
-    std::cerr << "iommuvm: error: internal: " << e.what() << "\n";
+    std::cerr << "iommuvm: error: internal: " << text::escape_invalid_utf8(text::bounded(e.what())) << "\n";
     return static_cast<int>(ExitCode::environment);
   }
   return ctx.exit_code;

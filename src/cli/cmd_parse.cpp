@@ -8,6 +8,7 @@
 
 #include "iommuvm/cli/cli.hpp"
 #include "iommuvm/util/error.hpp"
+#include "iommuvm/util/fs.hpp"
 #include "iommuvm/workload/parsers.hpp"
 
 namespace iommuvm::cli {
@@ -22,10 +23,14 @@ struct ParseArgs {
 };
 
 int run_parse(const ParseArgs& a) {
-  std::ifstream in(a.file, std::ios::binary);
-  if (!in) throw InputError(fmt::format("cannot read '{}'", a.file));
-  std::ostringstream buf;
-  buf << in.rdbuf();
+  std::string text;
+  try {
+    text = fs::read_file(a.file);
+  } catch (const InputError&) {
+    throw;
+  } catch (const Error& e) {
+    throw InputError(e.what());
+  }
   workload::ParseOptions opts;
   opts.primary = a.primary;
   for (const auto& m : a.metrics) {
@@ -34,7 +39,7 @@ int run_parse(const ParseArgs& a) {
     opts.custom[m.substr(0, eq)] = m.substr(eq + 1);
   }
   try {
-    auto metrics = workload::parse_output(a.tool, buf.str(), opts);
+    auto metrics = workload::parse_output(a.tool, text, opts);
     std::cout << workload::to_json(metrics).dump(2) << "\n";
   } catch (const workload::ParseError& e) {
     throw InputError(fmt::format("{}: {}", a.file, e.what()));

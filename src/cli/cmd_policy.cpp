@@ -15,6 +15,7 @@
 #include "iommuvm/policy/grub.hpp"
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/util/fs.hpp"
+#include "iommuvm/util/text.hpp"
 
 namespace iommuvm::cli {
 
@@ -36,8 +37,8 @@ policy::Vendor need_vendor(const std::string& s) {
 
 std::string read_input(const std::string& path) {
   if (path == "-") return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-  if (!stdfs::is_regular_file(path)) throw InputError("no such file: " + path);
-  return fs::read_file(path);
+  if (!stdfs::exists(path)) throw InputError("no such file: " + path);
+  return fs::read_file(path);  // refuses what is not a regular file (exit 2)
 }
 
 struct SetOptions {
@@ -96,8 +97,9 @@ void run_evidence(const EvidenceOptions& o) {
   bool any = !o.cmdline.empty() || !o.dmesg.empty() || !o.sysfs_root.empty();
   std::string cmdline = o.cmdline, sysfs_root = o.sysfs_root;
   if (!any) cmdline = "/proc/cmdline", sysfs_root = "/";  // this machine; pipe dmesg in with --dmesg -
-  if (!cmdline.empty()) in.cmdline = read_input(cmdline);
-  if (!o.dmesg.empty()) in.dmesg = read_input(o.dmesg);
+  // What the kernel wrote is data: bytes that are not UTF-8 are kept as \xNN (JSON carries UTF-8 only).
+  if (!cmdline.empty()) in.cmdline = text::escape_invalid_utf8(read_input(cmdline));
+  if (!o.dmesg.empty()) in.dmesg = text::escape_invalid_utf8(read_input(o.dmesg));
   if (!sysfs_root.empty()) {
     if (!stdfs::is_directory(sysfs_root)) throw InputError("no such folder: " + sysfs_root);
     std::map<int, std::string> groups;
@@ -105,15 +107,16 @@ void run_evidence(const EvidenceOptions& o) {
     if (stdfs::is_directory(gdir)) {
       for (const auto& entry : stdfs::directory_iterator(gdir)) {
         std::string name = entry.path().filename().string();
-        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+        if (name.empty() || name.size() > 9 || name.find_first_not_of("0123456789") != std::string::npos) continue;
         auto type = entry.path() / "type";
-        groups[std::stoi(name)] = stdfs::exists(type) ? fs::read_file(type) : "";
+        groups[std::stoi(name)] = stdfs::exists(type) ? text::escape_invalid_utf8(fs::read_file(type, 4096)) : "";
       }
     }
     std::vector<std::string> devices;
     auto cdir = fs::under_root(sysfs_root, "/sys/class/iommu");
     if (stdfs::is_directory(cdir))
-      for (const auto& entry : stdfs::directory_iterator(cdir)) devices.push_back(entry.path().filename().string());
+      for (const auto& entry : stdfs::directory_iterator(cdir))
+        devices.push_back(text::escape_invalid_utf8(entry.path().filename().string()));
     std::sort(devices.begin(), devices.end());
     in.group_types = groups;
     in.iommu_devices = devices;

@@ -307,6 +307,16 @@ void Engine::on_campaign_end(const plan::Step& s) {
         }
       }
   }
+  if (cleanup != "keep") {
+    // The private work folders (mktemp -d: server logs, uploaded files, collectors' output):
+    // what the campaign keeps was copied into its folder as each run ended.
+    for (const auto& [m, dir] : work_roots_) {
+      if (dir.empty() || dir.front() != '/' || dir.find("/iommuvm-") == std::string::npos) continue;
+      auto res = machine(m).run({{"rm", "-rf", "--", dir}, true, "", {}}, {std::chrono::milliseconds(60000)});
+      if (!res.ok()) progress_ << fmt::format("! could not remove the work folder {} on {}: {}\n", dir, m, res.err);
+    }
+    work_roots_.clear();
+  }
   if (cleanup == "restore" && store_ && !options_.dry_run) {
     auto left = restore_machines(*store_, backends_.machines, progress_, backends_.hypervisor, true);
     for (const auto& l : left) progress_ << "  left as it is: " << l << "\n";

@@ -9,6 +9,7 @@
 
 #include "iommuvm/policy/boot.hpp"
 #include "iommuvm/policy/evidence.hpp"
+#include "iommuvm/policy/grub.hpp"
 #include "iommuvm/remote/sysfs.hpp"
 #include "iommuvm/virt/pci.hpp"
 #include "iommuvm/virt/sriov.hpp"
@@ -54,24 +55,37 @@ namespace {
 // the target (the target of a symbolic link: the link stays), filled from stdin or from the
 // file $3, given the target's mode and owner (or $2 for a new file), fsynced, renamed over
 // the target, the folder fsynced. Nothing is deleted first, no name is guessable.
-constexpr const char* kInstallScript =
-    "set -eu\n"
-    "dest=$1 mode=$2\n"
-    "target=$(readlink -f -- \"$dest\")\n"
-    "dir=$(dirname -- \"$target\")\n"
-    "tmp=$(mktemp -- \"$dir/.$(basename -- \"$target\").iommuvm-XXXXXX\")\n"
-    "trap 'rm -f -- \"$tmp\"' EXIT\n"
-    "if [ $# -ge 3 ]; then cat -- \"$3\" > \"$tmp\"; else cat > \"$tmp\"; fi\n"
-    "if [ -e \"$target\" ]; then\n"
-    "  chmod --reference=\"$target\" -- \"$tmp\"\n"
-    "  chown --reference=\"$target\" -- \"$tmp\" 2>/dev/null || [ \"$(id -u)\" != 0 ]\n"
-    "else\n"
-    "  chmod -- \"$mode\" \"$tmp\"\n"
-    "fi\n"
-    "sync -- \"$tmp\"\n"
-    "mv -f -- \"$tmp\" \"$target\"\n"
-    "trap - EXIT\n"
-    "sync -- \"$dir\"\n";
+std::string install_script(bool check_sh) {
+  std::string s =
+      "set -eu\n"
+      "dest=$1 mode=$2\n"
+      "target=$(readlink -f -- \"$dest\")\n"
+      "dir=$(dirname -- \"$target\")\n"
+      "tmp=$(mktemp -- \"$dir/.$(basename -- \"$target\").iommuvm-XXXXXX\")\n"
+      "trap 'rm -f -- \"$tmp\"' EXIT\n"
+      "if [ $# -ge 3 ] && [ -n \"$3\" ]; then cat -- \"$3\" > \"$tmp\"; else cat > \"$tmp\"; fi\n";
+  if (check_sh)
+    // A shell file that grub-mkconfig sources: it must parse, and sourcing it alone (a clean
+    // environment, 10 s at most) must give the values iommuvm computed ($4), else nothing
+    // replaces the old file.
+    s += "sh -n -- \"$tmp\" || { echo \"iommuvm: the edited $dest does not parse as sh; nothing written\" >&2; exit 65; }\n"
+         "got=$(timeout 10 env -i sh -c '. \"$1\" >/dev/null 2>&1; printf \"%s|%s\" \"${GRUB_CMDLINE_LINUX-}\" "
+         "\"${GRUB_CMDLINE_LINUX_DEFAULT-}\"' sh \"$tmp\") || { echo \"iommuvm: sourcing the edited $dest failed; "
+         "nothing written\" >&2; exit 65; }\n"
+         "[ \"$got\" = \"$4\" ] || { printf 'iommuvm: sourcing the edited %s gives GRUB_CMDLINE_LINUX|_DEFAULT = %s, "
+         "expected %s; nothing written\\n' \"$dest\" \"$got\" \"$4\" >&2; exit 65; }\n";
+  s += "if [ -e \"$target\" ]; then\n"
+       "  chmod --reference=\"$target\" -- \"$tmp\"\n"
+       "  chown --reference=\"$target\" -- \"$tmp\" 2>/dev/null || [ \"$(id -u)\" != 0 ]\n"
+       "else\n"
+       "  chmod -- \"$mode\" \"$tmp\"\n"
+       "fi\n"
+       "sync -- \"$tmp\"\n"
+       "mv -f -- \"$tmp\" \"$target\"\n"
+       "trap - EXIT\n"
+       "sync -- \"$dir\"\n";
+  return s;
+}
 }  // namespace
 
 void write_as_root(remote::Remote& r, const std::string& abs, const std::string& content, const std::string& mode) {
@@ -79,7 +93,21 @@ void write_as_root(remote::Remote& r, const std::string& abs, const std::string&
   remote::RunOptions opts;
   opts.timeout = std::chrono::milliseconds(120000);
   opts.stdin_data = content;
-  auto res = r.run({{"sh", "-c", kInstallScript, "sh", dest, mode}, true, "", {}}, opts);
+  auto res = r.run({{"sh", "-c", install_script(false), "sh", dest, mode}, true, "", {}}, opts);
+  if (!res.ok())
+    throw Error(fmt::format("writing {} on {} failed (exit {}{}): {}", dest, r.name(), res.exit_status,
+                            res.timed_out ? ", timed out" : "", res.err.empty() ? res.out : res.err));
+}
+
+void write_grub_default_as_root(remote::Remote& r, const std::string& abs, const std::string& content) {
+  policy::GrubSource alone{abs, content};
+  std::string expect = policy::grub_effective({alone}, policy::kGrubCmdline).value + "|" +
+                       policy::grub_effective({alone}, policy::kGrubCmdlineDefault).value;
+  std::string dest = machine_path(r, abs);
+  remote::RunOptions opts;
+  opts.timeout = std::chrono::milliseconds(120000);
+  opts.stdin_data = content;
+  auto res = r.run({{"sh", "-c", install_script(true), "sh", dest, "0644", "", expect}, true, "", {}}, opts);
   if (!res.ok())
     throw Error(fmt::format("writing {} on {} failed (exit {}{}): {}", dest, r.name(), res.exit_status,
                             res.timed_out ? ", timed out" : "", res.err.empty() ? res.out : res.err));
@@ -87,7 +115,7 @@ void write_as_root(remote::Remote& r, const std::string& abs, const std::string&
 
 void copy_as_root(remote::Remote& r, const std::string& from_abs, const std::string& abs) {
   std::string dest = machine_path(r, abs);
-  run_checked(r, {{"sh", "-c", kInstallScript, "sh", dest, "0644", machine_path(r, from_abs)}, true, "", {}},
+  run_checked(r, {{"sh", "-c", install_script(false), "sh", dest, "0644", machine_path(r, from_abs)}, true, "", {}},
               fmt::format("writing {}", dest));
 }
 

@@ -207,7 +207,7 @@ void Engine::switch_by_grub(const std::string& name, remote::Remote& r, const sp
             {"backup", backup},
             {"after", m ? m->grub_update : std::vector<std::string>{"update-grub"}}});
       progress_ << fmt::format("  {}: backup of {} in {}\n", name, paths[i], backup);
-      write_as_root(r, paths[i], updated[i]);
+      write_grub_default_as_root(r, paths[i], updated[i]);
     }
     remote::Command update{m ? m->grub_update : std::vector<std::string>{"update-grub"}, true, "", {}};
     run_checked(r, update, "updating the GRUB configuration", std::chrono::minutes(5));

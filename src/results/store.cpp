@@ -12,10 +12,12 @@
 #include <fstream>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/util/fs.hpp"
 #include "iommuvm/util/hash.hpp"
+#include "iommuvm/util/text.hpp"
 #include "iommuvm/version.hpp"
 
 namespace iommuvm::results {
@@ -228,13 +230,27 @@ void CampaignStore::undo(const json& entry) { fs::append_line(dir_ / "undo.jsonl
 
 std::vector<json> CampaignStore::undo_entries() const {
   std::vector<json> out;
-  std::ifstream in(dir_ / "undo.jsonl");
-  std::string line;
-  while (std::getline(in, line)) {
+  std::error_code ec;
+  if (!stdfs::exists(dir_ / "undo.jsonl", ec)) return out;
+  std::string content = fs::read_file(dir_ / "undo.jsonl");
+  std::vector<std::string> lines;
+  for (auto l : text::split_lines(content))
+    if (!l.empty()) lines.emplace_back(l);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
     try {
-      out.push_back(json::parse(line));
-    } catch (...) {
-      // A torn last line after a crash: ignore it.
+      out.push_back(json::parse(lines[i]));
+      if (!out.back().is_object()) throw json::other_error::create(501, "not an object", nullptr);
+    } catch (const json::exception&) {
+      std::string shown = text::escape_invalid_utf8(lines[i].substr(0, 200));
+      if (i + 1 == lines.size()) {
+        // The last line, torn by a crash while it was appended: what it would have undone was
+        // never done either (entries are journaled before their change), but say so.
+        spdlog::warn("{}: line {} is torn (the process stopped while writing it) and is ignored: {}",
+                     (dir_ / "undo.jsonl").string(), i + 1, shown);
+        continue;
+      }
+      throw InputError(fmt::format("{}:{}:1: not an undo entry (the file is damaged; restore by hand what it lists): {}",
+                                   (dir_ / "undo.jsonl").string(), i + 1, shown));
     }
   }
   return out;

@@ -9,6 +9,7 @@
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/util/fs.hpp"
 #include "iommuvm/util/hash.hpp"
+#include "iommuvm/util/text.hpp"
 #include "iommuvm/util/net.hpp"
 
 namespace iommuvm::spec {
@@ -30,6 +31,17 @@ bool check_json_syntax(const std::string& text, const std::string& file, Diagnos
     auto parsed = nlohmann::json::parse(text);
     (void)parsed;
     return true;
+  } catch (const nlohmann::json::out_of_range& e) {
+    // nlohmann refuses a number it cannot hold (1e999, a 400-digit integer) without a
+    // position; the number is in its message: find it in the text.
+    std::string msg = e.what();
+    std::string number;
+    if (auto a = msg.find("parsing '"); a != std::string::npos)
+      number = msg.substr(a + 9, msg.find('\'', a + 9) - (a + 9));
+    auto pos = number.empty() ? std::string::npos : text.find(number);
+    auto [line, col] = text::line_column(text, pos == std::string::npos ? 0 : pos);
+    diag.error({file, line, col}, fmt::format("number out of range: '{}'", number));
+    return false;
   } catch (const nlohmann::json::parse_error& e) {
     std::size_t byte = e.byte > 0 ? e.byte - 1 : 0;
     byte = std::min(byte, text.size());

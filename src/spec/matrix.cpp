@@ -137,8 +137,22 @@ std::vector<RunPoint> expand(const Loaded& loaded, Diagnostics& diag) {
     }
   }
 
+  // Each point's document holds only its own workload: a point costs the size of the spec
+  // without the other workloads, so expansion is linear in the spec (docs/plan.md), not
+  // workloads x spec. The skeleton is the document without any workload.
+  Node skeleton = first_tree;
+  std::vector<Node::Field> workload_fields;
+  if (Node* ws = skeleton.find("workloads"); ws && ws->is_map()) {
+    workload_fields = std::move(ws->fields);
+    ws->fields.clear();
+  }
+
   std::vector<RunPoint> points;
   for (const auto& w : base.workloads) {
+    Node w_tree = skeleton;
+    if (Node* ws = w_tree.find("workloads"); ws && ws->is_map())
+      for (const auto& f : workload_fields)
+        if (f.key == w.name) ws->fields.push_back(f);
     std::vector<Dimension> dims;
     std::set<std::string> done;
     for (const auto& a : m.axes) {
@@ -180,7 +194,7 @@ std::vector<RunPoint> expand(const Loaded& loaded, Diagnostics& diag) {
       }
       nlohmann::json params = nlohmann::json::object();
       params["workload"] = w.name;
-      Node tree = first_tree;
+      Node tree = w_tree;
       bool ok = true;
       for (std::size_t d = 0; d < dims.size(); ++d) {
         for (std::size_t k = 0; k < dims[d].paths.size(); ++k) {
@@ -207,7 +221,6 @@ std::vector<RunPoint> expand(const Loaded& loaded, Diagnostics& diag) {
       Diagnostics point_diag;
       Spec cfg = read_spec(tree, base.source_path, point_diag, false);
       cfg.source_path = base.source_path;
-      cfg.source_text = base.source_text;
       cfg.format = base.format;
       cfg.hash = base.hash;
       cfg.matrix = base.matrix;

@@ -2,11 +2,14 @@
 
 #include <charconv>
 #include <cmath>
+#include <optional>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 #include "iommuvm/util/regex.hpp"
+#include "iommuvm/util/text.hpp"
 
 namespace iommuvm::spec {
 
@@ -39,18 +42,46 @@ Mark mark_of(const YAML::Mark& m, const std::string& file) {
   return {file, m.line + 1, m.column + 1};
 }
 
+// yaml-cpp shares an anchored node between its aliases; converting copies it once per
+// alias, so the converter counts what it has made and stops at the limits (a "billion
+// laughs" document is a few lines that expand to 10^9 values).
 struct Converter {
   const std::string& file;
   Diagnostics& diag;
-  bool too_deep = false;
+  bool stopped = false;
+  std::size_t nodes = 0;
+  std::size_t bytes = 0;
+
+  void stop(const Mark& at, const std::string& message) {
+    if (!stopped) diag.error(at, message);
+    stopped = true;
+  }
 
   Node convert(const YAML::Node& y, int depth) {
     Node n;
     n.mark = mark_of(y.Mark(), file);
+    if (stopped) return n;
     if (depth > kMaxDepth) {
-      if (!too_deep) diag.error(n.mark, fmt::format("document is nested more than {} levels deep", kMaxDepth));
-      too_deep = true;
+      stop(n.mark, fmt::format("document is nested more than {} levels deep (the limit)", kMaxDepth));
       return n;
+    }
+    if (++nodes > kMaxNodes) {
+      stop(n.mark, fmt::format("document has more than {} values once its aliases (*name) are expanded (the limit)",
+                               kMaxNodes));
+      return n;
+    }
+    if (y.IsScalar()) {
+      const auto size = y.Scalar().size();
+      if (size > kMaxScalarBytes) {
+        stop(n.mark, fmt::format("a value of {} bytes; values may be at most {} bytes (the limit)", size, kMaxScalarBytes));
+        return n;
+      }
+      bytes += size;
+      if (bytes > kMaxExpandedBytes) {
+        stop(n.mark, fmt::format("document's values add up to more than {} bytes once its aliases (*name) are expanded "
+                                 "(the limit)", kMaxExpandedBytes));
+        return n;
+      }
     }
     switch (y.Type()) {
       case YAML::NodeType::Undefined:
@@ -76,6 +107,11 @@ struct Converter {
             continue;
           }
           f.key = kv.first.Scalar();
+          if (f.key.size() > kMaxKeyBytes) {
+            stop(f.key_mark, fmt::format("a key of {} bytes; keys may be at most {} bytes (the limit)", f.key.size(),
+                                         kMaxKeyBytes));
+            break;
+          }
           bool dup = false;
           for (const auto& existing : n.fields) dup = dup || existing.key == f.key;
           if (dup) {
@@ -93,6 +129,42 @@ struct Converter {
 
 }  // namespace
 
+namespace {
+// yaml-cpp's parser recurses once per level of [ ] and { } nesting, so a document of a
+// hundred thousand '[' would overflow the stack before the converter could count levels.
+// This scan sees the flow brackets outside quotes and comments; it returns the line and
+// column where the nesting first passes LIMIT.
+std::optional<std::pair<int, int>> flow_nesting_beyond(const std::string& text, int limit) {
+  int depth = 0, line = 1, col = 0;
+  char quote = 0;
+  bool comment = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    ++col;
+    if (c == '\n') {
+      ++line, col = 0, comment = false;
+      continue;
+    }
+    if (comment) continue;
+    if (quote) {
+      if (c == '\\' && quote == '"') ++i, ++col;
+      else if (c == quote) quote = 0;
+      continue;
+    }
+    if (c == '"' || c == '\'') {
+      if (i == 0 || std::string_view(" \t[{,:\n-").find(text[i - 1]) != std::string_view::npos) quote = c;
+    } else if (c == '#' && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '\t')) {
+      comment = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return std::make_pair(line, col);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return std::nullopt;
+}
+}  // namespace
+
 Node parse_document(const std::string& text, const std::string& file, Diagnostics& diag) {
   if (text.size() > kMaxSpecBytes) {
     diag.error({file, 1, 1}, fmt::format("file is {} bytes; a spec may be at most {} bytes", text.size(), kMaxSpecBytes));
@@ -102,6 +174,17 @@ Node parse_document(const std::string& text, const std::string& file, Diagnostic
     auto pos = text.find('\0');
     int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(pos), '\n'));
     diag.error({file, line, 1}, "file contains NUL bytes: expected YAML or JSON text");
+    return {};
+  }
+  if (auto bad = text::first_invalid_utf8(text); bad != std::string::npos) {
+    auto [line, col] = text::line_column(text, bad);
+    diag.error({file, line, col}, fmt::format("byte 0x{:02x} is not valid UTF-8: a spec is UTF-8 text",
+                                              static_cast<unsigned char>(text[bad])));
+    return {};
+  }
+  if (auto too_deep = flow_nesting_beyond(text, kMaxDepth)) {
+    diag.error({file, too_deep->first, too_deep->second},
+               fmt::format("document is nested more than {} levels deep (the limit)", kMaxDepth));
     return {};
   }
   try {

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "iommuvm/util/text.hpp"
+
 namespace iommuvm {
 
 std::string Diagnostic::format() const {
@@ -14,11 +16,11 @@ std::string Diagnostic::format() const {
 }
 
 void Diagnostics::error(const Mark& mark, std::string message) {
-  items_.push_back({Diagnostic::Severity::error, mark, std::move(message)});
+  items_.push_back({Diagnostic::Severity::error, mark, text::bounded(std::move(message))});
 }
 
 void Diagnostics::warning(const Mark& mark, std::string message) {
-  items_.push_back({Diagnostic::Severity::warning, mark, std::move(message)});
+  items_.push_back({Diagnostic::Severity::warning, mark, text::bounded(std::move(message))});
 }
 
 bool Diagnostics::has_errors() const { return error_count() > 0; }

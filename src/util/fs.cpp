@@ -15,12 +15,41 @@
 
 namespace iommuvm::fs {
 
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(fmt::format("cannot read {}: {}", path.string(), std::strerror(errno)));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+std::string read_file(const std::filesystem::path& path, std::size_t max_bytes) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) throw Error(fmt::format("cannot read {}: {}", path.string(), std::strerror(errno)));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw Error(fmt::format("cannot read {}: {}", path.string(), std::strerror(errno)));
+  if (!S_ISREG(st.st_mode))
+    throw InputError(fmt::format("{} is not a regular file ({}); only regular files are read", path.string(),
+                                 S_ISDIR(st.st_mode)    ? "a folder"
+                                 : S_ISFIFO(st.st_mode) ? "a FIFO"
+                                 : S_ISCHR(st.st_mode)  ? "a character device"
+                                 : S_ISBLK(st.st_mode)  ? "a block device"
+                                 : S_ISSOCK(st.st_mode) ? "a socket"
+                                                        : "not a file"));
+  if (static_cast<std::size_t>(st.st_size) > max_bytes)
+    throw InputError(fmt::format("{} is {} bytes; at most {} bytes are read", path.string(), st.st_size, max_bytes));
+  std::string out;
+  char buf[65536];
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw Error(fmt::format("cannot read {}: {}", path.string(), std::strerror(errno)));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+    if (out.size() > max_bytes)  // a file that grows while it is read (or a /proc file)
+      throw InputError(fmt::format("{} is more than {} bytes; at most {} bytes are read", path.string(), max_bytes,
+                                   max_bytes));
+  }
+  return out;
 }
 
 namespace {

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "iommuvm/util/regex.hpp"
+#include "iommuvm/util/text.hpp"
 
 namespace iommuvm::workload {
 
@@ -25,17 +26,7 @@ std::string_view trim(std::string_view s) {
 
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
-std::vector<std::string_view> split_lines(std::string_view text) {
-  std::vector<std::string_view> lines;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    auto end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    lines.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return lines;
-}
+using text::split_lines;
 
 std::vector<std::string_view> split_ws(std::string_view s) {
   std::vector<std::string_view> out;
@@ -251,6 +242,9 @@ json parse_json(std::string_view text, std::string_view tool) {
     return json::parse(sanitize_non_finite(text));
   } catch (const json::parse_error& e) {
     throw ParseError(tool, fmt::format("not valid JSON (truncated?): {}", e.what()));
+  } catch (const json::out_of_range& e) {
+    // 1e999, a 400-digit integer: not a measurement.
+    throw ParseError(tool, fmt::format("a number is out of range: {}", e.what()));
   }
 }
 
@@ -712,8 +706,10 @@ void wrk_json_line(Metrics& m, std::string_view line, std::size_t line_no, const
   json j;
   try {
     j = json::parse(line);
-  } catch (const json::parse_error& e) {
+  } catch (const json::parse_error&) {
     throw ParseError(tool, line_no, line, "bad summary JSON line (truncated?)");
+  } catch (const json::out_of_range&) {
+    throw ParseError(tool, line_no, line, "a number in the summary JSON line is out of range");
   }
   try {
     auto req = json_count(member(j, "requests"), tool, "requests");

@@ -455,3 +455,92 @@ TEST(Nearest, SuggestsCloseKeysOnly) {
   EXPECT_EQ(nearest("pipelin", {"pipeline", "path"}), "pipeline");
   EXPECT_EQ(nearest("zzzzzz", {"pipeline", "path"}), "");
 }
+
+TEST(SpecRobustness, AliasBombIsRefusedNamingTheLimit) {
+  // Nine levels of ten aliases: ten lines that expand to 10^10 values.
+  std::string s = "name: x\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i <= 9; ++i) {
+    s += fmt::format("a{}: &a{} [", i, i);
+    for (int k = 0; k < 10; ++k) s += fmt::format("{}*a{}", k ? ", " : "", i - 1);
+    s += "]\n";
+  }
+  auto r = load(s);
+  auto msg = all_messages(r.diag);
+  EXPECT_NE(msg.find(fmt::format("more than {} values once its aliases (*name) are expanded (the limit)", kMaxNodes)),
+            std::string::npos) << msg;
+  // A big value behind many aliases: the expanded text is bounded too.
+  std::string big(kMaxScalarBytes - 1, 'x');
+  std::string many = "name: x\nbig: &b " + big + "\nmany: [";
+  for (int i = 0; i < 100; ++i) many += i ? ", *b" : "*b";
+  auto m = load(many + "]\n");
+  EXPECT_NE(all_messages(m.diag).find("bytes once its aliases (*name) are expanded (the limit)"), std::string::npos)
+      << all_messages(m.diag).substr(0, 400);
+  // An alias used a few times is fine.
+  auto ok = load(std::string(kMinimal) + "defaults: &d {requests: 5}\nother: *d\n");
+  EXPECT_EQ(all_messages(ok.diag).find("the limit"), std::string::npos) << all_messages(ok.diag);
+}
+
+TEST(SpecRobustness, ValuesAndKeysHaveLimits) {
+  auto v = load("name: x\nblob: " + std::string(kMaxScalarBytes + 1, 'v') + "\n");
+  EXPECT_NE(all_messages(v.diag).find(fmt::format("values may be at most {} bytes (the limit)", kMaxScalarBytes)),
+            std::string::npos) << all_messages(v.diag).substr(0, 300);
+  // An explicit key (`? KEY`): yaml-cpp itself refuses implicit keys over 1024 characters.
+  auto k = load("name: x\n? " + std::string(kMaxKeyBytes + 1, 'k') + "\n: 1\n");
+  EXPECT_NE(all_messages(k.diag).find(fmt::format("keys may be at most {} bytes (the limit)", kMaxKeyBytes)),
+            std::string::npos) << all_messages(k.diag).substr(0, 300);
+  // The message quotes no value in full: it stays short.
+  EXPECT_LT(all_messages(k.diag).size(), 2000u);
+}
+
+TEST(SpecRobustness, FlowNestingIsCheckedBeforeTheParserRecurses) {
+  auto r = load("name: x\nx: " + std::string(100000, '[') + std::string(100000, ']') + "\n");
+  auto msg = all_messages(r.diag);
+  EXPECT_NE(msg.find(fmt::format("t.yaml:2:{}: error: document is nested more than {} levels deep", 4 + kMaxDepth,
+                                 kMaxDepth)), std::string::npos) << msg;
+  // Brackets inside quotes and comments are text.
+  auto q = load(std::string(kMinimal) + "description: \"" + std::string(200, '[') + "\"  # " + std::string(200, '{') + "\n");
+  EXPECT_FALSE(q.diag.has_errors()) << all_messages(q.diag);
+}
+
+TEST(SpecRobustness, InvalidUtf8IsAnErrorAtItsPosition) {
+  auto r = load("name: x\nmachines:\n  lo\xc3\x28: {local: true}\n");
+  auto msg = all_messages(r.diag);
+  EXPECT_NE(msg.find("t.yaml:3:5: error: byte 0xc3 is not valid UTF-8"), std::string::npos) << msg;
+  auto ok = load(std::string(kMinimal) + "description: \"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x99\x82\"\n");
+  EXPECT_FALSE(ok.diag.has_errors()) << all_messages(ok.diag);
+  auto json = load_text("{\"name\": \"a\xff\"}", "t.json");
+  EXPECT_TRUE(json.diag.has_errors());
+}
+
+TEST(SpecRobustness, NumbersOutOfRangeAreErrorsNotValues) {
+  for (const std::string& n : {std::string("1e999"), std::string(400, '7'), std::string("-") + std::string(400, '7')}) {
+    auto r = load(std::string(kMinimal) + "matrix: {repetitions: " + n + "}\n");
+    auto msg = all_messages(r.diag);
+    EXPECT_NE(msg.find("t.yaml:7:"), std::string::npos) << n.substr(0, 10) << ": " << msg.substr(0, 300);
+    auto j = load_text(R"({"name": "x", "machines": {"local": {"local": true}}, "workloads": {"redis": {}}, "matrix": {"repetitions": )" +
+                           n + "}}",
+                       "t.json");
+    EXPECT_TRUE(j.diag.has_errors()) << n.substr(0, 10);
+  }
+}
+
+TEST(SpecMatrix, EachPointHoldsOnlyItsWorkload) {
+  std::string s = "name: x\nmachines:\n  local: {local: true}\nworkloads:\n";
+  for (int i = 0; i < 300; ++i) s += fmt::format("  w{}:\n    kind: redis\n    client: {{requests: {}}}\n", i, 1000 + i);
+  auto r = load(s + "matrix: {repetitions: 2}\n");
+  ASSERT_FALSE(r.diag.has_errors()) << all_messages(r.diag);
+  ASSERT_EQ(r.points.size(), 600u);
+  for (const auto& p : r.points) {
+    ASSERT_EQ(p.config.workloads.size(), 1u);
+    EXPECT_EQ(p.config.workloads[0].name, p.workload);
+    EXPECT_EQ(p.config.workloads[0].client.requests, 1000 + std::stoi(p.workload.substr(1)));
+    EXPECT_TRUE(p.config.source_text.empty()) << "a point does not copy the spec's text";
+  }
+  // An axis of one workload applies to it only; the others keep their own value.
+  auto a = load("name: x\nmachines:\n  local: {local: true}\nworkloads:\n  a: {kind: redis, client: {requests: [10, 20]}}\n"
+                "  b: {kind: redis, client: {requests: 30}}\n");
+  ASSERT_FALSE(a.diag.has_errors()) << all_messages(a.diag);
+  std::vector<std::string> seen;
+  for (const auto& p : a.points) seen.push_back(p.workload + "=" + std::to_string(p.config.workloads[0].client.requests));
+  EXPECT_EQ(seen, (std::vector<std::string>{"a=10", "a=20", "b=30"}));
+}

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -161,4 +163,60 @@ TEST(Store, ContainedPathRefusesWhatLeavesTheFolderAndCreatesNothing) {
   EXPECT_THROW(results::contained_path(campaign, "runs/out/x"), InputError);
   EXPECT_FALSE(std::filesystem::exists(dir / "results/x"));
   EXPECT_FALSE(std::filesystem::exists(dir / "x"));
+}
+
+#include "iommuvm/util/text.hpp"
+
+TEST(Text, Utf8IsCheckedAndEscapedBytewise) {
+  using namespace iommuvm::text;
+  EXPECT_EQ(first_invalid_utf8("plain"), std::string_view::npos);
+  EXPECT_EQ(first_invalid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x99\x82"), std::string_view::npos);
+  EXPECT_EQ(first_invalid_utf8("ab\xff"), 2u);
+  EXPECT_EQ(first_invalid_utf8("a\xc3"), 1u) << "cut short";
+  EXPECT_EQ(first_invalid_utf8("\xc0\xaf"), 0u) << "overlong";
+  EXPECT_EQ(first_invalid_utf8("\xed\xa0\x80"), 0u) << "surrogate";
+  EXPECT_EQ(first_invalid_utf8("\xf4\x90\x80\x80"), 0u) << "past U+10FFFF";
+  EXPECT_EQ(escape_invalid_utf8("a\xff" "b\xc3\xa9"), "a\\xffb\xc3\xa9");
+  EXPECT_EQ(line_column("ab\ncd\nef", 7), (std::pair<int, int>{3, 2}));
+}
+
+TEST(Text, BoundedCutsLongMessagesInTheMiddle) {
+  using namespace iommuvm::text;
+  EXPECT_EQ(bounded("short"), "short");
+  std::string m = "value '" + std::string(100000, '9') + "' is not an integer";
+  auto b = bounded(m);
+  EXPECT_LT(b.size(), 900u);
+  EXPECT_EQ(b.rfind("value '9", 0), 0u);
+  EXPECT_NE(b.find("bytes cut ...]"), std::string::npos);
+  EXPECT_EQ(b.substr(b.size() - 19), "' is not an integer");
+  // Never inside a UTF-8 character.
+  std::string e;
+  for (int i = 0; i < 2000; ++i) e += "\xe2\x82\xac";
+  EXPECT_EQ(first_invalid_utf8(bounded(e)), std::string_view::npos);
+}
+
+TEST(Text, SplitLines) {
+  using namespace iommuvm::text;
+  EXPECT_EQ(split_lines("a\nb\r\n\nc"), (std::vector<std::string_view>{"a", "b\r", "", "c"}));
+  EXPECT_EQ(split_lines("a\n"), (std::vector<std::string_view>{"a"}));
+  EXPECT_TRUE(split_lines("").empty());
+}
+
+TEST(Fs, ReadFileRefusesWhatIsNotARegularFile) {
+  iommuvm::test::TempDir dir;
+  ASSERT_EQ(::mkfifo((dir / "fifo").c_str(), 0600), 0);
+  for (const std::string p : {(dir / "fifo").string(), std::string("/dev/zero"), dir.path().string()}) {
+    try {
+      iommuvm::fs::read_file(p);
+      ADD_FAILURE() << p << " was read";
+    } catch (const iommuvm::InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("is not a regular file"), std::string::npos) << e.what();
+    }
+  }
+  {
+    std::ofstream(dir / "f") << std::string(100, 'x');
+  }
+  EXPECT_THROW(iommuvm::fs::read_file(dir / "f", 99), iommuvm::InputError);
+  EXPECT_EQ(iommuvm::fs::read_file(dir / "f", 100).size(), 100u);
+  EXPECT_FALSE(iommuvm::fs::read_file("/proc/self/status").empty()) << "/proc files are read whole";
 }

@@ -40,6 +40,10 @@ struct Node::Field {
 // Limits that keep hostile inputs from exhausting the machine.
 inline constexpr std::size_t kMaxSpecBytes = 8u << 20;
 inline constexpr int kMaxDepth = 64;
+inline constexpr std::size_t kMaxNodes = 1'000'000;            // values, aliases expanded
+inline constexpr std::size_t kMaxExpandedBytes = 64u << 20;    // all scalars, aliases expanded
+inline constexpr std::size_t kMaxScalarBytes = 1u << 20;       // one value
+inline constexpr std::size_t kMaxKeyBytes = 4096;              // one key
 
 // Parse TEXT (YAML, or JSON which yaml-cpp reads as YAML flow style). FILE names it in marks.
 // Syntax errors go to DIAG; the returned node is null then.

@@ -6,8 +6,14 @@
 
 namespace iommuvm::fs {
 
-// Whole file as bytes. Throws Error naming the path on failure.
-std::string read_file(const std::filesystem::path& path);
+// Largest file read_file reads by default.
+inline constexpr std::size_t kMaxReadBytes = 512u << 20;
+
+// Whole file as bytes. Throws Error naming the path when it cannot be read, and InputError
+// (exit 2) when it is not a regular file (a FIFO, a device such as /dev/zero, a folder: none
+// of them is ever read, so none can block or stream for ever) or is larger than MAX_BYTES.
+// Files of /proc and /sys are regular files and read whole.
+std::string read_file(const std::filesystem::path& path, std::size_t max_bytes = kMaxReadBytes);
 
 // Write through a temporary file created exclusively next to the file (.NAME.iommuvm-XXXXXX,
 // mkstemp), fsync, rename over it, fsync the folder: readers see the old file or the new
