@@ -1,5 +1,6 @@
 #include "iommuvm/cli/cli.hpp"
 
+#include <csignal>
 #include <iostream>
 
 #include <spdlog/sinks/basic_file_sink.h>
@@ -38,6 +39,9 @@ void setup_logging(int verbosity, bool quiet, const std::string& log_file) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A command that exits before reading all its standard input (or a closed SSH channel)
+  // is an error result of a write, not the end of iommuvm.
+  ::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"iommuvm: measure what IOMMU protection costs applications, on bare metal and in VMs"};
   app.name("iommuvm");
   app.require_subcommand(1);

@@ -10,9 +10,11 @@
 #include <fmt/format.h>
 
 #include "iommuvm/cli/cli.hpp"
+#include "iommuvm/engine/grub_files.hpp"
 #include "iommuvm/policy/cmdline.hpp"
 #include "iommuvm/policy/evidence.hpp"
 #include "iommuvm/policy/grub.hpp"
+#include "iommuvm/remote/local.hpp"
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/util/fs.hpp"
 #include "iommuvm/util/text.hpp"
@@ -41,6 +43,14 @@ std::string read_input(const std::string& path) {
   return fs::read_file(path);  // refuses what is not a regular file (exit 2)
 }
 
+// This machine, as the user runs iommuvm (no sudo): GRUB files are written the way a
+// campaign writes them on a host, checked by sh before they replace the old ones.
+std::unique_ptr<remote::Remote> local_files() {
+  remote::LocalOptions o;
+  o.sudo = remote::SudoMode::never;
+  return remote::make_local(o);
+}
+
 struct SetOptions {
   std::string grub_file;
   std::vector<std::string> dropins;
@@ -64,7 +74,7 @@ void run_set(const SetOptions& o) {
       if (i != 0)
         throw InputError(fmt::format("{} needs an edit too; --output writes only the main file: edit in place",
                                      sources[i].name));
-    fs::atomic_write(o.output, out[0]);
+    engine::write_grub_default_as_root(*local_files(), stdfs::absolute(o.output).string(), out[0]);
     std::cout << "wrote " << o.output << "\n";
   } else {
     auto now = std::chrono::system_clock::now();
@@ -75,7 +85,7 @@ void run_set(const SetOptions& o) {
       if (fs::read_file(backup) != sources[i].text)
         throw Error(fmt::format("{} changed while iommuvm was editing it: nothing written (backup {})", sources[i].name,
                                 backup.string()));
-      fs::atomic_write(sources[i].name, out[i]);
+      engine::write_grub_default_as_root(*local_files(), stdfs::absolute(sources[i].name).string(), out[i]);
       std::cout << "wrote " << sources[i].name << " (backup: " << backup.string() << ")\n";
     }
     if (changed.empty()) std::cout << "unchanged: " << o.grub_file << " already requests " << o.policy << "\n";

@@ -70,10 +70,10 @@ std::string install_script(bool check_sh) {
     // replaces the old file.
     s += "sh -n -- \"$tmp\" || { echo \"iommuvm: the edited $dest does not parse as sh; nothing written\" >&2; exit 65; }\n"
          "got=$(timeout 10 env -i sh -c '. \"$1\" >/dev/null 2>&1; printf \"%s|%s\" \"${GRUB_CMDLINE_LINUX-}\" "
-         "\"${GRUB_CMDLINE_LINUX_DEFAULT-}\"' sh \"$tmp\") || { echo \"iommuvm: sourcing the edited $dest failed; "
-         "nothing written\" >&2; exit 65; }\n"
-         "[ \"$got\" = \"$4\" ] || { printf 'iommuvm: sourcing the edited %s gives GRUB_CMDLINE_LINUX|_DEFAULT = %s, "
-         "expected %s; nothing written\\n' \"$dest\" \"$got\" \"$4\" >&2; exit 65; }\n";
+         "\"${GRUB_CMDLINE_LINUX_DEFAULT-}\"' sh \"$tmp\" | sha256sum) || { echo \"iommuvm: sourcing the edited $dest "
+         "failed; nothing written\" >&2; exit 65; }\n"
+         "case $got in \"$4 \"*) ;; *) echo \"iommuvm: sourcing the edited $dest does not give the GRUB_CMDLINE_LINUX and "
+         "GRUB_CMDLINE_LINUX_DEFAULT iommuvm computed (or stops early); nothing written\" >&2; exit 65 ;; esac\n";
   s += "if [ -e \"$target\" ]; then\n"
        "  chmod --reference=\"$target\" -- \"$tmp\"\n"
        "  chown --reference=\"$target\" -- \"$tmp\" 2>/dev/null || [ \"$(id -u)\" != 0 ]\n"
@@ -101,8 +101,9 @@ void write_as_root(remote::Remote& r, const std::string& abs, const std::string&
 
 void write_grub_default_as_root(remote::Remote& r, const std::string& abs, const std::string& content) {
   policy::GrubSource alone{abs, content};
-  std::string expect = policy::grub_effective({alone}, policy::kGrubCmdline).value + "|" +
-                       policy::grub_effective({alone}, policy::kGrubCmdlineDefault).value;
+  // Compared as a SHA-256 (the values may be long; an argument may not be).
+  std::string expect = hash::sha256_hex(policy::grub_effective({alone}, policy::kGrubCmdline).value + "|" +
+                                        policy::grub_effective({alone}, policy::kGrubCmdlineDefault).value);
   std::string dest = machine_path(r, abs);
   remote::RunOptions opts;
   opts.timeout = std::chrono::milliseconds(120000);
@@ -110,7 +111,8 @@ void write_grub_default_as_root(remote::Remote& r, const std::string& abs, const
   auto res = r.run({{"sh", "-c", install_script(true), "sh", dest, "0644", "", expect}, true, "", {}}, opts);
   if (!res.ok())
     throw Error(fmt::format("writing {} on {} failed (exit {}{}): {}", dest, r.name(), res.exit_status,
-                            res.timed_out ? ", timed out" : "", res.err.empty() ? res.out : res.err));
+                            res.timed_out ? ", timed out" : "", res.err.empty() ? res.out : res.err),
+                res.exit_status == 65 ? ExitCode::bad_input : ExitCode::environment);
 }
 
 void copy_as_root(remote::Remote& r, const std::string& from_abs, const std::string& abs) {

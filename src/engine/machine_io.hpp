@@ -9,6 +9,7 @@
 
 #include "iommuvm/policy/boot.hpp"
 #include "iommuvm/policy/types.hpp"
+#include "iommuvm/engine/grub_files.hpp"
 #include "iommuvm/remote/remote.hpp"
 #include "iommuvm/results/store.hpp"
 #include "iommuvm/spec/spec.hpp"
@@ -30,12 +31,6 @@ std::optional<std::string> try_read(remote::Remote& r, const std::string& abs);
 // stays), fsynced and renamed over it. An existing file keeps its mode and owner; a new one
 // gets MODE ("0644"). No staging file anywhere else.
 void write_as_root(remote::Remote& r, const std::string& abs, const std::string& content, const std::string& mode = "0644");
-
-// The same for a GRUB default file or drop-in (/etc/default/grub, grub.d/*.cfg), checked on
-// the machine before it replaces the old file: `sh -n` parses it, and sourcing it alone gives
-// the GRUB_CMDLINE_LINUX and GRUB_CMDLINE_LINUX_DEFAULT that policy::grub_effective computes
-// from CONTENT; otherwise nothing is written (Error).
-void write_grub_default_as_root(remote::Remote& r, const std::string& abs, const std::string& content);
 
 // The same, with the content of the machine file FROM_ABS (restoring a backup).
 void copy_as_root(remote::Remote& r, const std::string& from_abs, const std::string& abs);

@@ -320,6 +320,9 @@ int nesting_change(const std::vector<std::string>& words) {
 std::vector<GrubAssignment> parse_grub_assignments(std::string_view text) {
   std::vector<GrubAssignment> out;
   std::vector<std::string> lines = split_lines(text);
+  for (std::size_t n = 0; n < lines.size(); ++n)
+    if (lines[n].find('\0') != std::string::npos)
+      throw InputError(fmt::format("line {}: a NUL byte: a GRUB default file is shell text (no shell reads past it)", n + 1));
   int depth = 0;                       // inside if/case/loops/braces: assignments there are conditional
   std::set<std::string> conditional;   // variables assigned inside one, or by shell code
   auto refuse = [&](std::size_t n, const std::string& why) {

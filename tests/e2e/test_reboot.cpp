@@ -553,3 +553,31 @@ TEST_F(SshHost, PersistentGrubWritesThroughASymlinkKeepingTheTarget) {
   EXPECT_EQ(fs::read_file(target), original);
   EXPECT_FALSE(stdfs::exists(root / backups[0].substr(1)));
 }
+
+// A GRUB file that iommuvm's editor accepts but sh does not parse (`if then fi`), or whose
+// sourcing stops grub-mkconfig (`exit 3`): the edit is checked on the machine in its
+// temporary file and refused; the old file stays byte for byte and nothing reboots.
+TEST(GrubCheck, AnEditThatShDoesNotAcceptReplacesNothing) {
+  for (const std::string bad : {"if then fi", "exit 3"}) {
+    SCOPED_TRACE(bad);
+    test::TempDir dir;
+    auto root = dir / "root";
+    make_host_root(root);
+    std::string original = "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n" + bad + "\n";
+    write(root / "etc/default/grub", original);
+    std::string spec = "name: shcheck\noutput: " + (dir / "results").string() + "\nmachines:\n  host:\n    local: true\n    root: " +
+                       root.string() + "\n    grub_update: \"true\"\n    reboot: {command: \"true\"}\n" +
+                       "policy:\n  host: {policy: passthrough, method: grub}\n" + kWorkload;
+    write(dir / "shcheck.yaml", spec);
+    auto r = test::run_process({test::binary_path().string(), "run", "--plain", (dir / "shcheck.yaml").string()});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    std::string all = r.out + r.err;
+    auto campaign = only_campaign(dir / "results", "shcheck");
+    for (const auto& run : runs_of(campaign)) all += run.dump();
+    EXPECT_NE(all.find(bad == "exit 3" ? "sourcing the edited" : "does not parse as sh; nothing written"), std::string::npos)
+        << all.substr(0, 3000);
+    EXPECT_EQ(fs::read_file(root / "etc/default/grub"), original);
+    for (const auto& e : stdfs::directory_iterator(root / "etc/default"))
+      EXPECT_EQ(e.path().filename().string().find(".grub.iommuvm-"), std::string::npos) << "no temporary file left: " << e.path();
+  }
+}
