@@ -951,7 +951,11 @@ const std::vector<std::string>& parser_names() {
   return names;
 }
 
-Metrics parse_output(std::string_view tool, std::string_view text, const ParseOptions& opts) {
+Metrics parse_output(std::string_view tool, std::string_view raw, const ParseOptions& opts) {
+  // Tool output is data: bytes that are not UTF-8 (a test named in Latin-1, a torn capture)
+  // are kept as \xNN, so every name that reaches the metrics can be written as JSON.
+  const std::string escaped = text::escape_invalid_utf8(raw);
+  const std::string_view text = escaped;
   if (tool == "redis-benchmark") {
     auto m = parse_redis_benchmark(text, opts.primary);
     if (opts.requests_per_test > 0) {  // -n N: N requests per test, none of it in the output
