@@ -319,10 +319,17 @@ int nesting_change(const std::vector<std::string>& words) {
 
 std::vector<GrubAssignment> parse_grub_assignments(std::string_view text) {
   std::vector<GrubAssignment> out;
+  if (text.size() > kMaxGrubFileBytes)
+    throw InputError(fmt::format("{} bytes; iommuvm edits GRUB default files of at most {} bytes (a real one is a few KiB)",
+                                 text.size(), kMaxGrubFileBytes));
   std::vector<std::string> lines = split_lines(text);
-  for (std::size_t n = 0; n < lines.size(); ++n)
+  for (std::size_t n = 0; n < lines.size(); ++n) {
     if (lines[n].find('\0') != std::string::npos)
       throw InputError(fmt::format("line {}: a NUL byte: a GRUB default file is shell text (no shell reads past it)", n + 1));
+    if (lines[n].size() > kMaxGrubLineBytes)
+      throw InputError(fmt::format("line {}: {} bytes; iommuvm edits lines of at most {} bytes (the kernel takes a "
+                                   "command line of at most 2048 bytes on x86)", n + 1, lines[n].size(), kMaxGrubLineBytes));
+  }
   int depth = 0;                       // inside if/case/loops/braces: assignments there are conditional
   std::set<std::string> conditional;   // variables assigned inside one, or by shell code
   auto refuse = [&](std::size_t n, const std::string& why) {

@@ -158,8 +158,21 @@ TEST(FilesWritten, OnlyTheCampaignFolderAndPrivateWorkFolders) {
   for (const auto& f : results) raw += f.find("/raw/") != std::string::npos;
   EXPECT_GT(raw, 4);
 
-  // $TMPDIR holds only the private work folders, one per invocation and machine.
-  std::regex private_name("^" + std::regex_replace(work_prefix, std::regex("[.]"), "\\.") + "\\.[A-Za-z0-9]{8}$");
+  // The work folders are removed at the campaign's end (cleanup: restore, the default).
+  EXPECT_TRUE(tree(dir / "tmp").empty()) << "left in $TMPDIR: " << *tree(dir / "tmp").begin();
+
+  // With cleanup: keep they stay: $TMPDIR holds only the private work folders, one per
+  // invocation and machine.
+  std::string keep_text = spec_before;
+  keep_text.replace(0, std::string("name: files").size(), "name: files-kept");
+  write(spec, keep_text + "cleanup: keep\n");
+  auto kept = test::run_process({"env", "HOME=" + (dir / "home").string(), "TMPDIR=" + (dir / "tmp").string(), "sh", "-c",
+                                 "cd \"$1\" && exec \"$2\" run --plain \"$3\"", "sh", (dir / "cwd").string(),
+                                 test::binary_path().string(), spec.string()});
+  ASSERT_EQ(kept.exit_code, 0) << kept.out << kept.err;
+  std::string kept_prefix =
+      test::read_json(test::only_campaign(dir / "results", "files-kept") / "campaign.json")["work_dir"];
+  std::regex private_name("^" + std::regex_replace(kept_prefix, std::regex("[.]"), "\\.") + "\\.[A-Za-z0-9]{8}$");
   int folders = 0;
   for (const auto& e : stdfs::directory_iterator(dir / "tmp")) {
     std::string name = e.path().filename().string();

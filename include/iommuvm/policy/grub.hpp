@@ -43,6 +43,10 @@ struct GrubAssignment {
   std::size_t value_end = 0;
 };
 
+// Limits on what is edited: larger files or lines are refused (InputError), not parsed.
+inline constexpr std::size_t kMaxGrubFileBytes = 1u << 20;
+inline constexpr std::size_t kMaxGrubLineBytes = 16384;
+
 // Every assignment in TEXT, in order. Commented lines are not assignments.
 // Throws InputError for a GRUB_CMDLINE_* assignment it cannot edit safely.
 std::vector<GrubAssignment> parse_grub_assignments(std::string_view text);
