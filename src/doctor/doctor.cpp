@@ -1,9 +1,11 @@
 #include "iommuvm/doctor/doctor.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include <fmt/format.h>
 
+#include "iommuvm/tune/knobs.hpp"
 #include "iommuvm/workload/commands.hpp"
 
 namespace iommuvm::doctor {
@@ -85,6 +87,7 @@ std::vector<Needs> needs(const plan::Plan& p) {
     const spec::Spec& cfg = config_of(p, i);
     Needs* n = at(s.machine);
     const spec::Machine* m = cfg.machine(s.machine);
+    if (s.kind == kind::machine_tune && n && n->tuning.is_null()) n->tuning = s.args;  // check_tuning
     if (s.kind == kind::host_set_policy && n) {
       n->iommu_host = true;
       add_reason(n->root, "switching the IOMMU policy");
@@ -454,6 +457,47 @@ Check check_disk(const ControllerFacts& c) {
   return d;
 }
 
+std::vector<Check> check_tuning(const Needs& n, const MachineFacts& f) {
+  std::vector<Check> out;
+  if (!n.tuning.is_object()) return out;
+  spec::TuningSpec t;
+  t.governor = n.tuning.value("governor", std::string());
+  for (auto [key, field] : {std::pair{"turbo", &t.turbo}, {"cstates", &t.cstates}, {"smt", &t.smt},
+                            {"numa_balancing", &t.numa_balancing}})
+    if (n.tuning.contains(key) && n.tuning[key].is_boolean()) *field = n.tuning[key].get<bool>();
+  for (const auto& k : tune::knobs()) {
+    if (!n.tuning.contains(k.name)) continue;
+    auto it = f.knob_files.find(k.name);
+    Check c{n.machine, "tuning." + k.name, Status::ok, "", ""};
+    bool found = false;
+    for (std::size_t w = 0; it != f.knob_files.end() && w < k.where.size() && w < it->second.size(); ++w) {
+      const auto& files = it->second[w];
+      if (files.empty()) continue;
+      found = true;
+      auto want = tune::wanted(t, k, k.where[w]);
+      std::size_t differ = 0;
+      std::set<std::string> now;
+      for (const auto& [path, v] : files) {
+        differ += want && v != *want;
+        now.insert(v);
+      }
+      std::string values;
+      for (const auto& v : now) values += (values.empty() ? "" : ", ") + v;
+      c.detail = differ ? fmt::format("would change {} of {} file(s) of {} from {} to {}", differ, files.size(), k.where[w].glob,
+                                      values, want.value_or("?"))
+                        : fmt::format("already {} ({} file(s))", want.value_or(values), files.size());
+      break;
+    }
+    if (!found) {
+      std::string places;
+      for (const auto& w : k.where) places += (places.empty() ? "" : " or ") + w.glob;
+      c.detail = "not applicable: no " + places + " on this machine";
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
 std::vector<Check> check_all(const std::vector<Needs>& needs, const std::map<std::string, MachineFacts>& facts,
                              const HypervisorFacts& hypervisor, const ControllerFacts& controller) {
   std::vector<Check> out;
@@ -472,6 +516,7 @@ std::vector<Check> check_all(const std::vector<Needs>& needs, const std::map<std
     for (auto& c : check_iommu(n, f)) out.push_back(std::move(c));
     if (auto c = check_nic(n, f)) out.push_back(*c);
     for (auto& c : check_programs(n, f)) out.push_back(std::move(c));
+    for (auto& c : check_tuning(n, f)) out.push_back(std::move(c));
   }
   for (auto& c : check_hypervisor(hypervisor)) out.push_back(std::move(c));
   out.push_back(check_disk(controller));

@@ -10,6 +10,7 @@
 #include "iommuvm/engine/guest_xml.hpp"
 #include "iommuvm/virt/libvirt.hpp"
 #include "machine_io.hpp"
+#include "iommuvm/tune/knobs.hpp"
 
 namespace iommuvm::engine {
 
@@ -55,6 +56,15 @@ doctor::MachineFacts gather_machine(remote::Remote& r, const doctor::Needs& n) {
     f.sudo_ok = false;
     f.sudo_error = e.what();
   }
+  if (n.tuning.is_object())
+    for (const auto& k : tune::knobs()) {
+      if (!n.tuning.contains(k.name)) continue;
+      try {
+        for (const auto& w : k.where) f.knob_files[k.name].push_back(list_values(r, w.glob, false));
+      } catch (const std::exception& e) {
+        spdlog::debug("doctor: cannot list {} on {}: {}", k.name, r.name(), e.what());
+      }
+    }
   if (n.iommu_host) {
     try {
       auto ls = r.run({{"sh", "-c", "ls -1 -- \"$1\"", "sh", machine_path(r, "/sys/firmware/acpi/tables")}});

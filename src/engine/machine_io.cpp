@@ -17,6 +17,7 @@
 #include "iommuvm/util/fs.hpp"
 #include "iommuvm/util/hash.hpp"
 #include "iommuvm/util/shell.hpp"
+#include "iommuvm/util/text.hpp"
 
 namespace iommuvm::engine {
 
@@ -140,6 +141,24 @@ std::string backup_as_root(remote::Remote& r, const std::string& abs, const std:
   if (!prefix.empty() && made.rfind(prefix, 0) == 0) made = made.substr(prefix.size());
   if (made.empty() || made.front() != '/') throw Error(fmt::format("backing up {} on {}: no backup name", abs, r.name()));
   return made;
+}
+
+std::vector<std::pair<std::string, std::string>> list_values(remote::Remote& r, const std::string& glob, bool dry_run) {
+  if (dry_run) return {{glob, "<old>"}};
+  auto res = r.run({{"sh", "-c",
+                     "for f in $1; do [ -e \"$f\" ] || continue; printf '%s\\t%s\\n' \"$f\" \"$(head -n 1 -- \"$f\" 2>/dev/null)\"; done",
+                     "sh", machine_path(r, glob)},
+                    true, "", {}});
+  std::vector<std::pair<std::string, std::string>> out;
+  std::string prefix = r.root() == "/" || r.root().empty() ? "" : r.root().string();
+  for (auto line : text::split_lines(res.out)) {
+    auto tab = line.find('\t');
+    if (tab == std::string_view::npos) continue;
+    std::string path(line.substr(0, tab));
+    if (!prefix.empty() && path.rfind(prefix, 0) == 0) path = path.substr(prefix.size());
+    out.emplace_back(path, std::string(line.substr(tab + 1)));
+  }
+  return out;
 }
 
 MachineFacts read_facts(remote::Remote& r) {
@@ -376,6 +395,25 @@ std::vector<std::string> restore_machines(results::CampaignStore& store,
       } else if (action == "mtu") {
         run_checked(r, {{"ip", "link", "set", "dev", e.value("interface", ""), "mtu", std::to_string(e.value("value", 1500))}, true, "", {}},
                     "restoring the MTU");
+      } else if (action == "write_values") {
+        // A tuning knob's files (tune::knobs): each gets its old value back.
+        std::vector<std::string> argv = {"sh", "-c", "while [ $# -ge 2 ]; do printf '%s' \"$2\" > \"$1\" || exit 1; shift 2; done", "sh"};
+        for (const auto& pv : e.value("values", nlohmann::json::array()))
+          if (pv.is_array() && pv.size() == 2 && pv[0].is_string() && pv[1].is_string())
+            argv.insert(argv.end(), {machine_path(r, pv[0].get<std::string>()), pv[1].get<std::string>()});
+        run_checked(r, {argv, true, "", {}}, "restoring " + e.value("knob", std::string("a tuning knob")));
+        path = e.value("knob", std::string());
+      } else if (action == "service_start" || action == "service_stop") {
+        run_checked(r, {{"systemctl", action == "service_start" ? "start" : "stop", e.value("unit", "")}, true, "", {}},
+                    "restoring the service " + e.value("unit", ""));
+        path = e.value("unit", "");
+      } else if (action == "ethtool_pause" || action == "ethtool_coalesce") {
+        std::vector<std::string> argv = {"ethtool", action == "ethtool_pause" ? "-A" : "-C", e.value("interface", "")};
+        for (const auto& kv : e.value("settings", nlohmann::json::array()))
+          if (kv.is_array() && kv.size() == 2 && kv[0].is_string() && kv[1].is_string())
+            argv.insert(argv.end(), {kv[0].get<std::string>(), kv[1].get<std::string>()});
+        if (argv.size() > 3) run_checked(r, {argv, true, "", {}}, "restoring " + action.substr(8) + " settings");
+        path = e.value("interface", "");
       } else if (action == "governor" || action == "smt") {
         std::string file = action == "smt" ? "/sys/devices/system/cpu/smt/control" : "";
         if (action == "smt")

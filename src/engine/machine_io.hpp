@@ -41,6 +41,11 @@ void copy_as_root(remote::Remote& r, const std::string& from_abs, const std::str
 std::string backup_as_root(remote::Remote& r, const std::string& abs, const std::string& name_template,
                            const std::string& suffix, bool dry_run);
 
+// The files that GLOB (a shell glob of machine paths, e.g. /sys/devices/system/cpu/cpu[0-9]*/
+// cpufreq/scaling_governor) matches on R, with their first line, as machine paths without
+// the root prefix. A dry run: the glob itself with "<old>", so that what would be sent shows.
+std::vector<std::pair<std::string, std::string>> list_values(remote::Remote& r, const std::string& glob, bool dry_run);
+
 // Run as root; throws Error with the command's stderr when it fails.
 remote::RunResult run_checked(remote::Remote& r, remote::Command cmd, const std::string& what,
                               std::chrono::milliseconds timeout = std::chrono::milliseconds(120000));

@@ -14,6 +14,8 @@
 #include "iommuvm/policy/cmdline.hpp"
 #include "iommuvm/policy/evidence.hpp"
 #include "iommuvm/policy/grub.hpp"
+#include "iommuvm/tune/knobs.hpp"
+#include "iommuvm/util/text.hpp"
 #include "iommuvm/remote/sysfs.hpp"
 #include "iommuvm/util/shell.hpp"
 #include "iommuvm/virt/sriov.hpp"
@@ -501,22 +503,102 @@ void Engine::on_machine_tune(const plan::Step& s) {
     run_checked(r, {argv, true, "", {}}, "setting offloads");
     applied["offloads"] = t["offloads"];
   }
-  if (t.contains("governor")) {
-    std::string dir = machine_path(r, "/sys/devices/system/cpu");
-    auto old = r.run({{"sh", "-c", "cat \"$1\"/cpu0/cpufreq/scaling_governor 2>/dev/null", "sh", dir}});
-    undo({{"action", "governor"}, {"value", old.out.substr(0, old.out.find('\n'))}});
-    run_checked(r, {{"sh", "-c", "for g in \"$1\"/cpu*/cpufreq/scaling_governor; do printf '%s' \"$2\" > \"$g\" || exit 1; done", "sh", dir,
-                     t["governor"].get<std::string>()}, true, "", {}},
-                "setting the CPU frequency governor");
-    applied["governor"] = t["governor"];
+  // The file knobs (governor, turbo, deep C-states, SMT, numa_balancing: tune::knobs()): the
+  // machine's files are listed with their values, the old values journaled, the new ones
+  // written and read back. A knob whose files the machine does not have is not applicable.
+  spec::TuningSpec wanted_spec;
+  if (t.contains("governor")) wanted_spec.governor = t["governor"].get<std::string>();
+  auto opt_bool = [&](const char* k) { return t.contains(k) ? std::optional<bool>(t[k].get<bool>()) : std::nullopt; };
+  wanted_spec.turbo = opt_bool("turbo");
+  wanted_spec.cstates = opt_bool("cstates");
+  wanted_spec.smt = opt_bool("smt");
+  wanted_spec.numa_balancing = opt_bool("numa_balancing");
+  for (const auto& knob : tune::knobs()) {
+    if (!t.contains(knob.name)) continue;
+    json result;
+    for (const auto& where : knob.where) {
+      auto value = tune::wanted(wanted_spec, knob, where);
+      if (!value) break;
+      auto files = list_values(r, where.glob, options_.dry_run);
+      if (files.empty()) continue;  // the next place, if any (turbo: intel_pstate, then cpufreq/boost)
+      bool unsupported = false;
+      for (const auto& [f, v] : files) unsupported = unsupported || v == "notsupported" || v == "notimplemented" || v == "forceoff";
+      if (unsupported) {
+        result = {{"not_applicable", fmt::format("{} says {}", files.front().first, files.front().second)}};
+        break;
+      }
+      json old = json::array();
+      std::vector<std::string> argv = {"sh", "-c", "v=$1; shift; for f; do printf '%s' \"$v\" > \"$f\" || exit 1; done", "sh", *value};
+      for (const auto& [f, v] : files) {
+        old.push_back({f, v});
+        argv.push_back(machine_path(r, f));
+      }
+      undo({{"action", "write_values"}, {"knob", knob.name}, {"values", old}});
+      run_checked(r, {argv, true, "", {}}, "setting " + knob.what);
+      std::size_t same = 0;
+      auto now = list_values(r, where.glob, options_.dry_run);
+      for (const auto& [f, v] : now) same += v == *value || options_.dry_run;
+      result = {{"value", *value}, {"files", files.size()}, {"read_back", same == files.size() ? "ok" : fmt::format("{} of {} files show it", same, files.size())}};
+      break;
+    }
+    if (result.is_null()) {
+      std::string places;
+      for (const auto& w : knob.where) places += (places.empty() ? "" : " or ") + w.glob;
+      result = {{"not_applicable", "no " + places + " on this machine"}};
+    }
+    applied[knob.name] = result;
   }
-  if (t.contains("smt")) {
-    auto old = try_read(r, "/sys/devices/system/cpu/smt/control");
-    if (old) undo({{"action", "smt"}, {"value", old->substr(0, old->find('\n'))}});
-    run_checked(r, {{"sh", "-c", "printf '%s' \"$1\" > \"$2\"", "sh", t["smt"].get<bool>() ? "on" : "off",
-                     machine_path(r, "/sys/devices/system/cpu/smt/control")}, true, "", {}},
-                "switching SMT");
-    applied["smt"] = t["smt"];
+  if (t.contains("irqbalance")) {
+    bool on = t["irqbalance"].get<bool>();
+    auto state = r.run({{"systemctl", "is-active", "irqbalance"}, true, "", {}});
+    std::string now = state.out.substr(0, state.out.find('\n'));
+    if (!options_.dry_run && (now == "unknown" || now.empty() || state.err.find("not be found") != std::string::npos)) {
+      applied["irqbalance"] = {{"not_applicable", "no irqbalance service"}};
+    } else if (!options_.dry_run && (now == "active") == on) {
+      applied["irqbalance"] = {{"value", now}, {"changed", false}};
+    } else {
+      undo({{"action", on ? "service_stop" : "service_start"}, {"unit", "irqbalance"}});
+      run_checked(r, {{"systemctl", on ? "start" : "stop", "irqbalance"}, true, "", {}},
+                  on ? "starting irqbalance" : "stopping irqbalance");
+      applied["irqbalance"] = {{"value", on ? "active" : "inactive"}, {"changed", true}};
+    }
+  }
+  if (t.contains("pause_frames") || t.contains("coalesce")) {
+    if (ifname.empty()) throw Error("tuning 'pause_frames' and 'coalesce' need 'interface'");
+    auto ethtool_step = [&](const char* key, const char* show, const char* set, std::vector<std::pair<std::string, std::string>> want,
+                            auto parse) {
+      auto cur = r.run({{"ethtool", show, ifname}, true, "", {}});
+      if (!options_.dry_run && !cur.ok()) {
+        applied[key] = {{"not_applicable", fmt::format("ethtool {} {}: {}", show, ifname, cur.err.substr(0, cur.err.find('\n')))}};
+        return;
+      }
+      json old = json::array();
+      for (const auto& [k, v] : parse(cur.out))
+        for (const auto& w : want)
+          if (w.first == k) old.push_back({k, v});
+      undo({{"action", std::string("ethtool_") + key}, {"interface", ifname}, {"settings", old}});
+      std::vector<std::string> argv = {"ethtool", set, ifname};
+      for (const auto& [k, v] : want) argv.insert(argv.end(), {k, v});
+      auto res = r.run({argv, true, "", {}}, {std::chrono::milliseconds(30000)});
+      if (!res.ok() && res.err.find("not supported") != std::string::npos) {
+        applied[key] = {{"not_applicable", res.err.substr(0, res.err.find('\n'))}};
+      } else if (!res.ok()) {
+        throw Error(fmt::format("ethtool {} {} on {} failed: {}", set, ifname, s.machine, res.err.empty() ? res.out : res.err));
+      } else {
+        json w = json::object();
+        for (const auto& [k, v] : want) w[k] = v;
+        applied[key] = w;
+      }
+    };
+    if (t.contains("pause_frames")) {
+      std::string v = t["pause_frames"].get<bool>() ? "on" : "off";
+      ethtool_step("pause", "-a", "-A", {{"autoneg", "off"}, {"rx", v}, {"tx", v}}, tune::ethtool_pause_settings);
+    }
+    if (t.contains("coalesce")) {
+      std::vector<std::pair<std::string, std::string>> want;
+      for (const auto& [k, v] : t["coalesce"].items()) want.emplace_back(k, v.get<std::string>());
+      ethtool_step("coalesce", "-c", "-C", want, tune::ethtool_coalesce_settings);
+    }
   }
   if (t.contains("irq_affinity")) {
     if (ifname.empty()) throw Error("tuning 'irq_affinity' needs 'interface'");

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "iommuvm/results/variance.hpp"
+#include "iommuvm/tune/knobs.hpp"
 
 
 namespace iommuvm::plan {
@@ -52,7 +53,11 @@ json viommu_json(const spec::ViommuSpec& v) {
           {"aw_bits", v.aw_bits}};
 }
 
-json tuning_json(const spec::TuningSpec& t) {
+// The machine's tuning as the plan and the engine see it: `profile: quiet` resolved into its
+// settings (tune::apply_profile), so that `plan` and `--dry-run` show each one.
+json tuning_json(const spec::TuningSpec& given) {
+  spec::TuningSpec t = given;
+  tune::apply_profile(t);
   json j = json::object();
   if (!t.interface.empty()) j["interface"] = t.interface;
   if (t.mtu) j["mtu"] = *t.mtu;
@@ -63,6 +68,13 @@ json tuning_json(const spec::TuningSpec& t) {
   if (!t.governor.empty()) j["governor"] = t.governor;
   if (t.smt) j["smt"] = *t.smt;
   if (!t.commands.empty()) j["commands"] = t.commands;
+  if (!t.profile.empty()) j["profile"] = t.profile;
+  if (t.turbo) j["turbo"] = *t.turbo;
+  if (t.cstates) j["cstates"] = *t.cstates;
+  if (t.numa_balancing) j["numa_balancing"] = *t.numa_balancing;
+  if (t.irqbalance) j["irqbalance"] = *t.irqbalance;
+  if (t.pause_frames) j["pause_frames"] = *t.pause_frames;
+  if (!t.coalesce.empty()) j["coalesce"] = t.coalesce;
   return j;
 }
 

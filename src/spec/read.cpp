@@ -494,6 +494,21 @@ void read_tuning(Ctx& ctx, const Node* n, const std::string& path, const Mark& m
   o.choice("governor", t.governor, {"", "performance", "powersave", "schedutil", "ondemand", "conservative", "userspace"});
   o.opt_boolean("smt", t.smt);
   o.strings("commands", t.commands);
+  o.choice("profile", t.profile, {"", "quiet"});
+  o.opt_boolean("turbo", t.turbo);
+  o.opt_boolean("cstates", t.cstates);
+  o.opt_boolean("numa_balancing", t.numa_balancing);
+  o.opt_boolean("irqbalance", t.irqbalance);
+  o.opt_boolean("pause_frames", t.pause_frames);
+  o.string_map("coalesce", t.coalesce);
+  for (const auto& [k, v] : t.coalesce) {
+    bool word = !k.empty() && std::all_of(k.begin(), k.end(), [](char c) { return std::islower(static_cast<unsigned char>(c)) || c == '-'; });
+    bool value = v == "on" || v == "off" || (!v.empty() && v.size() < 10 && std::all_of(v.begin(), v.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }));
+    if (!word || !value)
+      o.err_here(fmt::format("'{}.coalesce.{}': expected an ethtool -C setting (adaptive-rx, rx-usecs, ...) with on, off or a number", path, k));
+  }
+  if ((t.pause_frames || !t.coalesce.empty()) && t.interface.empty())
+    o.err_here(fmt::format("'{}': pause_frames and coalesce need 'interface'", path));
 }
 
 Machine read_machine(Ctx& ctx, const std::string& name, const Node& n, const Mark& key_mark) {

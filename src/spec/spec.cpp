@@ -4,7 +4,8 @@ namespace iommuvm::spec {
 
 bool TuningSpec::empty() const {
   return !mtu && !rx_ring && !tx_ring && offloads.empty() && irq_affinity.empty() &&
-         governor.empty() && !smt && commands.empty();
+         governor.empty() && !smt && commands.empty() && profile.empty() && !turbo && !cstates && !numa_balancing &&
+         !irqbalance && !pause_frames && coalesce.empty();
 }
 
 const Machine* Spec::machine(const std::string& n) const {

@@ -48,6 +48,9 @@ struct Needs {
   std::string nic_pf;   // interface name
   std::string nic_pci;  // or PCI address
   int num_vfs = 0;
+  // The tuning of the machine's first machine.tune step (the profile resolved), e.g.
+  // {"governor": "performance", "cstates": false}: doctor says what it would change.
+  nlohmann::json tuning;
 };
 
 // One Needs per machine of the plan's spec, in spec order.
@@ -70,6 +73,9 @@ struct MachineFacts {
   std::optional<bool> nic_present;   // the PF's sysfs folder exists
   std::optional<std::string> sriov_totalvfs;
   std::string nic_driver;            // basename of the PF's driver link; empty: none bound
+  // Per tuning knob (tune::knobs) and per place it may live (Knob::where, same order): the
+  // files there with their first line. Read only for the knobs the tuning sets.
+  std::map<std::string, std::vector<std::vector<std::pair<std::string, std::string>>>> knob_files;
 };
 
 struct HypervisorFacts {

@@ -54,6 +54,15 @@ struct TuningSpec {
   std::string irq_affinity;              // cpu list for the NIC's IRQs, e.g. "0-7"
   std::string governor;                  // cpufreq governor
   std::optional<bool> smt;
+  // The quiet-machine settings (docs/spec.md, "Tuning"): `profile: quiet` fills every one the
+  // spec does not set (tune::apply_profile); each is undone at the end.
+  std::string profile;                   // "" or "quiet"
+  std::optional<bool> turbo;             // turbo/boost
+  std::optional<bool> cstates;           // deep C-states (state1 and beyond) enabled
+  std::optional<bool> numa_balancing;
+  std::optional<bool> irqbalance;        // the irqbalance service running
+  std::optional<bool> pause_frames;      // ethtool -A IF rx/tx
+  std::map<std::string, std::string> coalesce;  // ethtool -C IF KEY VALUE
   std::vector<std::string> commands;  // custom shell command lines, run as root
   bool empty() const;
 };
