@@ -293,7 +293,7 @@ static ClientRun run_client(Engine* self, remote::Remote& r, const spec::Spec& c
 // outputs are fetched after the window and combined (workload::combine).
 using WorkOf = std::function<std::string(const std::string&)>;  // machine -> the run's client folder there
 
-static ClientRun run_clients(const std::function<remote::Remote&(const std::string&)>& machine_of, const spec::Spec& cfg,
+static ClientRun run_clients(Engine* self, const std::function<remote::Remote&(const std::string&)>& machine_of, const spec::Spec& cfg,
                              const spec::Workload& w, const std::vector<Slot>& slots, const WorkOf& work_of,
                              const json& server, const std::filesystem::path& raw_dir, const std::string& label,
                              bool dry_run, std::ostream& progress, const std::function<void(bool)>& window,
@@ -339,7 +339,8 @@ static ClientRun run_clients(const std::function<remote::Remote&(const std::stri
 
   double expected = w.client.duration_s > 0 ? w.client.duration_s : 60;
   remote::RunOptions opts;
-  opts.timeout = std::chrono::milliseconds(static_cast<long long>((expected * 3 + 60) * 1000));
+  // The step's deadline (timeouts.client.measure) ends every machine's wait, not only the first.
+  opts.timeout = self->cap(std::chrono::milliseconds(static_cast<long long>((expected * 3 + 60) * 1000)));
   struct Outcome {
     remote::RunResult res;
     std::chrono::system_clock::time_point dispatched;
@@ -476,7 +477,7 @@ static ClientRun drive(Engine* self, const std::function<remote::Remote&(const s
     return run_client(self, machine_of(first_machine), cfg, w, work(first_machine), server, raw_dir, label, dry_run, progress, window,
                       it == programs.end() ? "" : it->second);
   }
-  return run_clients(machine_of, cfg, w, slots, work, server, raw_dir, label, dry_run, progress, window, programs);
+  return run_clients(self, machine_of, cfg, w, slots, work, server, raw_dir, label, dry_run, progress, window, programs);
 }
 
 std::map<std::string, std::string> Engine::client_programs(const spec::Workload& w, const std::string& first_machine) {

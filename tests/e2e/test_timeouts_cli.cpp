@@ -56,3 +56,29 @@ TEST(Timeouts, AnUnknownStepKindIsExit2) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("bad.yaml:4:12: error: unknown key 'reboot' in 'timeouts'"), std::string::npos) << r.err;
 }
+
+// With several generator processes (client.processes: 3) the step's deadline ends every
+// wait: a 2 s timeout on client.measure ends the run after about 2 s, not after each
+// process's 20 s (it took 20 s when only the first wait had the deadline).
+TEST(Timeouts, SeveralClientProcessesEndAtTheStepDeadline) {
+  test::TempDir dir;
+  std::string s = "name: procs\noutput: " + (dir / "results").string() +
+                  "\nmachines:\n  local: {local: true}\n"
+                  "timeouts: {client.measure: 2s}\n"
+                  "workloads:\n"
+                  "  slow:\n    kind: custom\n    server: {command: [sleep, '60'], ready: none}\n"
+                  "    client: {processes: 3, command: [sh, -c, 'sleep 20; echo ops=1'], metrics: {throughput_ops: 'ops=([0-9]+)'}}\n";
+  std::ofstream(dir / "procs.yaml") << s;
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = test::run_process({test::binary_path().string(), "run", "--plain", (dir / "procs.yaml").string()});
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_LT(secs, 12) << "the 2 s deadline ends every process's wait";
+  std::vector<json> runs;
+  for (const auto& c : stdfs::directory_iterator(dir / "results/procs"))
+    for (const auto& e : stdfs::directory_iterator(c.path() / "runs"))
+      runs.push_back(json::parse(fs::read_file(e.path() / "run.json")));
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0]["status"], "failed");
+  EXPECT_EQ(runs[0]["reason"].get<std::string>().rfind("timeout: ", 0), 0u) << runs[0]["reason"];
+}
