@@ -95,27 +95,13 @@ std::vector<std::string> processes_matching(const std::string& needle) {
   return out;
 }
 
-// Problems a real JSON Schema validator (python3-jsonschema) finds in the campaign folder
-// against docs/*.schema.json; the validator's report on failure, empty when valid.
-std::string schema_problems(const stdfs::path& campaign) {
-  auto r = test::run_process({"python3", (stdfs::path(IOMMUVM_SOURCE_DIR) / "tests/support/validate_results.py").string(),
-                              (stdfs::path(IOMMUVM_SOURCE_DIR) / "docs").string(), campaign.string()});
-  if (r.exit_code == 0 && r.out.find(", 0 problems") != std::string::npos) return "";
-  return "exit " + std::to_string(r.exit_code) + ":\n" + r.out + r.err;
-}
-
-std::string jsonschema_unavailable() {
-  auto r = test::run_process({"python3", "-c", "import jsonschema"});
-  return r.exit_code == 0 ? "" : "python3-jsonschema is not installed (scripts/setup.sh installs it): " + r.err;
-}
-
 class Campaign : public ::testing::Test {
  protected:
   void SetUp() override {
     if (auto why = test::Sshd::unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
     for (const char* p : {"redis-server", "redis-benchmark", "nginx", "wrk", "memcached", "memcaslap"})
       if (!test::have_program(p)) GTEST_SKIP() << p << " is not installed (scripts/setup.sh installs it)";
-    if (auto why = jsonschema_unavailable(); !why.empty()) GTEST_SKIP() << why;
+    if (auto why = test::jsonschema_unavailable(); !why.empty()) GTEST_SKIP() << why;
     sshd_.supervise();
     sshd_.start();
     roots_ = dir_ / "roots";
@@ -178,7 +164,7 @@ TEST_F(Campaign, RunsEndToEndSwitchingHostPoliciesWithSimulatedReboots) {
 
   auto campaign = only_campaign(dir_ / "results", "e2e");
   // Every run.json, campaign.json, plan.json and journal/undo line against docs/*.schema.json.
-  EXPECT_EQ(schema_problems(campaign), "");
+  EXPECT_EQ(test::schema_problems(campaign), "");
   auto cj = read_json(campaign / "campaign.json");
   EXPECT_EQ(cj["status"], "finished");
   EXPECT_TRUE(stdfs::exists(campaign / "spec.yaml"));
@@ -385,7 +371,7 @@ TEST_F(Campaign, NicRestoreFalseKeepsTheVfsUntilAnExplicitRestore) {
   EXPECT_EQ(fs::read_file(roots_ / "host/sys/bus/pci/devices/0000:ca:00.0/sriov_numvfs"), "4");
   EXPECT_NE(r.out.find("left as it is: num_vfs"), std::string::npos) << r.out;
   auto campaign = only_campaign(dir_ / "results", "e2e");
-  EXPECT_EQ(schema_problems(campaign), "");
+  EXPECT_EQ(test::schema_problems(campaign), "");
   auto restored = iommuvm({"restore", campaign.string()});
   EXPECT_EQ(restored.exit_code, 0) << restored.out << restored.err;
   EXPECT_EQ(fs::read_file(roots_ / "host/sys/bus/pci/devices/0000:ca:00.0/sriov_numvfs"), "0");
@@ -421,13 +407,13 @@ TEST(CampaignLocal, ServerCrashFailsOnlyThatRun) {
   EXPECT_NE(r.out.find("failed: crashy"), std::string::npos) << r.out;
 
   // A failed run's record is valid too; and the validator does catch a record that is not.
-  if (auto why = jsonschema_unavailable(); !why.empty()) GTEST_SKIP() << why;
-  EXPECT_EQ(schema_problems(campaign), "");
+  if (auto why = test::jsonschema_unavailable(); !why.empty()) GTEST_SKIP() << why;
+  EXPECT_EQ(test::schema_problems(campaign), "");
   auto bad = runs.front();
   bad["status"] = "finished-ish";
   bad["started_at"] = "yesterday";
   write(campaign / "runs" / bad["id"].get<std::string>() / "run.json", bad.dump(2));
-  auto problems = schema_problems(campaign);
+  auto problems = test::schema_problems(campaign);
   EXPECT_NE(problems.find("status: 'finished-ish' is not one of"), std::string::npos) << problems;
   EXPECT_NE(problems.find("started_at: 'yesterday' is not a 'date-time'"), std::string::npos) << problems;
 }

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "iommuvm/util/fs.hpp"
+#include "campaign_fixture.hpp"
 #include "test_support.hpp"
 
 using namespace iommuvm;
@@ -66,6 +67,9 @@ TEST(ImportCli, FolderOfLogsBecomesAReportableCampaign) {
     EXPECT_TRUE(stdfs::exists(campaign / "runs" / run["id"].get<std::string>() / run["raw"][0].get<std::string>()));
   }
   EXPECT_EQ(per_policy, (std::map<std::string, int>{{"passthrough", 2}, {"strict", 2}}));
+  // What import writes is a results folder by the schemas (docs/*.schema.json), as a campaign's.
+  if (auto why = test::jsonschema_unavailable(); !why.empty()) ADD_FAILURE() << why;
+  else EXPECT_EQ(test::schema_problems(campaign), "");
   // The GET throughput of the -q log is the one its text says.
   std::string q = fs::read_file(test::data_path("workload/logs/redis-benchmark-setget-q.txt"));
   double get_q = std::stod(q.substr(q.rfind("GET: ") + 5));

@@ -13,6 +13,7 @@
 
 #include "iommuvm/collect/collector.hpp"
 #include "iommuvm/util/fs.hpp"
+#include "test_support.hpp"
 
 namespace iommuvm::test {
 
@@ -46,6 +47,20 @@ inline std::vector<std::string> journaled_backups(const std::filesystem::path& c
     if (j.value("action", "") == "restore_file" && j.value("machine", "") == machine) out.push_back(j.value("backup", ""));
   }
   return out;
+}
+
+// Problems a real JSON Schema validator (python3-jsonschema) finds in the campaign folder
+// against docs/*.schema.json; the validator's report on failure, empty when valid.
+inline std::string schema_problems(const std::filesystem::path& campaign) {
+  auto r = run_process({"python3", (std::filesystem::path(IOMMUVM_SOURCE_DIR) / "tests/support/validate_results.py").string(),
+                              (std::filesystem::path(IOMMUVM_SOURCE_DIR) / "docs").string(), campaign.string()});
+  if (r.exit_code == 0 && r.out.find(", 0 problems") != std::string::npos) return "";
+  return "exit " + std::to_string(r.exit_code) + ":\n" + r.out + r.err;
+}
+
+inline std::string jsonschema_unavailable() {
+  auto r = run_process({"python3", "-c", "import jsonschema"});
+  return r.exit_code == 0 ? "" : "python3-jsonschema is not installed (scripts/setup.sh installs it): " + r.err;
 }
 
 struct FakeRun {
