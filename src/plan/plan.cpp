@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "iommuvm/results/variance.hpp"
+#include "iommuvm/util/text.hpp"
 
 
 namespace iommuvm::plan {
@@ -350,15 +351,6 @@ json Plan::to_json() const {
   return j;
 }
 
-namespace {
-std::string duration_text(double s) {
-  long long t = static_cast<long long>(s + 0.5);
-  if (t < 60) return fmt::format("{}s", t);
-  if (t < 3600) return fmt::format("{}m{:02}s", t / 60, t % 60);
-  return fmt::format("{}h{:02}m", t / 3600, (t % 3600) / 60);
-}
-}  // namespace
-
 void print(const Plan& plan, std::ostream& out) {
   out << fmt::format("Campaign '{}' (spec sha256 {})\n", plan.name, plan.spec_hash.substr(0, 12));
   for (const auto& s : plan.steps) {
@@ -372,11 +364,11 @@ void print(const Plan& plan, std::ostream& out) {
   }
   const auto& t = plan.totals;
   out << fmt::format("Totals: {} runs, {} host reboots (at most), {} guest boots, about {}\n", t.runs, t.host_reboots,
-                     t.guest_restarts, duration_text(t.estimated_seconds));
+                     t.guest_restarts, text::duration_text(t.estimated_seconds));
   if (t.extra_runs)
     out << fmt::format("Variance control: up to {} more repetitions (about {} more) where a combination's throughput CV "
                        "is above {} %; they run within their configuration, no extra reboots\n",
-                       t.extra_runs, duration_text(t.extra_seconds), pct_text(t.max_cv));
+                       t.extra_runs, text::duration_text(t.extra_seconds), pct_text(t.max_cv));
 }
 
 }  // namespace iommuvm::plan

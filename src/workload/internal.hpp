@@ -20,9 +20,9 @@ namespace iommuvm::workload::detail {
 
 using json = nlohmann::json;
 using text::split_lines;
+using text::trim;
 
 // ---- text and numbers (parsers.cpp)
-std::string_view trim(std::string_view s);
 bool starts_with(std::string_view s, std::string_view p);
 std::vector<std::string_view> split_ws(std::string_view s);
 std::string lower(std::string_view s);

@@ -16,14 +16,6 @@ namespace iommuvm::workload {
 
 namespace detail {
 
-std::string_view trim(std::string_view s) {
-  const char* ws = " \t\r\n\f\v";
-  auto b = s.find_first_not_of(ws);
-  if (b == std::string_view::npos) return {};
-  auto e = s.find_last_not_of(ws);
-  return s.substr(b, e - b + 1);
-}
-
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
 std::vector<std::string_view> split_ws(std::string_view s) {
