@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "iommuvm/results/variance.hpp"
+#include "iommuvm/util/numbers.hpp"
 #include "iommuvm/util/text.hpp"
 
 
@@ -166,7 +166,7 @@ Plan build(const Spec& base, std::vector<spec::RunPoint> points) {
   auto& steps = plan.steps;
   auto& totals = plan.totals;
   for (const auto& r : plan.runs) ++(r.extra ? totals.extra_runs : totals.runs);
-  totals.max_cv = results::cv_fraction(base.matrix.max_cv);
+  totals.max_cv = numbers::fraction_or_percent(base.matrix.max_cv);
   json begin = {{"name", base.name}, {"spec_hash", plan.spec_hash}, {"runs", totals.runs}};
   if (totals.extra_runs) begin["extra_runs"] = totals.extra_runs;
   steps.push_back({kind::campaign_begin, "", "", -1, begin,
