@@ -12,6 +12,7 @@ const Generator& memaslap_generator();
 const Generator& wrk_generator();
 const Generator& wrk2_generator();
 const Generator& iperf3_generator();
+const Generator& ab_generator();
 const Generator& custom_generator();
 
 const std::vector<const Generator*>& generators() {
@@ -19,7 +20,7 @@ const std::vector<const Generator*>& generators() {
   static const std::vector<const Generator*> all = {&redis_benchmark_generator(), &memtier_generator(),
                                                     &memaslap_generator(),        &wrk_generator(),
                                                     &wrk2_generator(),            &iperf3_generator(),
-                                                    &custom_generator()};
+                                                    &ab_generator(),              &custom_generator()};
   return all;
 }
 
