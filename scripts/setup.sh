@@ -28,7 +28,7 @@ BUILD_PKGS=(build-essential cmake ninja-build pkg-config ccache
 # What the tests drive for real: sshd, servers and load generators, libvirt's
 # clients (virt-xml-validate), gnuplot for figures.
 TEST_PKGS=(openssh-server openssh-client redis-server redis-tools memcached nginx-light wrk
-  libmemcached-tools iperf3 ethtool gnuplot-nox libvirt-clients procps psmisc sysstat linux-perf iproute2
+  libmemcached-tools apache2-utils iperf3 ethtool gnuplot-nox libvirt-clients procps psmisc sysstat linux-perf iproute2
   python3-jsonschema grub-common clang)  # clang: scripts/fuzz.sh
 VM_PKGS=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils linux-image-amd64 busybox-static cpio
   openssh-server openssh-sftp-server openssh-client util-linux dash redis-server redis-tools nginx-light iproute2

@@ -11,6 +11,7 @@
 #include "iommuvm/util/diagnostic.hpp"
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/util/fs.hpp"
+#include "iommuvm/workload/generators.hpp"
 
 namespace iommuvm::cli {
 
@@ -50,7 +51,7 @@ void add_import(CLI::App& app, Context& ctx) {
   auto a = std::make_shared<ImportArgs>();
   auto* sub = app.add_subcommand("import", "Turn a folder of raw load-generator logs into a results folder for `iommuvm report`");
   sub->add_option("inputs", a->inputs, "Log files, or folders of them")->required();
-  sub->add_option("--tool", a->opts.tool, "Tool that wrote the logs: redis-benchmark, memtier, memaslap, wrk, wrk2, iperf3")
+  sub->add_option("--tool", a->opts.tool, "Tool that wrote the logs: " + workload::generator_names(true))
       ->required();
   sub->add_option("--workload", a->opts.workload, "Workload name (default: from the tool: redis, memcached, nginx)");
   sub->add_option("--param", a->params, "KEY=VALUE for every log, e.g. policy.host=strict (repeatable)");

@@ -9,6 +9,7 @@
 #include "iommuvm/cli/cli.hpp"
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/util/fs.hpp"
+#include "iommuvm/workload/generators.hpp"
 #include "iommuvm/workload/parsers.hpp"
 
 namespace iommuvm::cli {
@@ -52,7 +53,7 @@ int run_parse(const ParseArgs& a) {
 void add_parse(CLI::App& app, Context& ctx) {
   auto args = std::make_shared<ParseArgs>();
   auto* sub = app.add_subcommand("parse", "Print the normalized metrics of one raw load-generator output as JSON");
-  sub->add_option("--tool", args->tool, "Tool that wrote FILE: redis-benchmark, memtier, memaslap, wrk, wrk2, iperf3, custom")
+  sub->add_option("--tool", args->tool, "Tool that wrote FILE: " + workload::generator_names())
       ->required();
   sub->add_option("file", args->file, "Raw output file")->required();
   sub->add_option("--primary", args->primary, "Operation whose figures are the top-level ones (e.g. get)");

@@ -5,11 +5,11 @@
 
 #include "iommuvm/cli/cli.hpp"
 #include "iommuvm/engine/connect.hpp"
+#include "iommuvm/engine/restore.hpp"
 #include "iommuvm/results/store.hpp"
 #include "iommuvm/spec/load.hpp"
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/virt/libvirt.hpp"
-#include "../engine/machine_io.hpp"
 
 namespace iommuvm::cli {
 

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "iommuvm/util/regex.hpp"
+#include "iommuvm/util/text.hpp"
 
 namespace iommuvm::collect {
 
@@ -18,19 +19,9 @@ ParseError::ParseError(std::string_view tool, std::string_view message)
 
 namespace {
 
-std::vector<std::string_view> split_lines(std::string_view text) {
-  std::vector<std::string_view> out;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    auto nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) nl = text.size();
-    auto line = text.substr(pos, nl - pos);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    out.push_back(line);
-    pos = nl + 1;
-  }
-  return out;
-}
+// The tools' outputs are split as CRLF or LF, and trimmed of spaces, tabs and a stray '\r'.
+constexpr text::LineOptions kLines{.drop_cr = true};
+constexpr std::string_view kBlank = " \t\r";
 
 std::vector<std::string_view> split_ws(std::string_view line) {
   std::vector<std::string_view> out;
@@ -59,12 +50,6 @@ std::vector<std::string_view> split_on(std::string_view line, char sep) {
   }
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
 
 template <typename T>
 bool to_int(std::string_view s, T& out) {
@@ -92,7 +77,7 @@ json parse_mpstat(std::string_view text) {
   std::vector<std::string> columns;  // metric names after CPU
   json total, per_cpu = json::object();
   bool header = false;
-  for (auto line : split_lines(text)) {
+  for (auto line : text::split_lines(text, kLines)) {
     if (!starts_with(line, "Average:")) continue;
     auto f = split_ws(line.substr(8));
     if (f.empty()) continue;
@@ -135,9 +120,9 @@ json parse_mpstat(std::string_view text) {
 
 InterruptTable parse_interrupts(std::string_view text) {
   InterruptTable t;
-  auto lines = split_lines(text);
+  auto lines = text::split_lines(text, kLines);
   std::size_t i = 0;
-  while (i < lines.size() && trim(lines[i]).empty()) ++i;
+  while (i < lines.size() && text::trim(lines[i], kBlank).empty()) ++i;
   if (i == lines.size()) throw ParseError("/proc/interrupts", "empty");
   for (auto h : split_ws(lines[i])) {
     int n = 0;
@@ -150,7 +135,7 @@ InterruptTable parse_interrupts(std::string_view text) {
     auto colon = line.find(':');
     if (colon == std::string_view::npos) continue;
     InterruptLine l;
-    l.irq = std::string(trim(line.substr(0, colon)));
+    l.irq = std::string(text::trim(line.substr(0, colon), kBlank));
     auto f = split_ws(line.substr(colon + 1));
     std::size_t k = 0;
     for (; k < f.size() && k < t.cpus.size(); ++k) {
@@ -229,7 +214,7 @@ std::vector<std::string> interface_irqs(const InterruptTable& table, std::string
     std::string_view rest = l.device;
     while (!match && !rest.empty()) {
       auto comma = rest.find(',');
-      std::string_view a = trim(rest.substr(0, comma));
+      std::string_view a = text::trim(rest.substr(0, comma), kBlank);
       rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
       if (a.empty()) continue;
       if (!ifname.empty()) {
@@ -288,14 +273,14 @@ json interrupt_deltas(const InterruptTable& before, const InterruptTable& after,
 
 std::vector<ProcStat> parse_proc_stat(std::string_view text) {
   std::vector<ProcStat> out;
-  for (auto line : split_lines(text)) {
-    if (trim(line).empty()) continue;
+  for (auto line : text::split_lines(text, kLines)) {
+    if (text::trim(line, kBlank).empty()) continue;
     auto open = line.find(" (");
     auto close = line.rfind(") ");
     if (open == std::string_view::npos || close == std::string_view::npos || close < open)
       throw ParseError("/proc/PID/stat", fmt::format("no '(comm)' in '{}'", line));
     ProcStat s;
-    if (!to_int(trim(line.substr(0, open)), s.pid))
+    if (!to_int(text::trim(line.substr(0, open), kBlank), s.pid))
       throw ParseError("/proc/PID/stat", fmt::format("bad pid in '{}'", line));
     s.comm = std::string(line.substr(open + 2, close - open - 2));
     // Fields after comm start at field 3 (state); utime=14, stime=15, starttime=22.
@@ -315,12 +300,12 @@ std::vector<ProcStat> parse_proc_stat(std::string_view text) {
 json parse_perf_stat(std::string_view text, char sep) {
   json events = json::object(), not_counted = json::object(), multiplexed = json::object();
   bool any = false;
-  for (auto line : split_lines(text)) {
-    auto t = trim(line);
+  for (auto line : text::split_lines(text, kLines)) {
+    auto t = text::trim(line, kBlank);
     if (t.empty() || t[0] == '#') continue;
     auto f = split_on(t, sep);
     if (f.size() < 3) continue;  // not a counter line (perf's own messages)
-    auto value = trim(f[0]), unit = trim(f[1]), event = trim(f[2]);
+    auto value = text::trim(f[0], kBlank), unit = text::trim(f[1], kBlank), event = text::trim(f[2], kBlank);
     if (event.empty()) continue;
     any = true;
     std::string name(event);
@@ -335,7 +320,7 @@ json parse_perf_stat(std::string_view text, char sep) {
     events[name] = v;
     if (f.size() >= 5) {
       double pct = 100;
-      if (to_double(trim(f[4]), pct) && pct < 100) multiplexed[name] = pct;
+      if (to_double(text::trim(f[4], kBlank), pct) && pct < 100) multiplexed[name] = pct;
     }
   }
   if (!any) throw ParseError("perf stat", "no counter lines");
@@ -349,14 +334,14 @@ json parse_perf_stat(std::string_view text, char sep) {
 
 std::map<std::string, std::int64_t> parse_counter_files(std::string_view text) {
   std::map<std::string, std::int64_t> out;
-  for (auto line : split_lines(text)) {
+  for (auto line : text::split_lines(text, kLines)) {
     auto colon = line.rfind(':');
     if (colon == std::string_view::npos) continue;
     auto path = line.substr(0, colon);
     auto slash = path.rfind('/');
     auto name = slash == std::string_view::npos ? path : path.substr(slash + 1);
     std::int64_t v = 0;
-    if (name.empty() || !to_int(trim(line.substr(colon + 1)), v)) continue;
+    if (name.empty() || !to_int(text::trim(line.substr(colon + 1), kBlank), v)) continue;
     out[std::string(name)] = v;
   }
   return out;
@@ -432,7 +417,7 @@ std::string bpftrace_script(const BpftraceTargets& t) {
 }
 
 json parse_bpftrace_summary(std::string_view text) {
-  auto lines = split_lines(text);
+  auto lines = text::split_lines(text, kLines);
   auto it = std::find(lines.begin(), lines.end(), std::string_view("iommuvm-bpftrace-summary"));
   if (it == lines.end()) throw ParseError("bpftrace", "no summary (bpftrace did not reach END)");
   static const RE2 re(R"(^@(\w+)\[(.*)\]: (-?\d+)$)", regex::byte_options());
@@ -492,7 +477,7 @@ json count_qemu_trace(std::string_view text, const std::vector<std::string>& pat
   text = last_nl == std::string_view::npos ? std::string_view{} : text.substr(0, last_nl + 1);
   json events = json::object(), types = json::object();
   std::uint64_t total = 0, other = 0;
-  for (auto line : split_lines(text)) {
+  for (auto line : text::split_lines(text, kLines)) {
     if (line.empty()) continue;
     auto body = line;
     // optional "PID@SEC.USEC:" prefix
@@ -555,7 +540,7 @@ json parse_custom(std::string_view text, const std::map<std::string, std::string
       pos = end > pos ? end : pos + 1;  // an empty match: step over one byte
     }
     double v = 0;
-    if (found && to_double(trim(last), v))
+    if (found && to_double(text::trim(last, kBlank), v))
       out[name] = v;
     else
       missing.push_back(name);

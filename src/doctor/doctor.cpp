@@ -7,6 +7,7 @@
 
 #include "iommuvm/tune/knobs.hpp"
 #include "iommuvm/workload/commands.hpp"
+#include "iommuvm/workload/generators.hpp"
 
 namespace iommuvm::doctor {
 
@@ -194,10 +195,11 @@ std::string nic_sysfs_dir(const Needs& n) {
 }
 
 std::string debian_package(const std::string& program) {
+  // The load generators' packages come from their descriptors (workload/generators.hpp).
+  if (const auto* g = workload::generator_of_program(program); g && !g->package.empty()) return g->package;
   static const std::map<std::string, std::string> k = {
-      {"redis-server", "redis-server"},   {"redis-benchmark", "redis-tools"}, {"redis-cli", "redis-tools"},
-      {"memcached", "memcached"},         {"memcaslap", "libmemcached-tools"}, {"memaslap", "libmemcached-tools"},
-      {"nginx", "nginx"},                 {"wrk", "wrk"},                     {"iperf3", "iperf3"},
+      {"redis-server", "redis-server"},   {"redis-cli", "redis-tools"},       {"memcached", "memcached"},
+      {"nginx", "nginx"},                 {"iperf3", "iperf3"},
       {"mpstat", "sysstat"},              {"pidstat", "sysstat"},             {"perf", "linux-perf"},
       {"bpftrace", "bpftrace"},           {"ethtool", "ethtool"},             {"ip", "iproute2"},
       {"kexec", "kexec-tools"},           {"update-grub", "grub2-common"},    {"grub-reboot", "grub2-common"},

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "iommuvm/util/text.hpp"
 #include "iommuvm/version.hpp"
 #include "iommuvm/virt/libvirt.hpp"
 #include "machine_io.hpp"
@@ -23,13 +24,6 @@ namespace {
 std::string step_key(const plan::Step& s) {
   std::string guest = s.args.is_object() && s.args.contains("guest") ? s.args["guest"].dump() : "";
   return s.kind + "|" + s.machine + "|" + guest;
-}
-
-std::string duration_text(double s) {
-  long long t = static_cast<long long>(s + 0.5);
-  if (t < 60) return fmt::format("{}s", t);
-  if (t < 3600) return fmt::format("{}m{:02}s", t / 60, t % 60);
-  return fmt::format("{}h{:02}m", t / 3600, (t % 3600) / 60);
 }
 
 }  // namespace
@@ -198,7 +192,7 @@ ExitCode Engine::run() {
                                ? fmt::format(" ({} extra repetitions for variance, {} not needed)", summary_.extra,
                                              summary_.extra_saved)
                                : "",
-                           duration_text(std::chrono::duration<double>(std::chrono::steady_clock::now() - campaign_start_).count()));
+                           text::duration_text(std::chrono::duration<double>(std::chrono::steady_clock::now() - campaign_start_).count()));
   for (const auto& [id, reason] : summary_.failures) progress_ << fmt::format("  failed: {}: {}\n", id, reason);
   if (interrupted) return ExitCode::interrupted;
   return summary_.failed > 0 ? ExitCode::run_failed : ExitCode::ok;
@@ -441,7 +435,7 @@ void Engine::print_progress(const RunState& r, const std::string& status) {
     last += fmt::format(" p99 {:.1f} us", m["latency_us"]["p99"].get<double>());
   if (status != "ok") last += " (" + r.record.value("reason", std::string()) + ")";
   progress_ << fmt::format("[{}/{}] {} {}{}{}\n", done, n, r.id, status, last,
-                           options_.dry_run ? "" : fmt::format(" ETA {}", duration_text(eta)));
+                           options_.dry_run ? "" : fmt::format(" ETA {}", text::duration_text(eta)));
   progress_.flush();
 }
 

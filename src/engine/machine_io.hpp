@@ -10,6 +10,7 @@
 #include "iommuvm/policy/boot.hpp"
 #include "iommuvm/policy/types.hpp"
 #include "iommuvm/engine/grub_files.hpp"
+#include "iommuvm/engine/restore.hpp"
 #include "iommuvm/remote/remote.hpp"
 #include "iommuvm/results/store.hpp"
 #include "iommuvm/spec/spec.hpp"
@@ -96,14 +97,6 @@ nlohmann::json setup_vfs(remote::Remote& r, const spec::NicSpec& nic, const std:
 // it is already bound to vfio-pci.
 nlohmann::json bind_vf_to_vfio(remote::Remote& r, const spec::NicSpec& nic, int index, const UndoLog& undo, bool dry_run);
 
-// Undo what undo.jsonl records, newest first, through the machines' remotes: generated
-// files removed, backed-up files put back, VF counts, MTU, governor and SMT restored.
-// Entries already undone are marked in undo.jsonl so a second call does nothing.
-// At the campaign's end (campaign_end), entries marked keep_at_end (nic.restore: false) are
-// left and listed; `iommuvm restore` undoes them too.
-// Returns what could not be undone or was left, one line each.
-std::vector<std::string> restore_machines(results::CampaignStore& store,
-                                          const std::map<std::string, remote::Remote*>& machines, std::ostream& out,
-                                          virt::Hypervisor* hypervisor = nullptr, bool campaign_end = false);
+// restore_machines: include/iommuvm/engine/restore.hpp.
 
 }  // namespace iommuvm::engine

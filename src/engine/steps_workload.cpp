@@ -18,6 +18,7 @@
 #include "iommuvm/util/shell.hpp"
 #include "iommuvm/workload/combine.hpp"
 #include "iommuvm/workload/commands.hpp"
+#include "iommuvm/workload/generators.hpp"
 #include "iommuvm/workload/parsers.hpp"
 
 namespace iommuvm::engine {
@@ -44,17 +45,18 @@ void put_file(remote::Remote& r, const workload::File& file, const std::filesyst
 }  // namespace
 
 std::string Engine::version_of(const std::string& m, const std::string& program) {
-  static const std::map<std::string, std::vector<std::string>> kVersionArgs = {
-      {"redis-server", {"--version"}}, {"redis-benchmark", {"--version"}}, {"memcached", {"-V"}},
-      {"nginx", {"-v"}},               {"iperf3", {"--version"}},          {"wrk", {"-v"}},
-      {"wrk2", {"-v"}},                {"memtier_benchmark", {"--version"}},
-      {"memcaslap", {"-V"}},           {"memaslap", {"-V"}}};
-  auto args = kVersionArgs.find(std::filesystem::path(program).filename().string());
-  if (args == kVersionArgs.end()) return "";
+  // The servers' version flags; the load generators' come from their descriptors.
+  static const std::map<std::string, std::vector<std::string>> kServerVersionArgs = {
+      {"redis-server", {"--version"}}, {"memcached", {"-V"}}, {"nginx", {"-v"}}, {"iperf3", {"--version"}}};
+  const std::string file = std::filesystem::path(program).filename().string();
+  const std::vector<std::string>* version_args = nullptr;
+  if (const auto* g = workload::generator_of_program(file); g && !g->version_args.empty()) version_args = &g->version_args;
+  else if (auto it = kServerVersionArgs.find(file); it != kServerVersionArgs.end()) version_args = &it->second;
+  if (!version_args) return "";
   std::string key = m + "|" + program;
   if (auto it = versions_.find(key); it != versions_.end()) return it->second;
   std::vector<std::string> argv = {program};
-  argv.insert(argv.end(), args->second.begin(), args->second.end());
+  argv.insert(argv.end(), version_args->begin(), version_args->end());
   auto res = machine(m).run({argv}, {std::chrono::milliseconds(10000)});
   // Some print it on stderr (nginx -v), some exit non-zero after printing it (wrk -v).
   std::string text = !res.out.empty() ? res.out : res.err;
@@ -507,11 +509,8 @@ void Engine::on_client_measure(const plan::Step& s) {
   const auto& w = cfg.workloads.front();
   auto work = [this](const std::string& m) { return work_dir(m, "client"); };
   auto programs = client_programs(w, s.machine);
-  static const std::map<std::string, std::string> kProgram = {{"redis-benchmark", "redis-benchmark"}, {"memtier", "memtier_benchmark"},
-                                                              {"wrk", "wrk"}, {"wrk2", "wrk2"}, {"iperf3", "iperf3"},
-                                                              {"memaslap", "memcaslap"}};
-  auto prog = kProgram.find(w.client.tool);
-  std::string program = prog == kProgram.end() ? "" : prog->second;
+  const auto* generator = workload::find_generator(w.client.tool);
+  std::string program = generator ? generator->program() : "";
   if (auto it = programs.find(s.machine); it != programs.end()) program = it->second;
   std::string client_version = program.empty() ? "" : version_of(s.machine, program);
   // The measurement window: no keep-alives, no polling of any machine.

@@ -6,8 +6,9 @@
 
 #include <fmt/format.h>
 
-#include "iommuvm/results/variance.hpp"
 #include "iommuvm/tune/knobs.hpp"
+#include "iommuvm/util/numbers.hpp"
+#include "iommuvm/util/text.hpp"
 
 
 namespace iommuvm::plan {
@@ -177,7 +178,7 @@ Plan build(const Spec& base, std::vector<spec::RunPoint> points) {
   auto& steps = plan.steps;
   auto& totals = plan.totals;
   for (const auto& r : plan.runs) ++(r.extra ? totals.extra_runs : totals.runs);
-  totals.max_cv = results::cv_fraction(base.matrix.max_cv);
+  totals.max_cv = numbers::fraction_or_percent(base.matrix.max_cv);
   json begin = {{"name", base.name}, {"spec_hash", plan.spec_hash}, {"runs", totals.runs}};
   if (totals.extra_runs) begin["extra_runs"] = totals.extra_runs;
   steps.push_back({kind::campaign_begin, "", "", -1, begin,
@@ -362,15 +363,6 @@ json Plan::to_json() const {
   return j;
 }
 
-namespace {
-std::string duration_text(double s) {
-  long long t = static_cast<long long>(s + 0.5);
-  if (t < 60) return fmt::format("{}s", t);
-  if (t < 3600) return fmt::format("{}m{:02}s", t / 60, t % 60);
-  return fmt::format("{}h{:02}m", t / 3600, (t % 3600) / 60);
-}
-}  // namespace
-
 void print(const Plan& plan, std::ostream& out) {
   out << fmt::format("Campaign '{}' (spec sha256 {})\n", plan.name, plan.spec_hash.substr(0, 12));
   for (const auto& s : plan.steps) {
@@ -384,11 +376,11 @@ void print(const Plan& plan, std::ostream& out) {
   }
   const auto& t = plan.totals;
   out << fmt::format("Totals: {} runs, {} host reboots (at most), {} guest boots, about {}\n", t.runs, t.host_reboots,
-                     t.guest_restarts, duration_text(t.estimated_seconds));
+                     t.guest_restarts, text::duration_text(t.estimated_seconds));
   if (t.extra_runs)
     out << fmt::format("Variance control: up to {} more repetitions (about {} more) where a combination's throughput CV "
                        "is above {} %; they run within their configuration, no extra reboots\n",
-                       t.extra_runs, duration_text(t.extra_seconds), pct_text(t.max_cv));
+                       t.extra_runs, text::duration_text(t.extra_seconds), pct_text(t.max_cv));
 }
 
 }  // namespace iommuvm::plan

@@ -7,6 +7,7 @@
 #include "iommuvm/policy/boot.hpp"
 #include "iommuvm/policy/cmdline.hpp"
 #include "iommuvm/util/regex.hpp"
+#include "iommuvm/util/text.hpp"
 
 namespace iommuvm::policy {
 
@@ -14,12 +15,8 @@ namespace {
 
 bool contains(std::string_view s, std::string_view what) { return s.find(what) != std::string_view::npos; }
 
-std::string trim(std::string_view s) {
-  std::size_t b = 0, e = s.size();
-  while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r' || s[b] == '\n')) ++b;
-  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n')) --e;
-  return std::string(s.substr(b, e - b));
-}
+// Blanks around kernel text: spaces, tabs and line ends (not form feeds).
+constexpr std::string_view kBlank = " \t\r\n";
 
 std::string with_source(std::string_view source, std::string_view line) {
   return fmt::format("{}: {}", source, line);
@@ -33,11 +30,11 @@ std::string strip_log_prefix(std::string_view line) {
       R"(^(?:[A-Z][a-z]{2} [ 0-3]\d \d\d:\d\d:\d\d(?:\.\d+)?|\d{4}-\d\d-\d\dT[0-9:.,+-]+Z?) \S+ kernel: )",
       regex::byte_options());
   static const RE2 bracket(R"(^\[[^\]]*\] ?)", regex::byte_options());
-  std::string s = trim(line);
+  std::string s = std::string(text::trim(line, kBlank));
   RE2::Replace(&s, priority, "");
   RE2::Replace(&s, journal, "");
   RE2::Replace(&s, bracket, "");
-  return trim(s);
+  return std::string(text::trim(s, kBlank));
 }
 
 Evidence parse_evidence(const EvidenceInput& input) {
@@ -111,7 +108,7 @@ Verdict derive_policy(const Evidence& e) {
     for (int n : e.input.groups_under_test) {
       auto it = groups->find(n);
       if (it == groups->end()) continue;
-      std::string type = trim(it->second);
+      std::string type = std::string(text::trim(it->second, kBlank));
       listed += fmt::format("{}{} {}", listed.empty() ? "" : ", ", n, type);
       if (auto p = policy_of_group_type(type)) by_policy[*p].push_back(n);
     }
@@ -122,7 +119,7 @@ Verdict derive_policy(const Evidence& e) {
       for (const auto& [n, t] : *groups)
         if (std::find(e.input.groups_under_test.begin(), e.input.groups_under_test.end(), n) ==
             e.input.groups_under_test.end())
-          ++others[trim(t)];
+          ++others[std::string(text::trim(t, kBlank))];
       std::string summary;
       for (const auto& [type, n] : others) summary += fmt::format("{}{} {}", summary.empty() ? "" : ", ", n, type);
       if (!summary.empty()) v.reasons.push_back(fmt::format("sysfs: the other groups: {}", summary));
@@ -139,7 +136,7 @@ Verdict derive_policy(const Evidence& e) {
     std::map<Policy, int> counts;
     std::map<std::string, int> types;
     for (const auto& [n, t] : *groups) {
-      std::string type = trim(t);
+      std::string type = std::string(text::trim(t, kBlank));
       ++types[type];
       if (auto p = policy_of_group_type(type)) ++counts[*p];
     }
@@ -255,7 +252,7 @@ nlohmann::json to_json(const Evidence& e, const Verdict& v) {
   nlohmann::json ev;
   ev["vendor"] = e.vendor ? nlohmann::json(std::string(to_string(*e.vendor))) : nlohmann::json(nullptr);
   if (e.input.cmdline) {
-    ev["cmdline"] = trim(*e.input.cmdline);
+    ev["cmdline"] = std::string(text::trim(*e.input.cmdline, kBlank));
     ev["cmdline_params"] = e.cmdline_params;
     ev["cmdline_policy"] =
         e.cmdline_policy ? nlohmann::json(std::string(to_string(*e.cmdline_policy))) : nlohmann::json(nullptr);
@@ -277,7 +274,7 @@ nlohmann::json to_json(const Evidence& e, const Verdict& v) {
   }
   if (e.input.group_types) {
     nlohmann::json g = nlohmann::json::object();
-    for (const auto& [n, t] : *e.input.group_types) g[std::to_string(n)] = trim(t);
+    for (const auto& [n, t] : *e.input.group_types) g[std::to_string(n)] = std::string(text::trim(t, kBlank));
     ev["iommu_groups"] = g;
   }
   if (e.input.iommu_devices) ev["iommu_devices"] = *e.input.iommu_devices;

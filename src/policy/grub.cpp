@@ -9,6 +9,7 @@
 
 #include "iommuvm/policy/cmdline.hpp"
 #include "iommuvm/util/error.hpp"
+#include "iommuvm/util/text.hpp"
 
 namespace iommuvm::policy {
 
@@ -18,19 +19,11 @@ bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 bool is_name_start(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; }
 bool is_name_char(char c) { return is_name_start(c) || (c >= '0' && c <= '9'); }
 
-std::vector<std::string> split_lines(std::string_view text) {
-  std::vector<std::string> lines;
-  std::size_t start = 0;
-  while (true) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) {
-      lines.emplace_back(text.substr(start));
-      break;
-    }
-    lines.emplace_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return lines;  // the last element is "" when TEXT ends with a newline
+// The lines as strings (they are edited), the last one "" when TEXT ends with a newline, so
+// that joining them with '\n' gives TEXT back.
+std::vector<std::string> owned_lines(std::string_view text) {
+  auto views = text::split_lines(text, {.keep_last_empty = true});
+  return {views.begin(), views.end()};
 }
 
 std::string join_lines(const std::vector<std::string>& lines) {
@@ -322,7 +315,7 @@ std::vector<GrubAssignment> parse_grub_assignments(std::string_view text) {
   if (text.size() > kMaxGrubFileBytes)
     throw InputError(fmt::format("{} bytes; iommuvm edits GRUB default files of at most {} bytes (a real one is a few KiB)",
                                  text.size(), kMaxGrubFileBytes));
-  std::vector<std::string> lines = split_lines(text);
+  std::vector<std::string> lines = owned_lines(text);
   for (std::size_t n = 0; n < lines.size(); ++n) {
     if (lines[n].find('\0') != std::string::npos)
       throw InputError(fmt::format("line {}: a NUL byte: a GRUB default file is shell text (no shell reads past it)", n + 1));
@@ -424,7 +417,7 @@ std::vector<std::string> grub_set_policy(const std::vector<GrubSource>& sources,
   Parsed p = parse_all(sources);
   Walk w = walk(p);
   std::vector<std::vector<std::string>> lines;
-  for (const auto& s : sources) lines.push_back(split_lines(s.text));
+  for (const auto& s : sources) lines.push_back(owned_lines(s.text));
   std::vector<GrubLocation> edited;
 
   auto edit = [&](const GrubLocation& loc, const std::string& new_value) {

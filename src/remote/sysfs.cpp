@@ -10,19 +10,13 @@
 
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/util/fs.hpp"
+#include "iommuvm/util/text.hpp"
 
 namespace iommuvm::remote {
 
 namespace stdfs = std::filesystem;
 
 namespace {
-
-std::string trim(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  std::size_t i = 0;
-  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-  return s.substr(i);
-}
 
 class LocalSysfs : public Sysfs {
  public:
@@ -32,7 +26,7 @@ class LocalSysfs : public Sysfs {
     std::ifstream in(at(abs));
     if (!in) return std::nullopt;
     std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return trim(s);
+    return std::string(text::trim(s));
   }
   std::string link(const std::string& abs) override {
     std::error_code ec;
@@ -72,11 +66,11 @@ class RemoteSysfs : public Sysfs {
   std::optional<std::string> read(const std::string& abs) override {
     auto res = r_.run({{"cat", "--", at(abs)}, false, "", {}});
     if (!res.ok()) return std::nullopt;
-    return trim(res.out);
+    return std::string(text::trim(res.out));
   }
   std::string link(const std::string& abs) override {
     auto res = r_.run({{"readlink", "--", at(abs)}, false, "", {}});
-    return res.ok() ? trim(res.out) : std::string();
+    return res.ok() ? std::string(text::trim(res.out)) : std::string();
   }
   std::vector<std::string> list(const std::string& abs) override {
     auto res = r_.run({{"ls", "-1A", "--", at(abs)}, false, "", {}});
@@ -94,7 +88,7 @@ class RemoteSysfs : public Sysfs {
     auto res = r_.run(write_command({at(w.path), w.value}), {std::chrono::milliseconds(60000)});
     if (!res.ok())
       throw Error(fmt::format("writing '{}' to {} on {} failed (exit {}): {}", w.value, at(w.path), r_.name(),
-                              res.exit_status, trim(res.err)));
+                              res.exit_status, std::string(text::trim(res.err))));
   }
 
  private:

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "iommuvm/policy/types.hpp"
+#include "iommuvm/workload/generators.hpp"
 
 namespace iommuvm::report {
 
@@ -38,9 +39,8 @@ std::string latency_key_words(const std::string& key) {
 
 // The throughput unit of a tool: what one of its operations is.
 std::string ops_unit(const std::string& tool) {
-  if (tool == "wrk" || tool == "wrk2") return "HTTP requests/s";
-  if (tool == "redis-benchmark" || tool == "memtier") return "requests/s";
-  return "operations/s";
+  const auto* g = workload::find_generator(tool);
+  return g ? g->ops_unit : "operations/s";
 }
 
 MetricMeaning collector_meaning(const std::vector<std::string>& parts,

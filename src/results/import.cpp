@@ -16,6 +16,7 @@
 #include "iommuvm/util/fs.hpp"
 #include "iommuvm/util/hash.hpp"
 #include "iommuvm/version.hpp"
+#include "iommuvm/workload/generators.hpp"
 #include "iommuvm/workload/parsers.hpp"
 
 namespace iommuvm::results {
@@ -68,12 +69,10 @@ bool match_from(const std::vector<Piece>& ps, std::size_t k, const std::string& 
   return false;
 }
 
+// The first server kind the generator drives.
 std::string default_workload(const std::string& tool) {
-  if (tool == "redis-benchmark" || tool == "memtier" || tool == "memtier_benchmark") return "redis";
-  if (tool == "memaslap" || tool == "memcaslap") return "memcached";
-  if (tool == "wrk" || tool == "wrk2") return "nginx";
-  if (tool == "iperf3") return "iperf3";
-  return "custom";
+  const auto* g = workload::find_generator(tool);
+  return g && !g->kinds.empty() ? g->kinds.front() : "custom";
 }
 
 std::string file_time_iso(const stdfs::path& p) {
@@ -145,10 +144,9 @@ std::vector<stdfs::path> import_inputs(const std::vector<stdfs::path>& paths) {
 }
 
 ImportResult import_logs(const std::vector<stdfs::path>& files, const stdfs::path& output, const ImportOptions& o) {
-  const auto& tools = workload::parser_names();
-  if (std::find(tools.begin(), tools.end(), o.tool) == tools.end() || o.tool == "custom")
-    throw InputError(fmt::format("--tool '{}': expected one of redis-benchmark, memtier, memaslap, wrk, wrk2, iperf3",
-                                 o.tool));
+  const auto* generator = workload::find_generator(o.tool);
+  if (!generator || generator->name != o.tool || !generator->importable)
+    throw InputError(fmt::format("--tool '{}': expected one of {}", o.tool, workload::generator_names(true)));
   const std::string wl = o.workload.empty() ? default_workload(o.tool) : o.workload;
   workload::ParseOptions po;
   po.primary = o.primary;

@@ -3,12 +3,13 @@
 #include <fmt/format.h>
 
 #include "iommuvm/results/stats.hpp"
+#include "iommuvm/util/numbers.hpp"
 
 namespace iommuvm::results {
 
 using nlohmann::json;
 
-double cv_fraction(double max_cv) { return max_cv > 1 ? max_cv / 100 : max_cv; }
+double cv_fraction(double max_cv) { return numbers::fraction_or_percent(max_cv); }
 
 PrimaryValue primary_throughput(const json& run) {
   if (!run.is_object() || !run.contains("metrics") || !run["metrics"].is_object()) return {};

@@ -11,6 +11,7 @@
 #include "iommuvm/util/hash.hpp"
 #include "iommuvm/util/text.hpp"
 #include "iommuvm/util/net.hpp"
+#include "iommuvm/workload/generators.hpp"
 
 namespace iommuvm::spec {
 
@@ -107,13 +108,11 @@ void check_machine_ref(const Spec& s, const std::string& name, const Mark& mark,
                                hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
 }
 
+// A custom server takes any generator; otherwise the generator must drive the kind.
 bool tool_fits(const std::string& kind, const std::string& tool) {
-  if (tool == "custom" || kind == "custom") return true;
-  if (kind == "redis") return tool == "redis-benchmark" || tool == "memtier";
-  if (kind == "memcached") return tool == "memaslap" || tool == "memtier";
-  if (kind == "nginx") return tool == "wrk" || tool == "wrk2";
-  if (kind == "iperf3") return tool == "iperf3";
-  return false;
+  if (kind == "custom") return true;
+  const auto* g = workload::find_generator(tool);
+  return g && g->name == tool && g->drives(kind);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "iommuvm/util/names.hpp"
 #include "iommuvm/util/regex.hpp"
 #include "iommuvm/util/shell.hpp"
+#include "iommuvm/workload/generators.hpp"
 
 namespace iommuvm::spec {
 
@@ -444,7 +445,8 @@ const std::vector<std::string> kCollectorKinds = [] {
   return names;
 }();
 const std::vector<std::string> kWorkloadKinds = {"redis", "memcached", "nginx", "iperf3", "custom"};
-const std::vector<std::string> kTools = {"redis-benchmark", "memtier", "memaslap", "wrk", "wrk2", "iperf3", "custom"};
+// The load generators' names, from the registry (workload/generators.hpp).
+const std::vector<std::string>& tool_names() { return workload::parser_names(); }
 
 void read_ssh(Obj& m, SshSpec& ssh) {
   const Node* n = m.child("ssh");
@@ -648,7 +650,7 @@ void read_client(Ctx& ctx, const Node* n, const std::string& path, const Mark& m
   o.str("machine", c.machine);
   o.strings("machines", c.machines);
   o.integer("processes", c.processes, 1, 1024);
-  o.choice("tool", c.tool, kTools);
+  o.choice("tool", c.tool, tool_names());
   o.str("target", c.target);
   o.integer("threads", c.threads, 1, 4096);
   o.integer("connections", c.connections, 1, 1 << 20);
@@ -683,13 +685,7 @@ Workload read_workload(Ctx& ctx, const std::string& name, const Node& n, const M
   read_client(ctx, o.child("client"), path + ".client", key_mark, w.client);
   // Defaults that depend on the kind.
   auto& c = w.client;
-  if (c.tool.empty()) {
-    if (w.kind == "redis") c.tool = "redis-benchmark";
-    else if (w.kind == "memcached") c.tool = "memaslap";
-    else if (w.kind == "nginx") c.tool = "wrk";
-    else if (w.kind == "iperf3") c.tool = "iperf3";
-    else c.tool = "custom";
-  }
+  if (c.tool.empty()) c.tool = workload::default_tool(w.kind);
   return w;
 }
 

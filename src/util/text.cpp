@@ -48,16 +48,33 @@ std::string escape_invalid_utf8(std::string_view t) {
   return out;
 }
 
-std::vector<std::string_view> split_lines(std::string_view t) {
+std::string_view trim(std::string_view t, std::string_view chars) {
+  auto b = t.find_first_not_of(chars);
+  if (b == std::string_view::npos) return t.substr(t.size());
+  auto e = t.find_last_not_of(chars);
+  return t.substr(b, e - b + 1);
+}
+
+std::vector<std::string_view> split_lines(std::string_view t, LineOptions o) {
   std::vector<std::string_view> out;
   std::size_t start = 0;
-  while (start < t.size()) {
+  while (start < t.size() || (o.keep_last_empty && start == t.size())) {
     auto nl = t.find('\n', start);
     if (nl == std::string_view::npos) nl = t.size();
-    out.push_back(t.substr(start, nl - start));
+    auto line = t.substr(start, nl - start);
+    if (o.drop_cr && !line.empty() && line.back() == '\r') line.remove_suffix(1);
+    out.push_back(line);
+    if (nl == t.size()) break;
     start = nl + 1;
   }
   return out;
+}
+
+std::string duration_text(double s) {
+  long long t = static_cast<long long>(s + 0.5);
+  if (t < 60) return fmt::format("{}s", t);
+  if (t < 3600) return fmt::format("{}m{:02}s", t / 60, t % 60);
+  return fmt::format("{}h{:02}m", t / 3600, (t % 3600) / 60);
 }
 
 std::string bounded(std::string m) {

@@ -280,6 +280,29 @@ TEST(WorkloadLocal, NginxWithWrk) {
   EXPECT_GT(m.extra.at("bytes_read") / static_cast<double>(*m.requests), 4096.0);
 }
 
+// ab (ApacheBench) through its descriptor: the command it builds runs against a real nginx.
+TEST(WorkloadLocal, NginxWithAb) {
+  REQUIRE_PROGRAMS("nginx", "ab", "bash");
+  test::TempDir tmp;
+  spec::Workload w;
+  w.name = "web";
+  w.kind = "nginx";
+  w.server.threads = 1;
+  w.server.file_size = "4KiB";
+  w.client.tool = "ab";
+  w.client.connections = 4;
+  w.client.duration_s = 1;
+  auto o = run_workload(w, tmp);
+  const auto& m = o.metrics;
+  ASSERT_TRUE(m.throughput_ops && m.requests && m.duration_s && m.errors);
+  EXPECT_GT(*m.throughput_ops, 0);
+  EXPECT_EQ(*m.errors, 0u);
+  EXPECT_TRUE(m.latency_us.count("avg"));
+  expect_sane_latency(m);
+  EXPECT_NEAR(*m.duration_s, 1.0, 0.5);
+  EXPECT_GT(m.extra.at("bytes_read") / static_cast<double>(*m.requests), 4096.0);
+}
+
 TEST(WorkloadLocal, Iperf3) {
   REQUIRE_PROGRAMS("iperf3", "bash");
   test::TempDir tmp;

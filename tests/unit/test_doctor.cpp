@@ -4,6 +4,7 @@
 
 #include "iommuvm/doctor/doctor.hpp"
 #include "iommuvm/spec/matrix.hpp"
+#include "iommuvm/workload/generators.hpp"
 #include "test_support.hpp"
 
 using namespace iommuvm;
@@ -323,4 +324,15 @@ TEST(DoctorOutput, OneLinePerCheckAndJson) {
   EXPECT_EQ(j["checks"][1]["status"], "fail");
   EXPECT_EQ(j["checks"][1]["fix"], "apt-get install wrk on host");
   EXPECT_FALSE(j["checks"][0].contains("fix"));
+}
+
+// The fix doctor prints for a missing load generator names its descriptor's Debian package.
+TEST(Doctor, GeneratorPackagesComeFromTheRegistry) {
+  EXPECT_EQ(doctor::debian_package("redis-benchmark"), "redis-tools");
+  EXPECT_EQ(doctor::debian_package("memcaslap"), "libmemcached-tools");
+  EXPECT_EQ(doctor::debian_package("wrk"), "wrk");
+  EXPECT_EQ(doctor::debian_package("wrk2"), "");  // none in Debian: doctor says to install it in PATH
+  EXPECT_EQ(doctor::debian_package("nginx"), "nginx");  // a server, from doctor's own table
+  for (const auto* g : iommuvm::workload::generators())
+    for (const auto& p : g->programs) EXPECT_EQ(doctor::debian_package(p), g->package) << p;
 }

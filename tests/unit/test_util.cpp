@@ -202,6 +202,54 @@ TEST(Text, SplitLines) {
   EXPECT_TRUE(split_lines("").empty());
 }
 
+TEST(Text, SplitLinesDropsCarriageReturnsWhenAsked) {
+  using namespace iommuvm::text;
+  using V = std::vector<std::string_view>;
+  EXPECT_EQ(split_lines("a\r\nb\r\n", {.drop_cr = true}), (V{"a", "b"}));
+  EXPECT_EQ(split_lines("a\r\r\nb\r", {.drop_cr = true}), (V{"a\r", "b"}));  // one '\r', the one before '\n'
+  EXPECT_EQ(split_lines("\r\n", {.drop_cr = true}), (V{""}));
+}
+
+TEST(Text, SplitLinesKeepsTheLastEmptyLineWhenAsked) {
+  using namespace iommuvm::text;
+  using V = std::vector<std::string_view>;
+  EXPECT_EQ(split_lines("a\nb\n", {.keep_last_empty = true}), (V{"a", "b", ""}));
+  EXPECT_EQ(split_lines("a\nb", {.keep_last_empty = true}), (V{"a", "b"}));
+  EXPECT_EQ(split_lines("", {.keep_last_empty = true}), (V{""}));
+  EXPECT_EQ(split_lines("\n\n", {.keep_last_empty = true}), (V{"", "", ""}));
+  // Joined with '\n', the lines give the text back (GRUB files are edited that way).
+  for (std::string_view t : {"", "x", "x\n", "\nx\n\n", "a\r\nb"}) {
+    std::string joined;
+    auto lines = split_lines(t, {.keep_last_empty = true});
+    for (std::size_t i = 0; i < lines.size(); ++i) joined += (i ? "\n" : "") + std::string(lines[i]);
+    EXPECT_EQ(joined, t);
+  }
+}
+
+TEST(Text, Trim) {
+  using namespace iommuvm::text;
+  EXPECT_EQ(trim("  a b \t\r\n\f\v"), "a b");
+  EXPECT_EQ(trim(" \t\n "), "");
+  EXPECT_EQ(trim(""), "");
+  EXPECT_EQ(trim("x"), "x");
+  // Callers name what they strip: kernel text keeps a form feed, tool lines keep a newline.
+  EXPECT_EQ(trim("\f a \n", " \t\r\n"), "\f a");
+  EXPECT_EQ(trim("\n a \r", " \t\r"), "\n a");
+  std::string_view s = "  keep  ";
+  EXPECT_EQ(trim(s).data(), s.data() + 2);  // a view into the text, no copy
+}
+
+TEST(Text, DurationText) {
+  using iommuvm::text::duration_text;
+  EXPECT_EQ(duration_text(0), "0s");
+  EXPECT_EQ(duration_text(59.4), "59s");
+  EXPECT_EQ(duration_text(59.5), "1m00s");
+  EXPECT_EQ(duration_text(185), "3m05s");
+  EXPECT_EQ(duration_text(3599), "59m59s");
+  EXPECT_EQ(duration_text(3600), "1h00m");
+  EXPECT_EQ(duration_text(7650), "2h07m");
+}
+
 TEST(Fs, ReadFileRefusesWhatIsNotARegularFile) {
   iommuvm::test::TempDir dir;
   ASSERT_EQ(::mkfifo((dir / "fifo").c_str(), 0600), 0);

@@ -3,11 +3,13 @@
 #include <gmock/gmock.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "iommuvm/remote/remote.hpp"
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/workload/commands.hpp"
+#include "iommuvm/workload/generators.hpp"
 #include "test_support.hpp"
 
 using namespace iommuvm;
@@ -357,4 +359,117 @@ TEST(WorkloadCommands, WrkScriptMatchesShippedFile) {
   s << in.rdbuf();
   EXPECT_EQ(s.str(), std::string(wrk_lua_script()));
   EXPECT_THAT(std::string(wrk_lua_script()), HasSubstr("done = function(summary, latency, requests)"));
+}
+
+// ---- the registry of load generators (generators.hpp)
+
+TEST(WorkloadGenerators, RegistryNamesAreUniqueAndComplete) {
+  std::set<std::string> seen;
+  std::vector<std::string> names;
+  for (const auto* g : generators()) {
+    ASSERT_NE(g, nullptr);
+    EXPECT_TRUE(seen.insert(g->name).second) << g->name;
+    for (const auto& a : g->aliases) EXPECT_TRUE(seen.insert(a).second) << a;
+    EXPECT_NE(g->build, nullptr) << g->name;
+    EXPECT_NE(g->parse, nullptr) << g->name;
+    EXPECT_EQ(find_generator(g->name), g);
+    for (const auto& a : g->aliases) EXPECT_EQ(find_generator(a), g) << a;
+    for (const auto& p : g->programs) EXPECT_EQ(generator_of_program(p), g) << p;
+    names.push_back(g->name);
+  }
+  // The order messages, `parse --tool` and the spec reader list them in.
+  EXPECT_THAT(names, ElementsAre("redis-benchmark", "memtier", "memaslap", "wrk", "wrk2", "iperf3", "ab", "custom"));
+  EXPECT_EQ(parser_names(), names);
+  EXPECT_EQ(generator_names(), "redis-benchmark, memtier, memaslap, wrk, wrk2, iperf3, ab, custom");
+  EXPECT_EQ(generator_names(true), "redis-benchmark, memtier, memaslap, wrk, wrk2, iperf3, ab");
+  EXPECT_EQ(find_generator("siege"), nullptr);
+  EXPECT_EQ(generator_of_program("nginx"), nullptr);
+}
+
+TEST(WorkloadGenerators, DefaultToolPerKind) {
+  EXPECT_EQ(default_tool("redis"), "redis-benchmark");
+  EXPECT_EQ(default_tool("memcached"), "memaslap");
+  EXPECT_EQ(default_tool("nginx"), "wrk");
+  EXPECT_EQ(default_tool("iperf3"), "iperf3");
+  EXPECT_EQ(default_tool("custom"), "custom");
+  // Each default drives its kind.
+  for (const char* kind : {"redis", "memcached", "nginx", "iperf3", "custom"})
+    EXPECT_TRUE(find_generator(default_tool(kind))->drives(kind)) << kind;
+}
+
+// The descriptor and the command builder agree: the program a descriptor names is the one
+// its command runs, and client_plan refuses exactly the kinds the descriptor does not drive.
+TEST(WorkloadGenerators, DescriptorMatchesItsCommand) {
+  for (const auto* g : generators()) {
+    if (g->name == "custom") continue;
+    for (const char* kind : {"redis", "memcached", "nginx", "iperf3"}) {
+      auto w = make(kind, g->name);
+      w.client.rate = 1000;  // wrk2
+      w.client.command = {"true"};
+      ClientContext ctx;
+      ctx.target = "127.0.0.1";
+      ctx.work_dir = "/tmp/w";
+      if (g->drives(kind)) {
+        auto plan = client_plan(w, ctx);
+        ASSERT_FALSE(plan.command.argv.empty()) << g->name;
+        EXPECT_EQ(plan.command.argv.front(), g->program()) << g->name << " on " << kind;
+        EXPECT_EQ(plan.parser, g->name);
+      } else {
+        try {
+          client_plan(w, ctx);
+          ADD_FAILURE() << g->name << " accepted a " << kind << " server";
+        } catch (const InputError& e) {
+          EXPECT_THAT(e.what(), HasSubstr("does not drive a " + std::string(kind) + " server"));
+        }
+      }
+    }
+  }
+}
+
+TEST(WorkloadGenerators, ParseOutputDispatchesThroughTheRegistry) {
+  // memtier_benchmark is the program's name for memtier: the same parser.
+  std::ifstream in(test::data_path("samples/memtier-redis.json"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string json = ss.str();
+  ASSERT_FALSE(json.empty());
+  auto by_name = parse_output("memtier", json);
+  auto by_alias = parse_output("memtier_benchmark", json);
+  EXPECT_EQ(to_json(by_name), to_json(by_alias));
+  try {
+    parse_output("siege", "x");
+    ADD_FAILURE() << "an unknown tool was parsed";
+  } catch (const InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("unknown tool 'siege' (known: redis-benchmark, memtier, memaslap, wrk, wrk2, iperf3, ab, custom)"));
+  }
+}
+
+// docs/workloads.md's table of load generators says what the descriptors say.
+TEST(WorkloadGenerators, DocsTableMatchesTheRegistry) {
+  std::ifstream in(std::string(IOMMUVM_SOURCE_DIR) + "/docs/workloads.md");
+  ASSERT_TRUE(in);
+  auto join = [](const std::vector<std::string>& v, const std::string& quote) {
+    std::string out;
+    for (const auto& x : v) out += (out.empty() ? "" : ", ") + quote + x + quote;
+    return out;
+  };
+  std::set<std::string> rows;
+  std::string line;
+  bool in_table = false;
+  while (std::getline(in, line)) {
+    if (line == "| tool | programs | version | Debian package | drives | default for |") in_table = true;
+    else if (in_table && line.empty()) break;
+    else if (in_table && line != "|---|---|---|---|---|---|") rows.insert(line);
+  }
+  std::set<std::string> want;
+  for (const auto* g : generators()) {
+    std::string programs = g->programs.empty() ? "`client.command`" : join(g->programs, "`");
+    std::string version = g->version_args.empty() ? "" : "`" + join(g->version_args, "") + "`";
+    std::string drives = g->kinds.empty() ? "any" : join(g->kinds, "");
+    std::string defaults = join(g->default_for, "");
+    if (g->name == "custom") defaults = "custom";  // default_tool's fallback
+    auto cell = [](const std::string& c) { return c.empty() ? std::string(" |") : " " + c + " |"; };
+    want.insert("| " + g->name + " |" + cell(programs) + cell(version) + cell(g->package) + cell(drives) + cell(defaults));
+  }
+  EXPECT_EQ(rows, want);
 }

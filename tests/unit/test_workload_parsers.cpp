@@ -459,8 +459,8 @@ TEST(ParseOutput, DispatchAndUnknownTool) {
   ParseOptions o;
   o.primary = "set";
   EXPECT_EQ(parse_output("redis-benchmark", slurp("workload/redis-benchmark-csv.txt"), o).primary, "SET");
-  EXPECT_THROW(parse_output("ab", "x"), InputError);
-  EXPECT_EQ(parser_names().size(), 7u);
+  EXPECT_THROW(parse_output("siege", "x"), InputError);
+  EXPECT_EQ(parser_names().size(), 8u);
 }
 
 TEST(MetricsJson, AbsentFiguresAreAbsent) {
@@ -488,4 +488,45 @@ TEST(Metrics, TooManyErrors) {
   m.requests = 1000;
   EXPECT_FALSE(too_many_errors(m, 0.01));
   EXPECT_TRUE(too_many_errors(m, 0.004));
+}
+
+// ------------------------------------------------------------------ ab (ApacheBench)
+
+// Captured with `ab -n 2000 -c 4 http://127.0.0.1:P/` against nginx 1.22 serving 4 KiB.
+TEST(AbParser, RealNginxRun) {
+  auto m = parse_output("ab", slurp("workload/ab-nginx.txt"));
+  EXPECT_EQ(m.tool, "ab");
+  EXPECT_EQ(*m.requests, 2000u);
+  EXPECT_EQ(*m.errors, 0u);
+  EXPECT_EQ(*m.throughput_ops, 11572.73);
+  EXPECT_EQ(*m.duration_s, 0.173);
+  EXPECT_EQ(m.latency_us.at("avg"), 346.0);  // "Time per request: 0.346 [ms] (mean)", not the one across requests
+  EXPECT_EQ(m.latency_us.at("stdev"), 800.0);
+  EXPECT_EQ(m.latency_us.at("max"), 7000.0);
+  EXPECT_EQ(m.latency_us.at("p50"), 0.0);
+  EXPECT_EQ(m.latency_us.at("p95"), 1000.0);
+  EXPECT_EQ(m.latency_us.at("p99"), 4000.0);
+  EXPECT_EQ(m.latency_us.at("p100"), 7000.0);
+  EXPECT_FALSE(m.latency_us.contains("p66"));  // not a metric key
+  EXPECT_EQ(m.extra.at("bytes_read"), 8662000.0);
+  EXPECT_EQ(m.extra.at("transfer_kbytes_per_s"), 48946.79);
+  EXPECT_EQ(m.extra.at("errors_failed"), 0.0);
+}
+
+// Captured with `ab -k -c 4 -t 1 -n 3000` on a missing path: every answer a 404.
+TEST(AbParser, RealNon2xxCountAsErrors) {
+  auto m = parse_output("ab", slurp("workload/ab-nginx-404-keepalive.txt"));
+  EXPECT_EQ(*m.requests, 3000u);
+  EXPECT_EQ(*m.errors, 3000u);
+  EXPECT_EQ(m.extra.at("errors_status"), 3000.0);
+  EXPECT_EQ(*m.throughput_ops, 27929.84);
+}
+
+TEST(AbParser, TruncatedOrGarbledOutputIsAnError) {
+  std::string text = slurp("workload/ab-nginx.txt");
+  EXPECT_THROW(parse_output("ab", ""), ParseError);
+  EXPECT_THROW(parse_output("ab", text.substr(0, text.find("Complete requests"))), ParseError);
+  std::string bad = text;
+  bad.replace(bad.find("11572.73"), 8, "fast");
+  EXPECT_THROW(parse_output("ab", bad), ParseError);
 }

@@ -26,7 +26,7 @@ nlohmann::json param_value(const std::string& text);
 
 struct ImportOptions {
   std::string tool;      // a parser_names() tool
-  std::string workload;  // "" = from the tool (redis-benchmark -> redis, memaslap -> memcached, wrk -> nginx)
+  std::string workload;  // "" = from the tool (the first kind the generator drives: redis-benchmark -> redis, wrk -> nginx)
   std::map<std::string, std::string> params;  // --param k=v, for every log
   std::string pattern;   // "" = no parameters from file names
   std::string primary;   // the operation whose figures are the top-level ones (e.g. get)

@@ -120,7 +120,7 @@ struct FigureRequest {  // an entry of the spec's `figures:` list (docs/report.m
 };
 
 struct WorkloadInfo {  // what the figures' labels need of a workload, from its ok runs
-  std::string tool;     // redis-benchmark, memaslap, wrk, ...
+  std::string tool;     // a load generator's name (redis-benchmark, wrk, ...)
   std::string primary;  // the operation whose figures are the top-level ones (GET), or ""
 };
 

@@ -175,7 +175,7 @@ struct ClientSpec {
   std::string machine;  // where the load generator runs (default: the client machine, else host)
   std::vector<std::string> machines;  // several client machines, started together (instead of machine)
   int processes = 0;    // generator processes per client machine (0: enough to drive every instance)
-  std::string tool;     // redis-benchmark | memtier | memaslap | wrk | wrk2 | iperf3 | custom
+  std::string tool;     // a load generator's name (workload/generators.hpp)
   std::string target;   // address the client connects to (default: guest data_ip or server bind)
   int threads = 0;
   int connections = 0;
@@ -183,7 +183,7 @@ struct ClientSpec {
   int requests = 0;
   int data_size = 0;
   int key_space = 0;
-  std::string ratio;  // memtier/memaslap set:get, e.g. 1:10
+  std::string ratio;  // set:get for the memcached/redis generators, e.g. 1:10
   std::vector<std::string> tests;  // redis-benchmark -t
   std::string primary;             // the operation whose figures are the run's (e.g. get)
   double duration_s = 0;

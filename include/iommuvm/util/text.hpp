@@ -21,9 +21,23 @@ std::size_t first_invalid_utf8(std::string_view t);
 // T with each byte that is not part of valid UTF-8 written as \xNN (valid text is unchanged).
 std::string escape_invalid_utf8(std::string_view t);
 
-// The lines of T without their '\n' (a '\r' before it stays); no empty last line after a
-// final '\n'. The views point into T.
-std::vector<std::string_view> split_lines(std::string_view t);
+// ASCII white space: what trim() removes unless told otherwise.
+inline constexpr std::string_view kWhitespace = " \t\r\n\f\v";
+
+// T without the characters of CHARS at either end. The view points into T.
+std::string_view trim(std::string_view t, std::string_view chars = kWhitespace);
+
+struct LineOptions {
+  bool drop_cr = false;          // drop one '\r' before each '\n' (and at the end): CRLF text
+  bool keep_last_empty = false;  // a final '\n' ends in an empty last line ("" gives one empty line)
+};
+
+// The lines of T without their '\n' (a '\r' before it stays unless O.drop_cr); no empty last
+// line after a final '\n' unless O.keep_last_empty. The views point into T.
+std::vector<std::string_view> split_lines(std::string_view t, LineOptions o = {});
+
+// A duration for people: "42s", "3m05s", "2h07m" (SECONDS rounded to the second).
+std::string duration_text(double seconds);
 
 // A message that quotes input (a value of a million digits) cut in the middle to at most
 // about 860 bytes, marked "[... N bytes cut ...]"; cuts fall between UTF-8 characters.

@@ -24,7 +24,7 @@ inline constexpr const char* kLatencyKeys[] = {"avg", "min",   "max",    "stdev"
 // each value once. wrk's own resolution (1 us); what the iommuvm wrk script prints.
 using Histogram = std::vector<std::pair<std::uint64_t, std::uint64_t>>;
 
-// The figures of one operation (redis-benchmark test, memtier Sets/Gets, memaslap cmd_get).
+// The figures of one operation (redis-benchmark test, memtier Sets/Gets, memcaslap cmd_get).
 struct OpMetrics {
   std::optional<double> throughput_ops;
   std::map<std::string, double> latency_us;

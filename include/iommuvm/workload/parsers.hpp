@@ -28,7 +28,7 @@ class ParseError : public InputError {
 Metrics parse_redis_benchmark(std::string_view text, std::string_view primary = {});
 // memtier_benchmark --json-out-file. Top level: "Totals", or the PRIMARY op (set/get) when given.
 Metrics parse_memtier(std::string_view text, std::string_view primary = {});
-// memcaslap (libmemcached-tools memaslap) text output.
+// memcaslap text output (libmemcached-tools).
 Metrics parse_memaslap(std::string_view text);
 // wrk text output, with or without --latency, with or without the JSON line of wrk_lua_script().
 Metrics parse_wrk(std::string_view text);
@@ -48,9 +48,9 @@ struct ParseOptions {
   // requests (N x the tests in the output) and each operation's requests (N).
   std::uint64_t requests_per_test = 0;
 };
-// The tool names accepted by parse_output (and `iommuvm parse --tool`).
+// The generators' names, accepted by parse_output (and `iommuvm parse --tool`).
 const std::vector<std::string>& parser_names();
-// Dispatch on TOOL (redis-benchmark, memtier, memaslap, wrk, wrk2, iperf3, custom).
+// Dispatch on TOOL: a generator's name or alias (generators.hpp).
 Metrics parse_output(std::string_view tool, std::string_view text, const ParseOptions& opts = {});
 
 // Unit helpers, exposed for tests and other parsers. Conversions are decimal-exact:
