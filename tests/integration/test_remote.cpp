@@ -220,7 +220,7 @@ TYPED_TEST(remote_any, LeftoverProcessesAreStoppedWithTheRemote) {
 
 TYPED_TEST(remote_any, FileCopyRoundTrip) {
   std::string data;
-  for (int i = 0; i < 300000; ++i) data += static_cast<char>((i * 7919 + i / 13) & 0xff);
+  for (long i = 0; i < 300000; ++i) data += static_cast<char>((i * 7919 + i / 13) & 0xff);  // long: i * 7919 passes INT_MAX
   auto src = this->tmp.path() / "src.bin";
   fs::atomic_write(src, data);
   auto remote_path = (this->tmp.path() / "remote-side" / "copy.bin").string();

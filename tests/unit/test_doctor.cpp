@@ -118,7 +118,8 @@ workloads:
 )";
   auto p = plan_of(spec);
   for (const auto& s : p.steps) EXPECT_NE(s.kind, plan::kind::nic_setup) << s.summary;
-  const auto& host = of(doctor::needs(p), "host");
+  auto all = doctor::needs(p);  // kept: `of` returns a reference into it
+  const auto& host = of(all, "host");
   EXPECT_EQ(host.num_vfs, 0);
   EXPECT_TRUE(host.nic_pf.empty());
   std::string two = spec;
