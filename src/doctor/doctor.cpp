@@ -462,11 +462,7 @@ Check check_disk(const ControllerFacts& c) {
 std::vector<Check> check_tuning(const Needs& n, const MachineFacts& f) {
   std::vector<Check> out;
   if (!n.tuning.is_object()) return out;
-  spec::TuningSpec t;
-  t.governor = n.tuning.value("governor", std::string());
-  for (auto [key, field] : {std::pair{"turbo", &t.turbo}, {"cstates", &t.cstates}, {"smt", &t.smt},
-                            {"numa_balancing", &t.numa_balancing}})
-    if (n.tuning.contains(key) && n.tuning[key].is_boolean()) *field = n.tuning[key].get<bool>();
+  const spec::TuningSpec t = tune::knob_settings(n.tuning);
   for (const auto& k : tune::knobs()) {
     if (!n.tuning.contains(k.name)) continue;
     auto it = f.knob_files.find(k.name);

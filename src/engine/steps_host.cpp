@@ -506,13 +506,7 @@ void Engine::on_machine_tune(const plan::Step& s) {
   // The file knobs (governor, turbo, deep C-states, SMT, numa_balancing: tune::knobs()): the
   // machine's files are listed with their values, the old values journaled, the new ones
   // written and read back. A knob whose files the machine does not have is not applicable.
-  spec::TuningSpec wanted_spec;
-  if (t.contains("governor")) wanted_spec.governor = t["governor"].get<std::string>();
-  auto opt_bool = [&](const char* k) { return t.contains(k) ? std::optional<bool>(t[k].get<bool>()) : std::nullopt; };
-  wanted_spec.turbo = opt_bool("turbo");
-  wanted_spec.cstates = opt_bool("cstates");
-  wanted_spec.smt = opt_bool("smt");
-  wanted_spec.numa_balancing = opt_bool("numa_balancing");
+  const spec::TuningSpec wanted_spec = tune::knob_settings(t);
   for (const auto& knob : tune::knobs()) {
     if (!t.contains(knob.name)) continue;
     json result;

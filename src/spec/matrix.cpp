@@ -225,7 +225,6 @@ std::vector<RunPoint> expand(const Loaded& loaded, Diagnostics& diag) {
       cfg.hash = base.hash;
       cfg.matrix = base.matrix;
       check_semantics(cfg, point_diag);
-      std::erase_if(cfg.workloads, [&](const Workload& x) { return x.name != w.name; });
       if (params.contains(kCollectorsAxis) && params[kCollectorsAxis] == "off") cfg.collectors.clear();
       for (const auto& d : point_diag.all()) {
         if (d.severity == Diagnostic::Severity::error) diag.error(d.mark, d.message);

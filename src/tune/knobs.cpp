@@ -25,15 +25,34 @@ const Knob* find_knob(const std::string& name) {
   return nullptr;
 }
 
+namespace {
+// The on/off knobs and the TuningSpec field each one reads.
+constexpr std::pair<const char*, std::optional<bool> spec::TuningSpec::*> kSwitches[] = {
+    {"turbo", &spec::TuningSpec::turbo},
+    {"cstates", &spec::TuningSpec::cstates},
+    {"smt", &spec::TuningSpec::smt},
+    {"numa_balancing", &spec::TuningSpec::numa_balancing},
+};
+}  // namespace
+
 std::optional<std::string> wanted(const spec::TuningSpec& t, const Knob& k, const Knob::Where& where) {
   if (k.name == "governor") return t.governor.empty() ? std::nullopt : std::optional<std::string>(t.governor);
-  std::optional<bool> on;
-  if (k.name == "turbo") on = t.turbo;
-  else if (k.name == "cstates") on = t.cstates;
-  else if (k.name == "smt") on = t.smt;
-  else if (k.name == "numa_balancing") on = t.numa_balancing;
-  if (!on) return std::nullopt;
-  return *on ? where.on : where.off;
+  for (const auto& [name, field] : kSwitches)
+    if (k.name == name) {
+      const auto& on = t.*field;
+      if (!on) return std::nullopt;
+      return *on ? where.on : where.off;
+    }
+  return std::nullopt;
+}
+
+spec::TuningSpec knob_settings(const nlohmann::json& args) {
+  spec::TuningSpec t;
+  if (!args.is_object()) return t;
+  if (args.contains("governor") && args["governor"].is_string()) t.governor = args["governor"].get<std::string>();
+  for (const auto& [name, field] : kSwitches)
+    if (args.contains(name) && args[name].is_boolean()) t.*field = args[name].get<bool>();
+  return t;
 }
 
 void apply_profile(spec::TuningSpec& t) {

@@ -14,17 +14,13 @@
 #include <fstream>
 #include <functional>
 
+#include "campaign_fixture.hpp"
 #include "test_support.hpp"
 
 using namespace iommuvm;
 namespace stdfs = std::filesystem;
 
 namespace {
-
-void write(const stdfs::path& p, const std::string& s) {
-  stdfs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << s;
-}
 
 std::string repeat(const std::string& s, std::size_t n) {
   std::string out;
@@ -94,7 +90,7 @@ const std::string kWorkload =
 std::vector<Case> spec_cases(const std::string& name, const std::string& text, const std::string& file = "spec.yaml") {
   std::vector<Case> out;
   for (const std::string cmd : {"validate", "plan"})
-    out.push_back({name + " (" + cmd + ")", [=](const stdfs::path& d) { write(d / file, text); },
+    out.push_back({name + " (" + cmd + ")", [=](const stdfs::path& d) { test::write_text(d / file, text); },
                    {cmd, "@/" + file}});
   return out;
 }
@@ -213,15 +209,15 @@ TEST(Hostile, ToolOutputs) {
   std::vector<Case> cases;
   for (const std::string tool : {"redis-benchmark", "memtier", "memaslap", "wrk", "wrk2", "iperf3"})
     for (const auto& [n, text] : outputs)
-      cases.push_back({tool + ": " + n, [text = text](const stdfs::path& d) { write(d / "out.txt", text); },
+      cases.push_back({tool + ": " + n, [text = text](const stdfs::path& d) { test::write_text(d / "out.txt", text); },
                        {"parse", "--tool", tool, "@/out.txt"}});
   for (const auto& [n, text] : outputs) {
-    cases.push_back({"custom: " + n, [text = text](const stdfs::path& d) { write(d / "out.txt", text); },
+    cases.push_back({"custom: " + n, [text = text](const stdfs::path& d) { test::write_text(d / "out.txt", text); },
                      {"parse", "--tool", "custom", "--metric", "ops=([0-9]+)", "@/out.txt"}});
-    cases.push_back({"custom, nested quantifiers: " + n, [text = text](const stdfs::path& d) { write(d / "out.txt", text); },
+    cases.push_back({"custom, nested quantifiers: " + n, [text = text](const stdfs::path& d) { test::write_text(d / "out.txt", text); },
                      {"parse", "--tool", "custom", "--metric", "ops=((1+)+)x", "@/out.txt"}});
   }
-  cases.push_back({"custom: a pattern that does not compile", [](const stdfs::path& d) { write(d / "out.txt", "ops=1\n"); },
+  cases.push_back({"custom: a pattern that does not compile", [](const stdfs::path& d) { test::write_text(d / "out.txt", "ops=1\n"); },
                    {"parse", "--tool", "custom", "--metric", "ops=([0-9]+", "@/out.txt"}});
   cases.push_back({"a folder as the file", [](const stdfs::path& d) { stdfs::create_directories(d / "out.txt"); },
                    {"parse", "--tool", "wrk", "@/out.txt"}});
@@ -244,17 +240,17 @@ TEST(Hostile, KernelLogsAndCommandLines) {
   std::vector<Case> cases;
   for (const auto& [n, text] : logs) {
     cases.push_back({"dmesg: " + n, [text = text](const stdfs::path& d) {
-                       write(d / "dmesg", text);
-                       write(d / "cmdline", "BOOT_IMAGE=/vmlinuz intel_iommu=on\n");
+                       test::write_text(d / "dmesg", text);
+                       test::write_text(d / "cmdline", "BOOT_IMAGE=/vmlinuz intel_iommu=on\n");
                      },
                      {"policy", "evidence", "--dmesg", "@/dmesg", "--cmdline", "@/cmdline"}});
-    cases.push_back({"cmdline: " + n, [text = text](const stdfs::path& d) { write(d / "cmdline", text); },
+    cases.push_back({"cmdline: " + n, [text = text](const stdfs::path& d) { test::write_text(d / "cmdline", text); },
                      {"policy", "evidence", "--cmdline", "@/cmdline", "--requested", "strict"}});
   }
   cases.push_back({"sysfs with an invalid UTF-8 group type", [](const stdfs::path& d) {
-                     write(d / "sys/kernel/iommu_groups/0/type", "DMA" + kInvalidUtf8 + "\n");
-                     write(d / ("sys/kernel/iommu_groups/" + kInvalidUtf8) / "type", "identity\n");
-                     write(d / "cmdline", "intel_iommu=on\n");
+                     test::write_text(d / "sys/kernel/iommu_groups/0/type", "DMA" + kInvalidUtf8 + "\n");
+                     test::write_text(d / ("sys/kernel/iommu_groups/" + kInvalidUtf8) / "type", "identity\n");
+                     test::write_text(d / "cmdline", "intel_iommu=on\n");
                    },
                    {"policy", "evidence", "--sysfs-root", "@", "--cmdline", "@/cmdline"}});
   cases.push_back({"/dev/zero as the kernel log", [](const stdfs::path&) {}, {"policy", "evidence", "--dmesg", "/dev/zero"}});
@@ -279,9 +275,9 @@ TEST(Hostile, GrubFiles) {
   files.push_back({"export and semicolons", "export GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"; GRUB_TIMEOUT=5\n"});
   std::vector<Case> cases;
   for (const auto& [n, text] : files) {
-    cases.push_back({"policy set: " + n, [text = text](const stdfs::path& d) { write(d / "grub", text); },
+    cases.push_back({"policy set: " + n, [text = text](const stdfs::path& d) { test::write_text(d / "grub", text); },
                      {"policy", "set", "--grub-file", "@/grub", "--policy", "strict", "--vendor", "intel", "--output", "@/out"}});
-    cases.push_back({"policy set in place: " + n, [text = text](const stdfs::path& d) { write(d / "grub", text); },
+    cases.push_back({"policy set in place: " + n, [text = text](const stdfs::path& d) { test::write_text(d / "grub", text); },
                      {"policy", "set", "--grub-file", "@/grub", "--policy", "passthrough", "--vendor", "amd"}});
   }
   cases.push_back({"/dev/zero as the GRUB file", [](const stdfs::path& d) { stdfs::create_directories(d); },
@@ -313,7 +309,7 @@ stdfs::path a_run(const stdfs::path& c) {
 TEST(Hostile, ResultsFolders) {
   std::vector<Case> cases;
   std::string digits = repeat("8", 300000);
-  auto run_json = [](const stdfs::path& c, const std::string& text) { write(a_run(c) / "run.json", text); };
+  auto run_json = [](const stdfs::path& c, const std::string& text) { test::write_text(a_run(c) / "run.json", text); };
   cases.push_back(results_case("run.json empty", [=](const stdfs::path& c) { run_json(c, ""); }));
   cases.push_back(results_case("run.json torn", [=](const stdfs::path& c) { run_json(c, R"({"status": "ok", "metr)"); }));
   cases.push_back(results_case("run.json 1e999", [=](const stdfs::path& c) {
@@ -346,12 +342,12 @@ TEST(Hostile, ResultsFolders) {
     ::mkfifo(r.c_str(), 0600);
   }));
   cases.push_back(results_case("campaign.json missing", [](const stdfs::path& c) { stdfs::remove(c / "campaign.json"); }));
-  cases.push_back(results_case("campaign.json garbage", [](const stdfs::path& c) { write(c / "campaign.json", "\x01\x02" + kInvalidUtf8); }));
+  cases.push_back(results_case("campaign.json garbage", [](const stdfs::path& c) { test::write_text(c / "campaign.json", "\x01\x02" + kInvalidUtf8); }));
   cases.push_back(results_case("campaign.json a FIFO", [](const stdfs::path& c) {
     stdfs::remove(c / "campaign.json");
     ::mkfifo((c / "campaign.json").c_str(), 0600);
   }));
-  cases.push_back(results_case("spec.yaml long digits", [=](const stdfs::path& c) { write(c / "spec.yaml", "name: " + digits + "\n"); }));
+  cases.push_back(results_case("spec.yaml long digits", [=](const stdfs::path& c) { test::write_text(c / "spec.yaml", "name: " + digits + "\n"); }));
   cases.push_back(results_case("spec.yaml alias bomb", [](const stdfs::path& c) {
     std::string s = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
     for (int i = 1; i <= 9; ++i) {
@@ -359,7 +355,7 @@ TEST(Hostile, ResultsFolders) {
       for (int k = 0; k < 10; ++k) s += std::string(k ? ", " : "") + "*a" + std::to_string(i - 1);
       s += "]\n";
     }
-    write(c / "spec.yaml", s);
+    test::write_text(c / "spec.yaml", s);
   }));
   cases.push_back(results_case("spec.yaml a link to /dev/zero", [](const stdfs::path& c) {
     stdfs::remove(c / "spec.yaml");
@@ -376,7 +372,7 @@ TEST(Hostile, ResultsFolders) {
   }));
   cases.push_back(results_case("runs a file", [](const stdfs::path& c) {
     stdfs::remove_all(c / "runs");
-    write(c / "runs", "x");
+    test::write_text(c / "runs", "x");
   }));
   cases.push_back(results_case("many runs", [](const stdfs::path& c) {
     auto r = a_run(c);
@@ -385,7 +381,7 @@ TEST(Hostile, ResultsFolders) {
   cases.push_back(results_case("huge metric values", [=](const stdfs::path& c) {
     run_json(c, R"({"status": "ok", "metrics": {"throughput_ops": 1.7976931348623157e308, "latency_p99_us": -1.7976931348623157e308}})");
   }));
-  cases.push_back({"not a folder", [](const stdfs::path& d) { write(d / "c", "x"); }, {"report", "@/c"}});
+  cases.push_back({"not a folder", [](const stdfs::path& d) { test::write_text(d / "c", "x"); }, {"report", "@/c"}});
   cases.push_back({"an empty folder", [](const stdfs::path& d) { stdfs::create_directories(d / "c"); }, {"report", "@/c"}});
   run_cases(cases);
 }

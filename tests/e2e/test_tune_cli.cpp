@@ -19,11 +19,6 @@ namespace stdfs = std::filesystem;
 
 namespace {
 
-void write(const stdfs::path& p, const std::string& s) {
-  stdfs::create_directories(p.parent_path());
-  std::ofstream(p) << s;
-}
-
 // The knob files of a two-CPU Intel host with its values before the campaign.
 std::map<std::string, std::string> host_tree(const stdfs::path& root) {
   std::map<std::string, std::string> files;
@@ -35,7 +30,7 @@ std::map<std::string, std::string> host_tree(const stdfs::path& root) {
   files["sys/devices/system/cpu/intel_pstate/no_turbo"] = "0\n";
   files["sys/devices/system/cpu/smt/control"] = "on\n";
   files["proc/sys/kernel/numa_balancing"] = "1\n";
-  for (const auto& [p, v] : files) write(root / p, v);
+  for (const auto& [p, v] : files) test::write_text(root / p, v);
   return files;
 }
 
@@ -55,7 +50,7 @@ TEST(QuietProfile, FakeHostTreeIsQuietedRecordedAndRestored) {
   auto root = dir / "root";
   auto before = host_tree(root);
   auto spec = dir / "quiet.yaml";
-  write(spec, "name: quiet\noutput: " + (dir / "results").string() + "\ncleanup: keep\n" +
+  test::write_text(spec, "name: quiet\noutput: " + (dir / "results").string() + "\ncleanup: keep\n" +
                   "machines:\n  local: {local: true, sudo: false, root: " + root.string() +
                   ", tuning: {profile: quiet}}\n" + kWorkload);
   auto plan = test::run_process({test::binary_path().string(), "plan", spec.string()});
@@ -91,7 +86,7 @@ TEST(QuietProfile, FakeHostTreeIsQuietedRecordedAndRestored) {
   for (const auto& [p, v] : before) EXPECT_EQ(first_line(root / p) + "\n", v) << p;
 
   // An explicit key wins over the profile, and the default cleanup undoes the rest itself.
-  write(spec, "name: quiet2\noutput: " + (dir / "results").string() + "\n" +
+  test::write_text(spec, "name: quiet2\noutput: " + (dir / "results").string() + "\n" +
                   "machines:\n  local: {local: true, sudo: false, root: " + root.string() +
                   ", tuning: {profile: quiet, smt: true, governor: schedutil}}\n" + kWorkload);
   auto again = test::run_process({test::binary_path().string(), "run", "--plain", spec.string()});
@@ -119,7 +114,7 @@ TEST(QuietProfile, ThisMachinesKernelForReal) {
     }
   test::TempDir dir;
   auto spec = dir / "real.yaml";
-  write(spec, "name: real\noutput: " + (dir / "results").string() + "\n" +
+  test::write_text(spec, "name: real\noutput: " + (dir / "results").string() + "\n" +
                   "machines:\n  local: {local: true, sudo: false, tuning: {profile: quiet}}\n" + kWorkload);
   auto r = test::run_process({test::binary_path().string(), "run", "--plain", spec.string()});
   std::string numa_after = first_line(numa);
@@ -144,7 +139,7 @@ TEST(QuietProfile, ThisMachinesKernelForReal) {
 TEST(QuietProfile, NicSettingsWithoutAnInterfaceAreASpecError) {
   test::TempDir dir;
   auto spec = dir / "bad.yaml";
-  write(spec, "name: bad\nmachines:\n  local: {local: true, tuning: {pause_frames: false}}\n" + kWorkload);
+  test::write_text(spec, "name: bad\nmachines:\n  local: {local: true, tuning: {pause_frames: false}}\n" + kWorkload);
   auto r = test::run_process({test::binary_path().string(), "validate", spec.string()});
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
   EXPECT_NE((r.out + r.err).find("bad.yaml:3:"), std::string::npos) << r.out << r.err;
@@ -158,7 +153,7 @@ TEST(QuietProfile, DoctorSaysWhatItWouldChange) {
   auto root = dir / "root";
   host_tree(root);
   auto spec = dir / "doc.yaml";
-  write(spec, "name: doc\noutput: " + (dir / "results").string() + "\ncleanup: keep\n" +
+  test::write_text(spec, "name: doc\noutput: " + (dir / "results").string() + "\ncleanup: keep\n" +
                   "machines:\n  local: {local: true, sudo: false, root: " + root.string() +
                   ", tuning: {profile: quiet}}\n" + kWorkload);
   auto d = test::run_process({test::binary_path().string(), "doctor", spec.string()});

@@ -254,15 +254,23 @@ TEST(WorkloadLocal, MemaslapRatioAndKeySpaceTakeEffect) {
   server.stop();
 }
 
-TEST(WorkloadLocal, NginxWithWrk) {
-  REQUIRE_PROGRAMS("nginx", "wrk", "bash");
-  test::TempDir tmp;
+namespace {
+// nginx serving a generated 4 KiB file on one thread, loaded by TOOL.
+spec::Workload web_workload(const std::string& tool) {
   spec::Workload w;
   w.name = "web";
   w.kind = "nginx";
   w.server.threads = 1;
   w.server.file_size = "4KiB";
-  w.client.tool = "wrk";
+  w.client.tool = tool;
+  return w;
+}
+}  // namespace
+
+TEST(WorkloadLocal, NginxWithWrk) {
+  REQUIRE_PROGRAMS("nginx", "wrk", "bash");
+  test::TempDir tmp;
+  spec::Workload w = web_workload("wrk");
   w.client.threads = 1;
   w.client.connections = 8;
   w.client.duration_s = 2;
@@ -284,12 +292,7 @@ TEST(WorkloadLocal, NginxWithWrk) {
 TEST(WorkloadLocal, NginxWithAb) {
   REQUIRE_PROGRAMS("nginx", "ab", "bash");
   test::TempDir tmp;
-  spec::Workload w;
-  w.name = "web";
-  w.kind = "nginx";
-  w.server.threads = 1;
-  w.server.file_size = "4KiB";
-  w.client.tool = "ab";
+  spec::Workload w = web_workload("ab");
   w.client.connections = 4;
   w.client.duration_s = 1;
   auto o = run_workload(w, tmp);

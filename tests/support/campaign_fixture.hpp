@@ -79,7 +79,7 @@ struct FakeRun {
 
 inline void write_text(const std::filesystem::path& p, const std::string& text) {
   std::filesystem::create_directories(p.parent_path());
-  std::ofstream(p) << text;
+  std::ofstream(p, std::ios::binary) << text;  // bytes as given (hostile-input tests write any)
 }
 
 inline void write_campaign(const std::filesystem::path& dir, const std::string& spec_yaml, const std::string& name = "fake") {

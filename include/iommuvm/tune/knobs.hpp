@@ -8,6 +8,8 @@
 #pragma once
 
 #include <optional>
+
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,10 @@ const Knob* find_knob(const std::string& name);
 // What the spec asks of a knob on a machine: nullopt when nothing; else the text to write
 // into each file of WHERE (governor: its name; the others: on/off as Where says).
 std::optional<std::string> wanted(const spec::TuningSpec& t, const Knob& k, const Knob::Where& where);
+
+// The knob settings of the plan's machine.tune arguments (plan::tuning_json): the governor
+// and the on/off knobs, as the engine applies them and doctor checks them.
+spec::TuningSpec knob_settings(const nlohmann::json& args);
 
 // The `quiet` profile's values, filled into T where T does not set them itself (a key the
 // spec gives wins): governor performance, turbo off, deep C-states off, SMT off,
