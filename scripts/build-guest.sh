@@ -197,6 +197,8 @@ cat > "$root/etc/rcS" <<'EOF'
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
+# tracefs: the tracepoints collector counts the guest kernel's IOMMU events there.
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mkdir -p /dev/pts /dev/shm /run/sshd
 mount -t devpts devpts /dev/pts

@@ -670,6 +670,99 @@ class QemuTrace final : public Base {
   bool exists_ = true, existed_at_start_ = true;
 };
 
+// ------------------------------------------------------------------ tracepoints (tracefs hist triggers)
+
+// Counts kernel tracepoints in the window without a trace buffer: a hist trigger per event
+// aggregates in the kernel; start() attaches them (one command), stop() reads each event's
+// hist table and removes the trigger (one command). Nothing is written to the ring buffer.
+class Tracepoints final : public Base {
+ public:
+  using Base::Base;
+  static const std::vector<std::string>& default_events() {
+    static const std::vector<std::string> e = {"iommu:map", "iommu:unmap", "intel_iommu:qi_submit"};
+    return e;
+  }
+  void do_prepare() override {
+    const auto& wanted = ctx_.spec.events.empty() ? default_events() : ctx_.spec.events;
+    for (auto dir : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"})
+      if (ctx_.dry_run || run({"test", "-d", under_root(std::string(dir) + "/events")}, true).ok()) {
+        tracing_ = dir;
+        break;
+      }
+    if (tracing_.empty())
+      throw Unsupported{"no tracefs at /sys/kernel/tracing or /sys/kernel/debug/tracing "
+                        "(mount -t tracefs nodev /sys/kernel/tracing)"};
+    // Which events this kernel has: one command listing the trigger files that exist.
+    std::vector<std::string> argv{"sh", "-c", "for f; do [ -e \"$f\" ] && echo \"$f\"; done; true", "sh"};
+    for (const auto& e : wanted) argv.push_back(trigger_file(e));
+    auto have = run(argv, true);
+    for (const auto& e : wanted) {
+      if (ctx_.dry_run || have.out.find(trigger_file(e) + "\n") != std::string::npos)
+        events_.push_back(e);
+      else
+        missing_.push_back(e);
+    }
+    if (events_.empty())
+      throw Unsupported{fmt::format("none of the tracepoints {} exist on this kernel", join(wanted, ", "))};
+    // A kernel without CONFIG_HIST_TRIGGERS does not list "hist" among its triggers.
+    auto avail = run({"cat", "--", trigger_file(events_.front())}, true);
+    if (!ctx_.dry_run && avail.ok() && avail.out.find("hist") == std::string::npos)
+      throw Unsupported{"this kernel has no hist triggers (CONFIG_HIST_TRIGGERS)"};
+    // A trigger of ours left by a run that died: removed, else adding it again fails (EEXIST).
+    run(trigger_argv("echo \"!$1\" > \"$2\" 2>/dev/null", true), true);
+  }
+  void do_start() override {
+    auto r = run(trigger_argv("echo \"$1\" > \"$2\" || exit 1", false), true);
+    if (!ctx_.dry_run && !r.ok()) {
+      run(trigger_argv("echo \"!$1\" > \"$2\" 2>/dev/null", true), true);
+      throw Unsupported{"cannot attach a hist trigger: " + tail_text(r.err, 200)};
+    }
+  }
+  json do_stop() override {
+    // Per event: a marker line, its hist file, then the trigger removed.
+    auto r = run(trigger_argv("echo \"iommuvm-hist $2\"; cat \"${2%trigger}hist\"; echo \"!$1\" > \"$2\"", true), true);
+    save_raw("txt", r.out);
+    if (ctx_.dry_run) return {};
+    std::map<std::string, HistTable> tables;
+    for (const auto& e : events_) {
+      auto marker = "iommuvm-hist " + trigger_file(e) + "\n";
+      auto b = r.out.find(marker);
+      if (b == std::string::npos) throw Error(fmt::format("no hist table of {}: {}", e, tail_text(r.err, 200)));
+      b += marker.size();
+      auto end = r.out.find("iommuvm-hist ", b);
+      auto t = parse_hist(std::string_view(r.out).substr(b, end == std::string::npos ? std::string::npos : end - b),
+                          hist_trigger(e));
+      if (!t.found) throw Error(fmt::format("the hist trigger of {} was gone at the end of the window", e));
+      tables[e] = t;
+    }
+    auto j = tracepoint_counts(tables);
+    j["tracefs"] = tracing_;
+    if (!missing_.empty()) j["missing"] = missing_;
+    j["window_s"] = window_s();
+    return j;
+  }
+
+ private:
+  std::string trigger_file(const std::string& event) const {
+    auto colon = event.find(':');
+    return under_root(tracing_ + "/events/" + event.substr(0, colon) + "/" + event.substr(colon + 1) + "/trigger");
+  }
+  // sh -c 'while [ $# -gt 1 ]; do BODY; shift 2; done' sh TRIGGER FILE ...: every file and
+  // trigger is an argument, never part of the script.
+  std::vector<std::string> trigger_argv(const std::string& body, bool keep_going) const {
+    std::vector<std::string> argv{"sh", "-c",
+                                  "while [ $# -gt 1 ]; do " + body + "; shift 2; done" + (keep_going ? "; true" : ""),
+                                  "sh"};
+    for (const auto& e : events_) {
+      argv.push_back(hist_trigger(e));
+      argv.push_back(trigger_file(e));
+    }
+    return argv;
+  }
+  std::string tracing_;
+  std::vector<std::string> events_, missing_;
+};
+
 // ------------------------------------------------------------------ custom command
 
 class Custom final : public Base {
@@ -707,6 +800,10 @@ std::unique_ptr<Collector> make(const Context& ctx) {
     return std::make_unique<BpftraceIommu>(ctx);
   }
   if (k == "qemu-trace") return std::make_unique<QemuTrace>(ctx);
+  if (k == "tracepoints") {
+    for (const auto& e : s.events) check_tracepoint_name(e);
+    return std::make_unique<Tracepoints>(ctx);
+  }
   if (k == "custom") {
     parse_custom("", s.metrics);  // regexes compile and have one group
     return std::make_unique<Custom>(ctx);
@@ -714,7 +811,7 @@ std::unique_ptr<Collector> make(const Context& ctx) {
   throw InputError(
       fmt::format("collector {}: unknown kind '{}' (mpstat, pidstat, interrupts, perf-stat, "
                   "kvm-exits, bpftrace-iommu, "
-                  "qemu-trace, dmar-pmu, custom)",
+                  "qemu-trace, tracepoints, dmar-pmu, custom)",
                   s.name, k));
 }
 

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "iommuvm/spec/spec.hpp"
 #include "iommuvm/util/regex.hpp"
 #include "iommuvm/util/text.hpp"
 
@@ -516,6 +517,127 @@ json count_qemu_trace(std::string_view text, const std::vector<std::string>& pat
   }
   json out{{"events", events}, {"total", total}, {"other_lines", other}};
   if (!types.empty()) out["inv_desc_types"] = types;
+  if (patterns.empty() || std::any_of(patterns.begin(), patterns.end(),
+                                      [](const auto& p) { return glob_match(p, "vtd_inv_desc_iotlb_pages"); })) {
+    std::uint64_t iotlb = 0;
+    for (const auto& [name, n] : events.items())
+      if (name.rfind("vtd_inv_desc_iotlb_", 0) == 0) iotlb += n.get<std::uint64_t>();
+    out["iotlb_invalidations"] = iotlb;
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ tracefs hist
+
+void check_tracepoint_name(std::string_view name) {
+  if (!spec::is_tracepoint_name(name))
+    throw InputError(fmt::format("'{}' is not a tracepoint name (subsystem:event, e.g. iommu:unmap)",
+                                 text::bounded(std::string(name))));
+}
+
+std::string hist_trigger(std::string_view event) {
+  if (event == "intel_iommu:qi_submit") return "hist:keys=qw0";
+  if (event == "iommu:map" || event == "iommu:unmap") return "hist:keys=size";
+  return "hist:keys=common_pid";
+}
+
+HistTable parse_hist(std::string_view text, std::string_view trigger) {
+  HistTable t;
+  // The key field of TRIGGER: "hist:keys=size" -> "size".
+  auto eq = trigger.find('=');
+  std::string key(eq == std::string_view::npos ? std::string_view{} : trigger.substr(eq + 1));
+  bool in_table = false, totals = false;
+  for (auto line : text::split_lines(text, kLines)) {
+    auto s = text::trim(line);
+    if (starts_with(s, "# trigger info:")) {
+      auto info = text::trim(s.substr(15));
+      // Ours: exactly TRIGGER, then ':' and the kernel's defaults (vals, sort, size).
+      in_table = !t.found && starts_with(info, trigger) &&
+                 (info.size() == trigger.size() || info[trigger.size()] == ':' || info[trigger.size()] == ' ');
+      if (in_table) t.found = true;
+      totals = false;
+      continue;
+    }
+    if (!in_table) continue;
+    if (s == "Totals:") {
+      totals = true;
+      continue;
+    }
+    std::uint64_t v = 0;
+    if (totals) {
+      if (starts_with(s, "Hits:") && to_int(text::trim(s.substr(5)), v)) t.hits = v;
+      else if (starts_with(s, "Dropped:") && to_int(text::trim(s.substr(8)), v)) t.dropped = v;
+      else if (!s.empty() && !starts_with(s, "Entries:")) in_table = false;  // past this table
+      continue;
+    }
+    // "{ size:       4096 } hitcount:        228"
+    if (!starts_with(s, "{")) continue;
+    auto close = s.find('}');
+    if (close == std::string_view::npos)
+      throw ParseError("tracefs hist", fmt::format("unclosed key in '{}'", text::bounded(std::string(s))));
+    auto k = text::trim(s.substr(1, close - 1));
+    if (!starts_with(k, key + ":")) continue;
+    auto kv = text::trim(k.substr(key.size() + 1));
+    bool hex = starts_with(kv, "0x");
+    auto digits = hex ? kv.substr(2) : kv;
+    std::uint64_t keyval = 0;
+    auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), keyval, hex ? 16 : 10);
+    if (digits.empty() || ec != std::errc() || p != digits.data() + digits.size())
+      throw ParseError("tracefs hist", fmt::format("key '{}' is not a number", text::bounded(std::string(kv))));
+    auto rest = text::trim(s.substr(close + 1));
+    auto f = split_ws(rest.substr(std::min(rest.size(), std::string_view("hitcount:").size())));
+    std::uint64_t hits = 0;
+    if (!starts_with(rest, "hitcount:") || f.empty() || !to_int(f[0], hits))
+      throw ParseError("tracefs hist", fmt::format("no hitcount in '{}'", text::bounded(std::string(s))));
+    t.entries.emplace_back(keyval, hits);
+  }
+  return t;
+}
+
+std::string vtd_desc_type(std::uint64_t qw0) {
+  auto type = static_cast<unsigned>((qw0 & 0xf) | ((qw0 >> 5) & 0x70));
+  switch (type) {
+    case 1: return "context-cache";
+    case 2: return "iotlb";
+    case 3: return "device";
+    case 4: return "iec";
+    case 5: return "wait";
+    case 6: return "p-iotlb";
+    case 7: return "pasid-cache";
+    case 8: return "device-piotlb";
+    default: return fmt::format("type-{}", type);
+  }
+}
+
+json tracepoint_counts(const std::map<std::string, HistTable>& tables) {
+  json events = json::object(), out = json::object();
+  for (const auto& [event, t] : tables) {
+    json e{{"count", t.hits}};
+    if (t.dropped) e["dropped"] = t.dropped;
+    if (event == "iommu:map" || event == "iommu:unmap") {
+      std::uint64_t bytes = 0;
+      for (auto [size, hits] : t.entries) bytes += size * hits;
+      e["bytes"] = bytes;
+      bool map = event == "iommu:map";
+      out[map ? "maps" : "unmaps"] = t.hits;
+      out[map ? "map_bytes" : "unmap_bytes"] = bytes;
+    } else if (event == "intel_iommu:qi_submit") {
+      json by_type = json::object();
+      std::uint64_t iotlb = 0, dev = 0;
+      for (auto [qw0, hits] : t.entries) {
+        auto ty = vtd_desc_type(qw0);
+        by_type[ty] = by_type.value(ty, std::uint64_t{0}) + hits;
+        if (ty == "iotlb" || ty == "p-iotlb") iotlb += hits;
+        if (ty == "device" || ty == "device-piotlb") dev += hits;
+      }
+      e["by_type"] = by_type;
+      out["descriptors"] = t.hits;
+      out["iotlb_invalidations"] = iotlb;
+      out["devtlb_invalidations"] = dev;
+    }
+    events[event] = e;
+  }
+  out["events"] = events;
   return out;
 }
 

@@ -40,17 +40,16 @@ void add_reason(std::vector<std::string>& v, const std::string& why) {
 std::string program_of(const std::vector<std::string>& argv) { return argv.empty() ? "" : argv.front(); }
 
 // Collectors degrade to {"unsupported": ...} when their tool is missing: optional.
+// The program and root needs come from the kinds' one description (spec::collector_kinds).
 std::string collector_program(const spec::CollectorSpec& c) {
-  if (c.kind == "mpstat") return "mpstat";
-  if (c.kind == "pidstat") return "pidstat";
-  if (c.kind == "perf-stat" || c.kind == "kvm-exits" || c.kind == "dmar-pmu") return "perf";
-  if (c.kind == "bpftrace-iommu") return "bpftrace";
   if (c.kind == "custom") return program_of(c.command);
-  return "";
+  const auto* k = spec::collector_kind(c.kind);
+  return k ? std::string(k->program) : "";
 }
 
-bool collector_needs_root(const std::string& k) {
-  return k == "perf-stat" || k == "kvm-exits" || k == "dmar-pmu" || k == "bpftrace-iommu" || k == "qemu-trace";
+bool collector_needs_root(const std::string& kind) {
+  const auto* k = spec::collector_kind(kind);
+  return k && k->needs_root;
 }
 
 std::string login_of(const spec::Machine& m) {

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "iommuvm/spec/spec.hpp"
+
 namespace iommuvm::report {
 
 using results::Combination;
@@ -83,10 +85,14 @@ Breakdown breakdown(const Summary& s, const std::string& workload) {
     };
   };
   for (const auto& [name, c] : s.collectors) {
-    if (c.kind == "qemu-trace")
-      cols.push_back({label("vIOMMU invalidations/req", name, c.kind), "`" + per_request(name, "total") + "`",
-                      scaled(per_request(name, "total"), 1)});
-    else if (c.kind == "bpftrace-iommu") {
+    // The simple per-request columns of a kind, from its one description (spec::collector_kinds).
+    if (const auto* k = spec::collector_kind(c.kind))
+      for (const auto& col : k->columns) {
+        std::string field(col.field);
+        cols.push_back({label(spec::column_text(col.label, c.machine), name, c.kind), "`" + per_request(name, field) + "`",
+                        scaled(per_request(name, field), 1)});
+      }
+    if (c.kind == "bpftrace-iommu") {
       auto calls = [name](const std::vector<std::string>& fns) -> Value {
         return [name, fns](const Metrics& m) { return first_function(m, name, fns, "calls"); };
       };
@@ -97,16 +103,29 @@ Breakdown breakdown(const Summary& s, const std::string& workload) {
       cols.push_back({label("IOMMU µs/req", name, c.kind),
                       fmt::format("(iommu_map + max(iommu_unmap, qi_submit_sync)) `total_ns_per_request` / 1000 of `{}`", name),
                       bpf_time(name)});
-    } else if (c.kind == "kvm-exits")
-      cols.push_back({label("VM exits/req", name, c.kind), "`" + per_request(name, "exits") + "`",
-                      scaled(per_request(name, "exits"), 1)});
-    else if (c.kind == "perf-stat")
-      cols.push_back({label("Cycles/req", name, c.kind), "`" + per_request(name, "events.cycles") + "`",
-                      scaled(per_request(name, "events.cycles"), 1)});
-    else if (c.kind == "pidstat")
+    } else if (c.kind == "pidstat")
       cols.push_back({fmt::format("{} CPU µs/req", pidstat_label(c.process)) +
                           (per_kind["pidstat"] > 1 && c.process.empty() ? " (" + name + ")" : ""),
                       "`" + per_request(name, "cpu_s") + "` × 10⁶", scaled(per_request(name, "cpu_s"), 1e6)});
+  }
+  // The cross-check: the IOTLB invalidations a kernel counted (tracepoints) against those
+  // QEMU's vIOMMU received (qemu-trace), per run, as their ratio (1 = they agree).
+  for (const auto& [tname, t] : s.collectors) {
+    if (t.kind != "tracepoints") continue;
+    for (const auto& [qname, q] : s.collectors) {
+      if (q.kind != "qemu-trace") continue;
+      std::string a = per_request(tname, "iotlb_invalidations"), b = per_request(qname, "iotlb_invalidations");
+      std::string who = t.machine.empty() ? "host" : t.machine;
+      cols.push_back({per_kind["tracepoints"] > 1 || per_kind["qemu-trace"] > 1
+                          ? fmt::format("{} ÷ vIOMMU IOTLB inv. ({} / {})", who, tname, qname)
+                          : fmt::format("{} ÷ vIOMMU IOTLB inv.", who),
+                      fmt::format("`{}` / `{}`", a, b),
+                      [a, b](const Metrics& m) -> std::optional<double> {
+                        auto x = get(m, a), y = get(m, b);
+                        if (!x || !y || *y <= 0) return std::nullopt;
+                        return *x / *y;
+                      }});
+    }
   }
 
   // Components of the stacked figure (µs per request): the bpftrace profile (with the rest of

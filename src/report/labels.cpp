@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "iommuvm/policy/types.hpp"
+#include "iommuvm/spec/spec.hpp"
 #include "iommuvm/workload/generators.hpp"
 
 namespace iommuvm::report {
@@ -55,6 +56,16 @@ MetricMeaning collector_meaning(const std::vector<std::string>& parts,
   }
   const std::string& last = parts.back();
   bool per_request = std::find(parts.begin(), parts.end(), "per_request") != parts.end();
+  // The kinds' per-request columns name their figures (spec::collector_kinds).
+  if (const auto* k = spec::collector_kind(kind); k && per_request) {
+    std::string field;
+    for (auto it = std::find(parts.begin(), parts.end(), "per_request") + 1; it != parts.end(); ++it)
+      field += (field.empty() ? "" : ".") + *it;
+    std::string machine;
+    if (auto it = collectors.find(name); it != collectors.end()) machine = it->second.machine;
+    for (const auto& col : k->columns)
+      if (field == std::string(col.field) + "_per_request") return {spec::column_text(col.meaning, machine), "", 1};
+  }
   if (kind == "qemu-trace" && (last == "total_per_request" || last == "total"))
     return {per_request ? "vIOMMU invalidations per request" : "vIOMMU invalidations", "", 1};
   if (kind == "pidstat" && last == "cpu_s_per_request") return {fmt::format("{} CPU time per request", process == "qemu" ? "QEMU" : process), "µs", 1e6};

@@ -241,6 +241,11 @@ void check_semantics(const Spec& s, Diagnostics& diag) {
     if (const CollectorKind* k = collector_kind(c.kind))
       for (auto f : missing_collector_fields(c))
         diag.error(c.mark, fmt::format("collector '{}' of kind {} needs '{}' ({})", c.name, c.kind, f, k->what));
+    if (c.kind == "tracepoints")
+      for (const auto& e : c.events)
+        if (!is_tracepoint_name(e))
+          diag.error(c.mark, fmt::format("collector '{}': '{}' is not a tracepoint name (subsystem:event, e.g. iommu:unmap)",
+                                         c.name, text::bounded(e)));
   }
   for (const auto& a : s.matrix.axes)
     if (a.path == kCollectorsAxis && s.collectors.empty())

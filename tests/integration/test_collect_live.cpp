@@ -9,8 +9,11 @@
 #include <fstream>
 #include <thread>
 
+#include <unistd.h>
+
 #include "iommuvm/collect/collector.hpp"
 #include "iommuvm/remote/local.hpp"
+#include "iommuvm/util/fs.hpp"
 #include "test_support.hpp"
 
 using namespace iommuvm;
@@ -351,4 +354,49 @@ TEST(CollectLivePidstat, QemuFromTheLibvirtPidFile) {
   EXPECT_GT(m["cpu_s"].get<double>(), 0.1) << m.dump();
   EXPECT_FALSE(m.contains("vhost_threads"));
   EXPECT_TRUE(std::filesystem::exists(dir / "raw" / "qemu-cpu.txt"));
+}
+
+// The tracepoints collector on this machine's own kernel: tracefs mounted under a root prefix
+// (a second mount of the same tracing instance), hist triggers attached and removed for real.
+// A kernel without hist triggers (CONFIG_HIST_TRIGGERS) must say so; one with them must count
+// the execs of the window. The IOMMU events themselves are counted in the TCG guest
+// (tests/long/test_real_vm.cpp): this machine has no IOMMU.
+TEST(CollectLiveTracepoints, HistTriggersOnThisKernelOrItsReason) {
+  if (geteuid() != 0) GTEST_SKIP() << "mounting tracefs needs root";
+  test::TempDir dir;
+  auto root = dir / "root";
+  auto tracing = root / "sys/kernel/tracing";
+  std::filesystem::create_directories(tracing);
+  auto mounted = test::run_process({"mount", "-t", "tracefs", "nodev", tracing.string()});
+  if (mounted.exit_code != 0) GTEST_SKIP() << "cannot mount tracefs here: " << mounted.err;
+  struct Unmount {
+    std::filesystem::path p;
+    ~Unmount() { test::run_process({"umount", p.string()}); }
+  } unmount{tracing};
+  remote::LocalOptions lo;
+  lo.root = root;
+  auto machine = remote::make_local(lo);
+  spec::Spec config;
+  spec::CollectorSpec cs;
+  cs.name = "tp";
+  cs.kind = "tracepoints";
+  cs.events = {"sched:sched_process_exec", "iommu:map", "no_such_subsystem:no_event"};
+  auto c = make(Context{*machine, config, cs, (dir / "work").string(), dir / "raw", nullptr, "", false});
+  c->prepare();
+  c->start();
+  for (int i = 0; i < 5; ++i) test::run_process({"/bin/true"});
+  auto m = c->stop();
+  std::string trigger = iommuvm::fs::read_file(tracing / "events/sched/sched_process_exec/trigger");
+  if (trigger.find("hist") == std::string::npos) {
+    ASSERT_TRUE(m.contains("unsupported")) << m.dump();
+    EXPECT_NE(m["unsupported"].get<std::string>().find("CONFIG_HIST_TRIGGERS"), std::string::npos) << m.dump();
+    GTEST_SKIP() << "this kernel has no hist triggers; the collector said so: " << m["unsupported"].get<std::string>();
+  }
+  ASSERT_FALSE(m.contains("error")) << m.dump();
+  ASSERT_FALSE(m.contains("unsupported")) << m.dump();
+  EXPECT_GE(m["events"]["sched:sched_process_exec"]["count"].get<int>(), 5) << m.dump();
+  EXPECT_EQ(m["missing"], json::array({"no_such_subsystem:no_event"})) << m.dump();
+  // The triggers are gone after the window.
+  EXPECT_EQ(iommuvm::fs::read_file(tracing / "events/sched/sched_process_exec/trigger").find("hist:keys"), std::string::npos);
+  EXPECT_TRUE(std::filesystem::exists(dir / "raw" / "tp.txt"));
 }

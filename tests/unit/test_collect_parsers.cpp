@@ -389,6 +389,9 @@ TEST(CollectMake, KindsAndRequiredFields) {
   EXPECT_NE(make_kind("custom"), nullptr);
   cs.functions = {"bad name"};
   EXPECT_THROW(make_kind("bpftrace-iommu"), InputError);
+  EXPECT_NE(make_kind("tracepoints"), nullptr);
+  cs.events = {"iommu:map", "iommu/../x"};
+  EXPECT_THROW(make_kind("tracepoints"), InputError);
 }
 
 // ------------------------------------------------------------------ dry run
@@ -404,9 +407,9 @@ TEST(CollectDryRun, PlaceholdersNeverFail) {
   cs.command = {"my-profiler", "--flag"};
   cs.metrics = {{"x", "x=(\\d+)"}};
   cs.functions = {"iommu_map", "vtd_iommu_translate"};
-  for (auto kind : {"mpstat", "pidstat", "interrupts", "perf-stat", "kvm-exits", "bpftrace-iommu",
-                    "qemu-trace", "dmar-pmu", "custom"}) {
-    cs.name = std::string("c-") + kind;
+  for (const auto& k : spec::collector_kinds()) {  // every kind there is
+    std::string kind(k.name);
+    cs.name = "c-" + kind;
     cs.kind = kind;
     auto c = make(
         Context{machine, config, cs, "/run/iommuvm/work", raw.path(), nullptr, "guest1", true});
@@ -418,6 +421,7 @@ TEST(CollectDryRun, PlaceholdersNeverFail) {
   EXPECT_NE(text.find("mpstat -P ALL 1"), std::string::npos) << text;
   EXPECT_NE(text.find("perf stat -a"), std::string::npos) << text;
   EXPECT_NE(text.find("my-profiler --flag"), std::string::npos) << text;
+  EXPECT_NE(text.find("hist:keys=qw0 /sys/kernel/tracing/events/intel_iommu/qi_submit/trigger"), std::string::npos) << text;
   if (std::getenv("IOMMUVM_SHOW_DRY_RUN")) std::cout << text;
 }
 
@@ -439,4 +443,102 @@ TEST(Interrupts, InterfaceIrqsMatchNamesExactly) {
   // mlx5 names the PCI function, not the interface.
   EXPECT_EQ(interface_irqs(t, "enp202s0f0np0", "0000:ca:00.0"), (std::vector<std::string>{"140", "141", "142"}));
   EXPECT_EQ(interface_irqs(t, "enp202s0f1np1", "0000:ca:00.1"), (std::vector<std::string>{"150"}));
+}
+
+// ---------------------------------------------------------------- tracefs hist (tracepoints)
+
+TEST(CollectTracepoints, Names) {
+  EXPECT_NO_THROW(check_tracepoint_name("iommu:map"));
+  EXPECT_NO_THROW(check_tracepoint_name("intel_iommu:qi_submit"));
+  for (const char* bad : {"iommu", ":map", "iommu:", "iommu:map:x", "../iommu:map", "iommu:ma p", "iommu/x:map", ""})
+    EXPECT_THROW(check_tracepoint_name(bad), InputError) << bad;
+  EXPECT_EQ(hist_trigger("intel_iommu:qi_submit"), "hist:keys=qw0");
+  EXPECT_EQ(hist_trigger("iommu:unmap"), "hist:keys=size");
+  EXPECT_EQ(hist_trigger("sched:sched_switch"), "hist:keys=common_pid");
+}
+
+// The VT-d descriptor type: bits 3:0 of qw0, with bits 11:9 as type bits 6:4.
+TEST(CollectTracepoints, DescriptorTypes) {
+  EXPECT_EQ(vtd_desc_type(0x10012), "iotlb");  // page-selective, DID 1 (QEMU's trace above)
+  EXPECT_EQ(vtd_desc_type(0x11), "context-cache");
+  EXPECT_EQ(vtd_desc_type(0x2000000000000025), "wait");
+  EXPECT_EQ(vtd_desc_type(0x3), "device");
+  EXPECT_EQ(vtd_desc_type(0x4), "iec");
+  EXPECT_EQ(vtd_desc_type(0x6), "p-iotlb");
+  EXPECT_EQ(vtd_desc_type(0x7), "pasid-cache");
+  EXPECT_EQ(vtd_desc_type(0x200), "type-16");  // bit 9 = type bit 4
+  EXPECT_EQ(vtd_desc_type(0x0), "type-0");
+}
+
+TEST(CollectTracepoints, HistTablesOfTheirTrigger) {
+  // Two triggers on one event print two tables; only the one of ours counts.
+  std::string text =
+      "# event histogram\n#\n# trigger info: hist:keys=common_pid:vals=hitcount:sort=hitcount:size=2048 [active]\n#\n\n"
+      "{ common_pid:        123 } hitcount:          7\n\nTotals:\n    Hits: 7\n    Entries: 1\n    Dropped: 0\n\n"
+      "# event histogram\n#\n# trigger info: hist:keys=qw0:vals=hitcount:sort=hitcount:size=2048 [active]\n#\n\n"
+      "{ qw0:      65554 } hitcount:        457\n"
+      "{ qw0:        0x3 } hitcount:        229\n"
+      "{ qw0:         17 } hitcount:          1\n\nTotals:\n    Hits: 687\n    Entries: 3\n    Dropped: 2\n";
+  auto t = parse_hist(text, "hist:keys=qw0");
+  ASSERT_TRUE(t.found);
+  EXPECT_EQ(t.hits, 687u);
+  EXPECT_EQ(t.dropped, 2u);
+  ASSERT_EQ(t.entries.size(), 3u);
+  EXPECT_EQ(t.entries[0], std::make_pair(std::uint64_t{65554}, std::uint64_t{457}));
+  EXPECT_EQ(t.entries[1].first, 3u);
+  auto pid = parse_hist(text, "hist:keys=common_pid");
+  EXPECT_EQ(pid.hits, 7u);
+  EXPECT_FALSE(parse_hist(text, "hist:keys=size").found);
+  // "hist:keys=qw" is not "hist:keys=qw0".
+  EXPECT_FALSE(parse_hist(text, "hist:keys=qw").found);
+  // An empty table (no event in the window).
+  auto empty = parse_hist("# trigger info: hist:keys=size:vals=hitcount:sort=hitcount:size=2048 [active]\n\n"
+                          "Totals:\n    Hits: 0\n    Entries: 0\n    Dropped: 0\n",
+                          "hist:keys=size");
+  EXPECT_TRUE(empty.found);
+  EXPECT_EQ(empty.hits, 0u);
+  EXPECT_TRUE(empty.entries.empty());
+  // Malformed entries are a ParseError, never a crash or a zero.
+  for (const char* bad : {"{ size: 4096 hitcount: 1", "{ size: x } hitcount: 1", "{ size: 1 } hits: 1",
+                          "{ size: 1 } hitcount: many", "{ size: 99999999999999999999999 } hitcount: 1", "{ size: 0x } hitcount: 1"})
+    EXPECT_THROW(parse_hist(std::string("# trigger info: hist:keys=size [active]\n") + bad + "\n", "hist:keys=size"),
+                 ParseError)
+        << bad;
+}
+
+TEST(CollectTracepoints, CountsAndTheReportsFigures) {
+  std::map<std::string, HistTable> tables;
+  tables["iommu:map"] = {true, 230, 0, {{4096, 228}, {8192, 2}}};
+  tables["iommu:unmap"] = {true, 229, 0, {{4096, 229}}};
+  tables["intel_iommu:qi_submit"] = {true, 687, 0, {{0x10012, 400}, {0x20012, 57}, {0x3, 229}, {0x11, 1}}};
+  tables["sched:sched_switch"] = {true, 12, 3, {{1, 12}}};
+  auto j = tracepoint_counts(tables);
+  EXPECT_EQ(j["maps"], 230);
+  EXPECT_EQ(j["map_bytes"], 228 * 4096 + 2 * 8192);
+  EXPECT_EQ(j["unmaps"], 229);
+  EXPECT_EQ(j["unmap_bytes"], 229 * 4096);
+  EXPECT_EQ(j["iotlb_invalidations"], 457);
+  EXPECT_EQ(j["devtlb_invalidations"], 229);
+  EXPECT_EQ(j["descriptors"], 687);
+  EXPECT_EQ(j["events"]["intel_iommu:qi_submit"]["by_type"]["iotlb"], 457);
+  EXPECT_EQ(j["events"]["intel_iommu:qi_submit"]["by_type"]["context-cache"], 1);
+  EXPECT_EQ(j["events"]["sched:sched_switch"]["count"], 12);
+  EXPECT_EQ(j["events"]["sched:sched_switch"]["dropped"], 3);
+  // Figures of events not counted are absent, never 0.
+  auto only = tracepoint_counts({{"iommu:unmap", {true, 0, 0, {}}}});
+  EXPECT_FALSE(only.contains("iotlb_invalidations"));
+  EXPECT_EQ(only["unmaps"], 0);
+}
+
+// QEMU's own IOTLB invalidations: one vtd_inv_desc_iotlb_* line per IOTLB descriptor.
+TEST(CollectQemuTrace, IotlbInvalidationsForTheCrossCheck) {
+  std::string text =
+      "vtd_inv_desc_iotlb_pages iotlb invalidate domain 0x1 addr 0x1000 mask 0x0\n"
+      "vtd_inv_desc_iotlb_pages iotlb invalidate domain 0x1 addr 0x2000 mask 0x0\n"
+      "vtd_inv_desc_iotlb_domain iotlb invalidate whole domain 0x1\n"
+      "vtd_inv_desc_cc_domain context invalidate domain 0x1\n";
+  EXPECT_EQ(count_qemu_trace(text, {"vtd_inv_desc_*"})["iotlb_invalidations"], 3);
+  EXPECT_EQ(count_qemu_trace(text, {})["iotlb_invalidations"], 3);
+  // Patterns that cannot select the IOTLB events: no figure (not a 0 that looks measured).
+  EXPECT_FALSE(count_qemu_trace(text, {"vtd_inv_desc_cc*"}).contains("iotlb_invalidations"));
 }

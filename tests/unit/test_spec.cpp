@@ -255,7 +255,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"qemu-trace without file", kHead + "workloads:\n  redis: {}\ncollectors:\n  t: {kind: qemu-trace}\n", 7, 3,
                 "collector 't' of kind qemu-trace needs 'trace_file'"},
         BadCase{"custom without command", kHead + "workloads:\n  redis: {}\ncollectors:\n  c: {kind: custom, metrics: {a: 'a=(\\d+)'}}\n",
-                7, 3, "collector 'c' of kind custom needs 'command'"}));
+                7, 3, "collector 'c' of kind custom needs 'command'"},
+        BadCase{"tracepoint that is a path", kHead + "workloads:\n  redis: {}\ncollectors:\n  t: {kind: tracepoints, events: [iommu:map, '../../x:y']}\n",
+                7, 3, "collector 't': '../../x:y' is not a tracepoint name"}));
 
 TEST(SpecLoad, EveryCollectorKindHasOneDescription) {
   // The kinds validate accepts are the described ones; each with only its required fields is valid.

@@ -112,9 +112,40 @@ nlohmann::json parse_bpftrace_summary(std::string_view text);
 bool glob_match(std::string_view pattern, std::string_view name);
 // Lines "NAME args" or "PID@SEC.USEC:NAME args" (-msg timestamp=on). Counts complete
 // lines whose event matches one of PATTERNS (all when empty): {"events": {name: n},
-// "total": n, "inv_desc_types": {"iotlb": n}, "other_lines": n}. A trailing line without
+// "total": n, "inv_desc_types": {"iotlb": n}, "other_lines": n}, and "iotlb_invalidations":
+// the vtd_inv_desc_iotlb_* lines (one per IOTLB descriptor, by granularity), when PATTERNS
+// select those events. A trailing line without
 // newline is not counted (QEMU is still writing it).
 nlohmann::json count_qemu_trace(std::string_view text, const std::vector<std::string>& patterns);
+
+// ---------------------------------------------------------------- tracefs hist triggers
+// A tracepoint "subsystem:event" as tracefs names it (events/SUBSYSTEM/EVENT): letters,
+// digits and '_' on both sides. Throws InputError otherwise.
+void check_tracepoint_name(std::string_view name);
+// The hist trigger the tracepoints collector attaches to EVENT: keyed on the field that
+// tells the counts apart (qi_submit: qw0, whose low bits are the descriptor type; map and
+// unmap: size, so bytes are known), else on common_pid. "hist:keys=FIELD".
+std::string hist_trigger(std::string_view event);
+struct HistTable {
+  bool found = false;                 // a table of that trigger was in the text
+  std::uint64_t hits = 0;             // "Totals: Hits:"
+  std::uint64_t dropped = 0;          // "Dropped:" (table full)
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> entries;  // key value, hitcount
+};
+// The table of TRIGGER ("hist:keys=size") in a tracefs `hist` file (several triggers print
+// several tables, each after its "# trigger info: hist:keys=...:..." line). Key values are
+// decimal or 0x-hex. Throws ParseError for a malformed entry line.
+HistTable parse_hist(std::string_view text, std::string_view trigger);
+// The VT-d invalidation descriptor type of a queued-invalidation qw0 (bits 3:0, and 11:9 as
+// bits 6:4), by QEMU's names for them (its vtd_inv_desc trace event): "context-cache",
+// "iotlb", "device", "iec", "wait", "p-iotlb", "pasid-cache", "device-piotlb", else "type-N".
+std::string vtd_desc_type(std::uint64_t qw0);
+// The tracepoints collector's metrics from one table per event: {"events": {EVENT: {"count",
+// "dropped"?, "bytes" (map/unmap), "by_type" (qi_submit)}}, and the figures the report
+// reads: "maps", "unmaps", "map_bytes", "unmap_bytes", "iotlb_invalidations" (iotlb +
+// p-iotlb descriptors), "devtlb_invalidations" (device + device-piotlb), "descriptors"
+// (every qi_submit), each only when its event was counted.
+nlohmann::json tracepoint_counts(const std::map<std::string, HistTable>& tables);
 
 // ---------------------------------------------------------------- custom
 // Metric name -> regex with one capture group; the LAST match of each wins.

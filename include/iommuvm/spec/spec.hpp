@@ -235,12 +235,26 @@ struct CollectorSpec {
 
 // What each collector kind is and which of its fields it cannot run without: the one
 // description `validate` checks a spec against (docs/collectors.md lists the same kinds).
+// A per-request figure of a kind that the report shows as a breakdown column.
+struct CollectorColumn {
+  std::string_view field;    // in the collector's result: "total", "events.cycles"
+  std::string_view label;    // column label; "{machine}" is the collector's machine
+  std::string_view meaning;  // axis label of the per-request figure ("{machine}" likewise)
+};
 struct CollectorKind {
   std::string_view name;
   std::vector<std::string_view> required;  // CollectorSpec fields: process, trace_file, command, ...
   std::string_view what;                   // one line, for error messages
+  std::string_view program;                // the tool doctor looks for ("" none; custom: its command)
+  bool needs_root = false;                 // doctor: root (or sudo) on the collector's machine
+  std::vector<CollectorColumn> columns;    // the report's breakdown columns (bpftrace and pidstat: their own)
 };
 const std::vector<CollectorKind>& collector_kinds();
+// A tracepoint as tracefs names it, "subsystem:event" (events/SUBSYSTEM/EVENT): letters,
+// digits and '_' on both sides, at most 128 each. The tracepoints collector's `events`.
+bool is_tracepoint_name(std::string_view name);
+// A column's label or meaning with "{machine}" replaced by MACHINE ("" = the host).
+std::string column_text(std::string_view text, const std::string& machine);
 const CollectorKind* collector_kind(std::string_view name);
 // The required fields of C's kind that C lacks (empty: none, or an unknown kind).
 std::vector<std::string_view> missing_collector_fields(const CollectorSpec& c);
