@@ -289,6 +289,21 @@ void Engine::on_campaign_begin(const plan::Step&) {
 void Engine::on_campaign_end(const plan::Step& s) {
   if (run_) stop_processes(*run_);
   std::string cleanup = s.args.value("cleanup", std::string("restore"));
+  if (cleanup != "keep") {
+    // Before the guests are shut down, whose folders they also are. The private work folders (mktemp -d: server logs, uploaded files, collectors' output):
+    // what the campaign keeps was copied into its folder as each run ended.
+    for (const auto& [m, dir] : work_roots_) {
+      if (dir.empty() || dir.front() != '/' || dir.find("/iommuvm-") == std::string::npos) continue;
+      // A machine that cannot be reached (a guest that stopped itself) keeps its folder: said, not fatal.
+      try {
+        auto res = machine(m).run({{"rm", "-rf", "--", dir}, true, "", {}}, {std::chrono::milliseconds(60000)});
+        if (!res.ok()) progress_ << fmt::format("! could not remove the work folder {} on {}: {}\n", dir, m, res.err);
+      } catch (const std::exception& e) {
+        progress_ << fmt::format("! could not remove the work folder {} on {}: {}\n", dir, m, e.what());
+      }
+    }
+    work_roots_.clear();
+  }
   if (cleanup != "keep" && !plan_.runs.empty()) {
     // Guests are shut down for both 'shutdown' and 'restore'.
     if (backends_.hypervisor)
@@ -300,16 +315,6 @@ void Engine::on_campaign_end(const plan::Step& s) {
           progress_ << fmt::format("! could not shut down guest {}: {}\n", g.domain, e.what());
         }
       }
-  }
-  if (cleanup != "keep") {
-    // The private work folders (mktemp -d: server logs, uploaded files, collectors' output):
-    // what the campaign keeps was copied into its folder as each run ended.
-    for (const auto& [m, dir] : work_roots_) {
-      if (dir.empty() || dir.front() != '/' || dir.find("/iommuvm-") == std::string::npos) continue;
-      auto res = machine(m).run({{"rm", "-rf", "--", dir}, true, "", {}}, {std::chrono::milliseconds(60000)});
-      if (!res.ok()) progress_ << fmt::format("! could not remove the work folder {} on {}: {}\n", dir, m, res.err);
-    }
-    work_roots_.clear();
   }
   if (cleanup == "restore" && store_ && !options_.dry_run) {
     auto left = restore_machines(*store_, backends_.machines, progress_, backends_.hypervisor, true);

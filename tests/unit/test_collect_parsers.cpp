@@ -542,3 +542,26 @@ TEST(CollectQemuTrace, IotlbInvalidationsForTheCrossCheck) {
   // Patterns that cannot select the IOTLB events: no figure (not a 0 that looks measured).
   EXPECT_FALSE(count_qemu_trace(text, {"vtd_inv_desc_cc*"}).contains("iotlb_invalidations"));
 }
+
+// Captured in the TCG guest (Debian's 6.1 kernel, QEMU 7.2 intel-iommu in caching mode, strict):
+// the collector's stop() output over one redis-benchmark window of 20,000 requests.
+TEST(CollectTracepoints, CapturedGuestStrictWindow) {
+  auto text = slurp("tracefs_hist_guest_strict.txt");
+  std::map<std::string, HistTable> tables;
+  for (auto [event, file] : {std::pair{"iommu:map", "iommu/map"}, std::pair{"iommu:unmap", "iommu/unmap"},
+                             std::pair{"intel_iommu:qi_submit", "intel_iommu/qi_submit"}}) {
+    auto b = text.find(std::string("iommuvm-hist /sys/kernel/tracing/events/") + file + "/trigger\n");
+    ASSERT_NE(b, std::string::npos) << event;
+    auto e = text.find("iommuvm-hist ", b + 1);
+    tables[event] = parse_hist(text.substr(b, e == std::string::npos ? std::string::npos : e - b), hist_trigger(event));
+    ASSERT_TRUE(tables[event].found) << event;
+  }
+  auto j = tracepoint_counts(tables);
+  EXPECT_EQ(j["maps"], 80364);
+  EXPECT_EQ(j["unmaps"], 80364);
+  EXPECT_EQ(j["unmap_bytes"], 75552 * 4096 + 4812 * 8192);
+  // qw0 458994 = 0x700f2: a page-selective IOTLB invalidation; 0x10000000003: device IOTLB (ATS).
+  EXPECT_EQ(j["iotlb_invalidations"], 160747);
+  EXPECT_EQ(j["devtlb_invalidations"], 80371);
+  EXPECT_EQ(j["descriptors"], 241118);
+}
