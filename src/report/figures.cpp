@@ -296,7 +296,9 @@ Figure render_plot(const Plot& p) {
     for (double x : xs) g << (i++ ? ", " : "") << num(x);
     g << ")\n";
   }
-  if (p.zero_axis) g << "  set xzeroaxis lt -1 lw 1\n";
+  // Bars and losses are read from 0: the axis always holds it (a loss of 48 % must not
+  // look like a sliver above an axis that starts at 45 %).
+  if (p.zero_axis) g << "  set xzeroaxis lt -1 lw 1\n  set yrange [*<0:0<*]\n";
   else g << "  set yrange [0:*]\n";
   for (std::size_t pi = 0; pi < np; ++pi) {
     const auto& pan = p.panels[pi];

@@ -78,6 +78,18 @@ TEST(ReportFigures, GnuplotDrawsPdfSvgAndPng) {
     EXPECT_TRUE(test::is_pdf(figs / (std::string(name) + ".pdf")));
   }
   EXPECT_FALSE(std::filesystem::exists(figs / "spec-nothing.gp"));
+  // Losses are bars read from 0: the drawn y axis has a 0 tick whatever the losses are.
+  {
+    pugi::xml_document doc;
+    ASSERT_TRUE(doc.load_file((figs / "degradation-redis.svg").c_str()));
+    bool zero = false;
+    for (auto t : doc.select_nodes("//*[local-name()='text']")) {
+      std::string label = t.node().child_value();  // gnuplot pads tick labels: " 0"
+      label.erase(0, label.find_first_not_of(' '));
+      zero |= label == "0";
+    }
+    EXPECT_TRUE(zero) << "no 0 on the y axis of degradation-redis";
+  }
   std::string md = fs::read_file(t / "report/report.md");
   EXPECT_NE(md.find("4 of 4 figures drawn"), std::string::npos) << md;
   EXPECT_NE(md.find("![throughput-redis](figures/throughput-redis.png)"), std::string::npos);
