@@ -32,7 +32,8 @@ TEST_PKGS=(openssh-server openssh-client redis-server redis-tools memcached ngin
   python3-jsonschema grub-common clang)  # clang: scripts/fuzz.sh
 VM_PKGS=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils linux-image-amd64 busybox-static cpio
   openssh-server openssh-sftp-server openssh-client util-linux dash redis-server redis-tools nginx-light iproute2
-  mmdebstrap fdisk e2fsprogs)   # the last line: scripts/build-host.sh (the host VM's disk)
+  mmdebstrap fdisk e2fsprogs   # scripts/build-host.sh (the host VM's disk)
+  bpftrace)                     # scripts/build-guest.sh --with-bpftrace (the profiling guest)
 
 pkgs=("${BUILD_PKGS[@]}")
 [ "$test_deps" = 1 ] && pkgs+=("${TEST_PKGS[@]}")

@@ -37,6 +37,8 @@ if [ "${IOMMUVM_LONG:-0}" = 1 ]; then
     else
       echo "test.sh: the guest image or libvirtd is not available: the long tests will skip" >&2
     fi
+    # The guest with bpftrace (RealVm.ProfileInsideTheGuest; it skips with the reason without it).
+    bash scripts/build-guest.sh --with-bpftrace || echo "test.sh: the bpftrace guest image is not available: RealVm.ProfileInsideTheGuest will skip" >&2
     # The host VM's disk (tests/long/test_host_*: they boot it themselves, ctest stops it).
     if [ "${IOMMUVM_HOST_VM:-0}" = 1 ] || [ "${IOMMUVM_HOST_VM:-0}" = ci ]; then
       bash scripts/build-host.sh || echo "test.sh: the host VM image is not available: the host long tests will skip" >&2

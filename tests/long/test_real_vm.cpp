@@ -6,7 +6,8 @@
 // runs inside that namespace (ip netns exec); the root namespace never gets the guest's subnet, and
 // the test refuses to run when it has it. Skips with the reason when something is missing,
 // or when IOMMUVM_TIME_BUDGET_S (seconds left for this test) is below what it needs.
-// Measured on a 2-core shared machine: guest boot 10-30 s, the 7-run campaign 2.5-3.5 min.
+// Measured on a 2-core shared machine: guest boot 10-30 s, the 7-run campaign 2.5-3.5 min; the
+// profile campaign (ProfileInsideTheGuest, scripts/build-guest.sh --with-bpftrace) about 1.5 min.
 // The campaign's collectors count the vIOMMU invalidations and QEMU's CPU time per request;
 // `iommuvm report --figures` must then draw the throughput and breakdown figures.
 #include <gtest/gtest.h>
@@ -310,4 +311,84 @@ TEST_F(RealVm, CampaignTcgViommu) {
       auto p = camp / "report/figures" / (std::string(f) + ext);
       EXPECT_TRUE(stdfs::exists(p) && stdfs::file_size(p) > 0) << p;
     }
+}
+
+// (c) The guest kernel's own IOMMU profile, inside the guest: bpftrace-iommu (kprobe pairs) in
+// the guest image of `scripts/build-guest.sh --with-bpftrace`, next to the tracepoints it counts
+// and QEMU's vIOMMU invalidations, for guest strict and passthrough (caching mode on).
+TEST_F(RealVm, ProfileInsideTheGuest) {
+  if (auto why = over_budget(kBootNeeds + 300); !why.empty()) GTEST_SKIP() << why;
+  auto g = cache_dir().parent_path() / "guest-bpftrace";
+  for (const char* f : {"vmlinuz", "initrd.img", "id_ed25519"})
+    if (!stdfs::exists(g / f))
+      GTEST_SKIP() << "the bpftrace guest image is not built (" << (g / f).string()
+                   << " missing): run scripts/build-guest.sh --with-bpftrace";
+  stop_our_guests(*hv_);
+  test::TempDir tmp;
+  std::string spec = fs::read_file(stdfs::path(IOMMUVM_SOURCE_DIR) / "configs/examples/tcg-viommu-profile.yaml");
+  replace_all(spec, "../domains/tcg-viommu.xml", (stdfs::path(IOMMUVM_SOURCE_DIR) / "configs/domains/tcg-viommu.xml").string());
+  replace_all(spec, "/root/.cache/iommuvm/guest-bpftrace", g.string());
+  replace_all(spec, "~/.cache/iommuvm/guest-bpftrace", g.string());
+  auto spec_path = tmp / "profile.yaml";
+  {
+    std::ofstream(spec_path) << spec;
+  }
+  auto out = tmp / "results";
+  auto t0 = clock_type::now();
+  auto r = test::run_process(
+      test::in_netns(test::test_netns(), {test::binary_path().string(), "run", spec_path.string(), "--output", out.string()}));
+  double took = std::chrono::duration<double>(clock_type::now() - t0).count();
+  std::printf("profile campaign took %.0f s\n%s\n", took, r.out.c_str());
+  stop_our_guests(*hv_);
+  RecordProperty("campaign_s", fmt::format("{:.0f}", took));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+
+  std::map<std::string, nlohmann::json> runs;
+  stdfs::path camp;
+  for (auto& c : stdfs::directory_iterator(out / "tcg-viommu-profile")) camp = c.path();
+  ASSERT_FALSE(camp.empty()) << r.out << r.err;
+  for (auto& run : stdfs::directory_iterator(camp / "runs"))
+    if (stdfs::exists(run.path() / "run.json"))
+      runs[run.path().filename().string()] = nlohmann::json::parse(fs::read_file(run.path() / "run.json"));
+  ASSERT_EQ(runs.size(), 2u) << r.out << r.err;
+  for (const auto& [id, j] : runs) {
+    SCOPED_TRACE(id);
+    ASSERT_EQ(j.value("status", std::string()), "ok") << j.value("reason", std::string());
+    std::string eff = j.at("policy").at("guests").at("tcg-viommu").value("effective", std::string());
+    const auto& prof = j["collectors"]["guest-profile"];
+    ASSERT_TRUE(prof.contains("per_request")) << prof.dump();
+    const auto& fn = prof["functions"];
+    const auto& tp = j["collectors"]["guest-iommu"];
+    ASSERT_TRUE(tp.contains("per_request")) << tp.dump();
+    auto calls = [&](const char* f) { return fn.contains(f) ? fn[f].value("calls", 0.0) : 0.0; };
+    double requests = j["metrics"].value("requests", 0.0);
+    ASSERT_GT(requests, 0);
+    std::printf("%-40s %-11s __iommu_map %.3f/req %.1f us/req, __iommu_unmap %.3f/req %.1f us/req, "
+                "qi_submit_sync %.3f/req %.1f us/req; tracepoints: unmaps %.3f/req, descriptors %.3f/req\n",
+                id.c_str(), eff.c_str(), calls("__iommu_map") / requests,
+                fn.contains("__iommu_map") ? fn["__iommu_map"].value("total_ns", 0.0) / requests / 1000 : 0.0,
+                calls("__iommu_unmap") / requests,
+                fn.contains("__iommu_unmap") ? fn["__iommu_unmap"].value("total_ns", 0.0) / requests / 1000 : 0.0,
+                calls("qi_submit_sync") / requests,
+                fn.contains("qi_submit_sync") ? fn["qi_submit_sync"].value("total_ns", 0.0) / requests / 1000 : 0.0,
+                tp.value("unmaps", 0.0) / requests, tp.value("descriptors", 0.0) / requests);
+    if (eff == "strict") {
+      EXPECT_GT(calls("__iommu_unmap") / requests, 0.5);
+      EXPECT_GT(fn["__iommu_unmap"].value("total_ns", 0.0), 0.0);
+      EXPECT_GT(calls("qi_submit_sync") / requests, 0.5);
+      // The kprobes see the calls the tracepoints count (each window is its own collector's).
+      EXPECT_NEAR(calls("__iommu_unmap") / tp.value("unmaps", 1.0), 1.0, 0.25);
+    } else {
+      ASSERT_EQ(eff, "passthrough");
+      EXPECT_EQ(calls("__iommu_unmap"), 0.0);
+      EXPECT_EQ(calls("qi_submit_sync"), 0.0);
+      EXPECT_EQ(tp.value("unmaps", -1.0), 0.0);
+    }
+  }
+  // The report's time breakdown comes from the guest's bpftrace profile.
+  auto rep = test::run_process({test::binary_path().string(), "report", camp.string(), "--figures"});
+  ASSERT_EQ(rep.exit_code, 0) << rep.out << rep.err;
+  std::string md = fs::read_file(camp / "report/report.md");
+  EXPECT_NE(md.find("IOMMU µs/req"), std::string::npos) << md;
+  EXPECT_NE(md.find("IOTLB flushes/req"), std::string::npos) << md;
 }
