@@ -76,6 +76,7 @@ bool Engine::needed(std::size_t index) const {
     if (t.run.empty() && step_key(t) == key) return false;  // the next step like this one serves the runs after it
     if (t.kind == kind::run_begin && !done_runs_.count(t.run) && !unneeded_runs_.count(t.run)) {
       const auto& point = plan_.runs.at(static_cast<std::size_t>(t.run_index));
+      if (point.canary) continue;  // a canary serves the runs after it, it needs nothing itself
       if (!point.extra || !store_ || decide_extra(t.run_index).more) return true;
     }
   }
@@ -103,7 +104,7 @@ ExitCode Engine::run() {
   campaign_start_ = std::chrono::steady_clock::now();
   if (!done_runs_.empty())
     progress_ << fmt::format("Resuming {}: {} of {} runs already finished\n", store_ ? store_->dir().string() : "",
-                             done_runs_.size(), plan_.runs.size());
+                             done_runs_.size(), planned_runs());
   summary_.resumed = static_cast<int>(done_runs_.size());
   // After the controller rebooted its own machine: the steps up to that reboot are done
   // (its runs are finished, the switch happened); the reboot step itself checks the boot.
@@ -134,6 +135,11 @@ ExitCode Engine::run() {
     if (i < resume_step && s.kind != kind::campaign_begin) continue;
     if (!s.run.empty() && (done_runs_.count(s.run) || unneeded_runs_.count(s.run))) continue;
     extra_decision_.reset();
+    if (s.kind == kind::run_begin && plan_.runs.at(static_cast<std::size_t>(s.run_index)).canary &&
+        !canary_needed(plan_.runs.at(static_cast<std::size_t>(s.run_index)))) {
+      unneeded_runs_.insert(s.run);  // every run of its configuration is finished (resume)
+      continue;
+    }
     if (s.kind == kind::run_begin && plan_.runs.at(static_cast<std::size_t>(s.run_index)).extra) {
       auto d = decide_extra(s.run_index);
       if (!d.more) {
@@ -159,7 +165,7 @@ ExitCode Engine::run() {
       continue;  // the run failed or was blocked earlier: go straight to its end
     if (!s.run.empty() && s.kind == kind::run_end && !run_) continue;
     if (options_.status) {
-      std::size_t n = plan_.runs.size() - unneeded_runs_.size();
+      std::size_t n = planned_runs() - unneeded_runs_.size();
       int done = summary_.ok + summary_.failed + summary_.skipped + summary_.resumed;
       options_.status(status_line(done, n, s.run, s.summary, 0));
     }
@@ -171,7 +177,7 @@ ExitCode Engine::run() {
     progress_ << fmt::format("Rebooting {}: the campaign stops here and resumes after the boot ({} runs of {} finished); "
                              "follow it with: journalctl -b -fu iommuvm-resume\n",
                              resume_.value("machine", std::string()), summary_.ok + summary_.failed + summary_.skipped + summary_.resumed,
-                             plan_.runs.size());
+                             planned_runs());
     progress_.flush();
     return ExitCode::rebooting;
   }
@@ -356,7 +362,8 @@ void Engine::on_run_begin(const plan::Step& s) {
     r.record["extra_repetition"] = why;
     ++summary_.extra;
   }
-  if (store_) r.raw_dir = store_->raw_dir(point.id);
+  if (point.canary) r.record["canary"] = true;
+  if (store_) r.raw_dir = point.canary ? store_->canary_raw_dir(point.id) : store_->raw_dir(point.id);
   audit_mark(r, point.config);
   run_ = std::move(r);
   // A configuration whose switch failed or whose policy did not take effect is not measured.
@@ -415,6 +422,12 @@ void Engine::finish_run(std::string status) {
   if (!host_switch_.empty()) r.record["policy"]["host_switch"] = host_switch_;
   r.record["system"] = system_;
   if (!tuning_applied_.empty()) r.record["tuning"] = tuning_applied_;
+  if (plan_.runs.at(static_cast<std::size_t>(r.index)).canary) {
+    finish_canary(r, status);
+    run_.reset();
+    return;
+  }
+  flag_from_canary(r);
   if (store_ && !options_.dry_run) store_->write_run(r.record);
   if (status == "ok") ++summary_.ok;
   else if (status == "failed") {
@@ -427,7 +440,7 @@ void Engine::finish_run(std::string status) {
 }
 
 void Engine::print_progress(const RunState& r, const std::string& status) {
-  std::size_t n = plan_.runs.size() - unneeded_runs_.size();  // extra repetitions not ruled out yet included
+  std::size_t n = planned_runs() - unneeded_runs_.size();  // extra repetitions not ruled out yet included
   int done = summary_.ok + summary_.failed + summary_.skipped + summary_.resumed;
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - campaign_start_).count();
   double eta = runs_done_this_invocation_ > 0

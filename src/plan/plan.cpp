@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <numeric>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -129,6 +130,27 @@ json guest_key(const Spec& cfg, const spec::GuestSpec& g) {
           {"data_ip", g.data_ip}};
 }
 
+// The canary of RUN: its configuration with the client cut short (spec canary:), no warm-up,
+// no collectors; its combo is RUN's (the configuration it stands for).
+namespace {
+spec::RunPoint canary_of(const spec::RunPoint& run) {
+  spec::RunPoint c;
+  c.id = "canary-" + run.id;
+  c.combo = run.combo;
+  c.workload = run.workload;
+  c.canary = true;
+  c.params = run.params;
+  c.config = run.config;
+  auto& cl = c.config.workloads.front().client;
+  const auto& k = run.config.canary;
+  if (cl.requests > 0) cl.requests = std::min(cl.requests, k.requests);
+  if (cl.duration_s > 0) cl.duration_s = std::min(cl.duration_s, k.seconds);
+  cl.warmup_s = 0;
+  c.config.collectors.clear();
+  return c;
+}
+}  // namespace
+
 double expected_run_seconds(const Spec& cfg, const spec::Workload& w) {
   double measure = w.client.duration_s;
   if (measure <= 0) {
@@ -189,7 +211,11 @@ Plan build(const Spec& base, std::vector<spec::RunPoint> points) {
 
   std::string cur_host, cur_guest, cur_tune, cur_nic;
   bool guest_running = false;
-  for (std::size_t ri = 0; ri < plan.runs.size(); ++ri) {
+  // Canaries: appended to plan.runs after the loop (their steps name those indices).
+  std::vector<spec::RunPoint> canaries;
+  std::set<std::string> canaried;  // workloads with a canary since the last boot
+  const std::size_t planned = plan.runs.size();
+  for (std::size_t ri = 0; ri < planned; ++ri) {
     const auto& run = plan.runs[ri];
     const Spec& cfg = run.config;
     const auto& w = cfg.workloads.front();
@@ -198,7 +224,7 @@ Plan build(const Spec& base, std::vector<spec::RunPoint> points) {
 
     // Host boot configuration.
     std::string hk = host_key(cfg).dump();
-    bool host_rebooted = false;
+    bool host_rebooted = false, host_switched = hk != cur_host;
     if (hk != cur_host) {
       const auto& hp = cfg.policy.host;
       if (hp.policy && !host.empty()) {
@@ -305,6 +331,32 @@ Plan build(const Spec& base, std::vector<spec::RunPoint> points) {
     std::string cm = client_machine(cfg, w);
     std::string cms = cm;  // every client machine, for the step descriptions
     for (std::size_t i = 1; i < w.client.machines.size(); ++i) cms += ", " + w.client.machines[i];
+
+    // A canary of this workload first, after every boot (and at the start): the same steps as
+    // a run, on a short copy of this run's configuration.
+    if (host_switched || host_rebooted || guest_restarted) canaried.clear();
+    if (cfg.canary.enabled && !run.extra && canaried.insert(w.name).second) {
+      spec::RunPoint c = canary_of(run);
+      int ci = static_cast<int>(planned + canaries.size());
+      const auto& cw = c.config.workloads.front();
+      std::string amount = cw.client.requests > 0 ? fmt::format("{} requests", cw.client.requests)
+                                                  : fmt::format("{} s", cw.client.duration_s);
+      steps.push_back({kind::run_begin, "", c.id, ci, {{"params", c.params}, {"repetition", 1}, {"canary", true}},
+                       fmt::format("canary {}: a short run of {} ({}) before the runs of this configuration", c.id,
+                                   w.name, amount)});
+      steps.push_back({kind::server_start, sm, c.id, ci, {{"workload", w.name}, {"kind", w.kind}},
+                       fmt::format("start {} server on {} and wait until it answers", w.kind, sm)});
+      steps.push_back({kind::client_measure, cm, c.id, ci, {{"workload", w.name}, {"tool", w.client.tool}},
+                       fmt::format("canary measurement with {} from {} ({})", w.client.tool, cms, amount)});
+      steps.push_back({kind::server_stop, sm, c.id, ci, {{"workload", w.name}},
+                       fmt::format("stop the {} server on {}", w.kind, sm)});
+      steps.push_back({kind::run_end, "", c.id, ci, {{"canary", true}},
+                       fmt::format("compare canary {} with the previous canary of this configuration (max drop {} %)",
+                                   c.id, pct_text(numbers::fraction_or_percent(cfg.canary.max_drop)))});
+      totals.estimated_seconds += expected_run_seconds(c.config, cw);
+      ++totals.canaries;
+      canaries.push_back(std::move(c));
+    }
     json begin_args = {{"params", run.params}, {"repetition", run.repetition}};
     std::string condition;
     if (run.extra) {
@@ -329,6 +381,7 @@ Plan build(const Spec& base, std::vector<spec::RunPoint> points) {
                        fmt::format("cool down for {} s", cfg.matrix.cooldown_s)});
     (run.extra ? totals.extra_seconds : totals.estimated_seconds) += expected_run_seconds(cfg, w);
   }
+  for (auto& c : canaries) plan.runs.push_back(std::move(c));
   std::string cleanup = base.cleanup == spec::Cleanup::keep       ? "keep"
                         : base.cleanup == spec::Cleanup::shutdown ? "shutdown"
                                                                    : "restore";
@@ -343,8 +396,11 @@ json Plan::to_json() const {
   j["spec_hash"] = spec_hash;
   j["runs"] = json::array();
   for (const auto& r : runs)
-    j["runs"].push_back({{"id", r.id}, {"combo", r.combo}, {"workload", r.workload}, {"repetition", r.repetition},
-                         {"params", r.params}});
+  {
+    json rj = {{"id", r.id}, {"combo", r.combo}, {"workload", r.workload}, {"repetition", r.repetition}, {"params", r.params}};
+    if (r.canary) rj["canary"] = true;
+    j["runs"].push_back(rj);
+  }
   j["steps"] = json::array();
   for (const auto& s : steps) {
     json st = {{"kind", s.kind}, {"summary", s.summary}, {"args", s.args}};
@@ -356,6 +412,7 @@ json Plan::to_json() const {
                  {"host_reboots", totals.host_reboots},
                  {"guest_restarts", totals.guest_restarts},
                  {"estimated_seconds", static_cast<long long>(totals.estimated_seconds + 0.5)}};
+  if (totals.canaries) j["totals"]["canaries"] = totals.canaries;
   if (totals.extra_runs)
     j["totals"]["extra"] = {{"runs", totals.extra_runs},
                             {"max_cv", totals.max_cv},
@@ -375,8 +432,9 @@ void print(const Plan& plan, std::ostream& out) {
     out << fmt::format("* [{}] {}\n", s.machine.empty() ? "controller" : s.machine, s.summary);
   }
   const auto& t = plan.totals;
-  out << fmt::format("Totals: {} runs, {} host reboots (at most), {} guest boots, about {}\n", t.runs, t.host_reboots,
-                     t.guest_restarts, text::duration_text(t.estimated_seconds));
+  out << fmt::format("Totals: {} runs{}, {} host reboots (at most), {} guest boots, about {}\n", t.runs,
+                     t.canaries ? fmt::format(" and {} canaries", t.canaries) : "", t.host_reboots, t.guest_restarts,
+                     text::duration_text(t.estimated_seconds));
   if (t.extra_runs)
     out << fmt::format("Variance control: up to {} more repetitions (about {} more) where a combination's throughput CV "
                        "is above {} %; they run within their configuration, no extra reboots\n",

@@ -451,8 +451,10 @@ void write_markdown(const Summary& s, const RenderOutcome* figures, std::ostream
   for (const auto& r : s.runs)
     for (const auto& f : r.kernel_log)
       if (f.action == "flag") flagged.push_back({r.id, "kernel log: " + kernel_class_title(f.cls), f.machine + ": " + f.text});
+  for (const auto& r : s.runs)
+    for (const auto& [kind, text] : r.flags) flagged.push_back({r.id, kind, text});
   if (flagged.empty()) {
-    out << fmt::format("None (no combination's CV above {} %, no policy mismatch, no flagged kernel-log line).\n\n",
+    out << fmt::format("None (no combination's CV above {} %, no policy mismatch, no flagged kernel-log line, no canary drop).\n\n",
                        pct(s.max_cv * 100));
   } else {
     table_head(out, {"What", "Flag", "Detail"});

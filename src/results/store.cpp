@@ -228,6 +228,33 @@ void CampaignStore::write_run(const json& run) {
 void CampaignStore::journal(const json& entry) { fs::append_line(dir_ / "journal.jsonl", entry.dump()); }
 void CampaignStore::undo(const json& entry) { fs::append_line(dir_ / "undo.jsonl", entry.dump()); }
 
+stdfs::path CampaignStore::canary_raw_dir(const std::string& id) const {
+  return contained_path(dir_, stdfs::path("canaries") / id / "raw");
+}
+void CampaignStore::append_canary(const json& entry) { fs::append_line(dir_ / "canaries.jsonl", entry.dump()); }
+std::vector<json> CampaignStore::canaries() const {
+  std::vector<json> out;
+  std::error_code ec;
+  if (!stdfs::exists(dir_ / "canaries.jsonl", ec)) return out;
+  std::size_t n = 0;
+  std::string content = fs::read_file(dir_ / "canaries.jsonl");
+  for (auto l : text::split_lines(content)) {
+    ++n;
+    if (l.empty()) continue;
+    try {
+      auto j = json::parse(l);
+      if (j.is_object()) {
+        out.push_back(std::move(j));
+        continue;
+      }
+    } catch (const json::exception&) {
+    }
+    spdlog::warn("{}:{}: not a canary entry, ignored: {}", (dir_ / "canaries.jsonl").string(), n,
+                 text::escape_invalid_utf8(std::string(l.substr(0, 200))));
+  }
+  return out;
+}
+
 std::vector<json> CampaignStore::undo_entries() const {
   std::vector<json> out;
   std::error_code ec;

@@ -232,6 +232,9 @@ RunRecord make_record(const json& r) {
     for (const auto& f : r["kernel_log"]["findings"])
       if (f.is_object())
         rec.kernel_log.push_back({str_field(f, "machine"), str_field(f, "class"), str_field(f, "action"), str_field(f, "text")});
+  if (r.contains("flags") && r["flags"].is_array())
+    for (const auto& f : r["flags"])
+      if (f.is_object()) rec.flags.emplace_back(str_field(f, "kind"), str_field(f, "text"));
   const json pol = r.contains("policy") && r["policy"].is_object() ? r["policy"] : json::object();
   if (pol.contains("host") && pol["host"].is_object()) {
     const json& h = pol["host"];
@@ -554,6 +557,7 @@ json to_json(const Summary& s) {
                {"params", r.params}, {"host_policy", r.host_policy}, {"guest_policy", r.guest_policy},
                {"mismatches", r.mismatches}};
     if (!r.extra_reason.empty()) rj["extra_repetition"] = r.extra_reason;
+    for (const auto& [kind, text] : r.flags) rj["flags"].push_back({{"kind", kind}, {"text", text}});
     if (!r.kernel_log.empty()) {
       rj["kernel_log"] = json::array();
       for (const auto& f : r.kernel_log)

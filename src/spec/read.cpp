@@ -954,6 +954,15 @@ Spec read_spec(const Node& tree, const std::string& file, Diagnostics& diag, boo
       if (auto act = audit::parse_action(v)) s.audit.actions[c.name] = *act;
     }
   }
+  {
+    // canary: present (a mapping, even empty) = on, unless enabled: false.
+    Obj c(ctx, top.child("canary"), "canary", tree.mark);
+    s.canary.enabled = c.present();
+    c.boolean("enabled", s.canary.enabled);
+    c.seconds("seconds", s.canary.seconds, 0.5, 3600);
+    c.integer("requests", s.canary.requests, 1, 100000000);
+    c.number("max_drop", s.canary.max_drop, 0.001, 99.9);
+  }
   each_named(top, "collectors", [&](const std::string& n, const Node& v, const Mark& m) {
     CollectorSpec c;
     c.name = n;

@@ -215,3 +215,37 @@ workloads:
   double boots = 2 * cfg.guests.front().expected_boot_s + 2 * b.loaded.spec.machine("host")->reboot.expected_s;
   EXPECT_DOUBLE_EQ(p.totals.estimated_seconds, runs + boots);
 }
+
+// Canaries: one per workload before the runs of each configuration (after each reboot), on a
+// cut-down copy of the first run's configuration, appended to Plan::runs and not counted as runs.
+TEST(Plan, ACanaryAfterEveryBootBeforeTheRunsOfItsConfiguration) {
+  std::string spec = host_spec("{repetitions: 2, order: interleaved}") + "canary: {requests: 100}\n";
+  auto b = build(spec);
+  const auto& p = b.plan;
+  EXPECT_EQ(p.totals.runs, 4);
+  EXPECT_EQ(p.totals.canaries, 4);  // interleaved: strict, passthrough, strict, passthrough: 4 boots
+  ASSERT_EQ(p.runs.size(), 8u);
+  // The step sequence: every reboot is followed (after its verification) by a canary's run.begin
+  // before the first real run.begin.
+  std::vector<std::string> seq;
+  for (const auto& s : p.steps)
+    if (s.kind == plan::kind::host_reboot) seq.push_back("reboot");
+    else if (s.kind == plan::kind::run_begin) seq.push_back(p.runs.at(static_cast<std::size_t>(s.run_index)).canary ? "canary" : "run");
+  EXPECT_THAT(seq, ElementsAre("reboot", "canary", "run", "reboot", "canary", "run", "reboot", "canary", "run", "reboot",
+                               "canary", "run"));
+  for (std::size_t i = 4; i < 8; ++i) {
+    const auto& c = p.runs[i];
+    ASSERT_TRUE(c.canary);
+    EXPECT_EQ(c.id.rfind("canary-", 0), 0u);
+    const auto& cl = c.config.workloads.front().client;
+    EXPECT_EQ(cl.requests, 100);
+    EXPECT_EQ(cl.warmup_s, 0);
+    EXPECT_TRUE(c.config.collectors.empty());
+  }
+  // The canary stands for the configuration of the run after it: the same combo.
+  EXPECT_EQ(p.runs[4].combo, p.runs[0].combo);
+  // Without canary: none.
+  auto none = build(host_spec("{repetitions: 2}"));
+  EXPECT_EQ(none.plan.totals.canaries, 0);
+  EXPECT_EQ(none.plan.runs.size(), 4u);
+}

@@ -98,6 +98,12 @@ class Engine {
   // Kernel-log audit (steps_audit.cpp): the mark at the run's start, the verdict at its end.
   void audit_mark(RunState& r, const spec::Spec& cfg);
   void audit_collect(RunState& r, const spec::Spec& cfg);
+  // Canaries (steps_canary.cpp): the end of a canary run (kept in canaries.jsonl, compared
+  // with the previous canary of its configuration), and the flags it leaves on later runs.
+  void finish_canary(RunState& r, const std::string& status);
+  void flag_from_canary(RunState& r);
+  bool canary_needed(const spec::RunPoint& canary) const;
+  std::size_t planned_runs() const;  // Plan::runs without the canaries
   void stop_processes(RunState& run);
   void cleanup_all();
   remote::Remote& machine(const std::string& name);
@@ -172,6 +178,7 @@ class Engine {
   nlohmann::json system_ = nlohmann::json::object();
   std::map<std::string, nlohmann::json> tuning_applied_;
   std::map<std::string, std::string> versions_;  // "machine|program" -> first line of its version output
+  std::map<std::string, std::string> canary_flags_;  // combo -> why its last canary flags the runs that follow
  public:
   // OWN, shortened to what is left of the current step's timeout (timeouts: in the spec).
   std::chrono::milliseconds cap(std::chrono::milliseconds own) const;

@@ -46,6 +46,7 @@ struct Step {
 
 struct Totals {
   int runs = 0;        // planned runs (matrix.repetitions)
+  int canaries = 0;    // canary runs (spec canary:), in Plan::runs after the planned ones
   int extra_runs = 0;  // at most this many more: repetitions up to matrix.max_repetitions, run while the CV > max_cv
   double max_cv = 0;   // the CV threshold as a fraction
   double extra_seconds = 0;  // estimate for all extra runs (not in estimated_seconds)
@@ -57,7 +58,7 @@ struct Totals {
 struct Plan {
   std::string name;
   std::string spec_hash;  // sha256 of the spec text
-  std::vector<spec::RunPoint> runs;  // in execution order
+  std::vector<spec::RunPoint> runs;  // in execution order, then the canaries (RunPoint::canary)
   std::vector<Step> steps;
   Totals totals;
 

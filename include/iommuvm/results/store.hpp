@@ -73,6 +73,12 @@ class CampaignStore {
   void write_run(const nlohmann::json& run);  // atomically, to runs/<id>/run.json
   void journal(const nlohmann::json& entry);  // one line in journal.jsonl
   void undo(const nlohmann::json& entry);     // one line in undo.jsonl
+  // Canaries (spec canary:): canaries/<id>/raw for their raw output, and one line each in
+  // canaries.jsonl ({id, combo, workload, status, throughput_ops, ...}); read back in order,
+  // a torn or damaged line skipped with a warning (a canary only flags, it never loses data).
+  std::filesystem::path canary_raw_dir(const std::string& canary_id) const;
+  void append_canary(const nlohmann::json& entry);
+  std::vector<nlohmann::json> canaries() const;
   std::vector<nlohmann::json> undo_entries() const;
   void set_status(const std::string& status);
 

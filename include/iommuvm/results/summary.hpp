@@ -65,6 +65,7 @@ struct RunRecord {
   std::string extra_reason;  // an extra repetition (variance control): why it ran; "" otherwise
   std::map<std::string, double> metrics;
   std::vector<KernelFinding> kernel_log;
+  std::vector<std::pair<std::string, std::string>> flags;  // run.json flags: kind ("canary"), text
 };
 
 struct Comparison {

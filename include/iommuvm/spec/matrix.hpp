@@ -19,6 +19,8 @@ struct RunPoint {
   std::string workload;  // name of the workload
   int repetition = 1;    // 1-based
   bool extra = false;    // past matrix.repetitions: run only while the CV is above matrix.max_cv
+  bool canary = false;   // a canary (spec canary:): a short run before the runs of its configuration,
+                         // kept in canaries.jsonl, not in runs/; combo is the configuration's
   nlohmann::json params;  // axis path -> value, "workload" included; sorted keys
   Spec config;            // the spec with this run's values, reduced to its workload
 };

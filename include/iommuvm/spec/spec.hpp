@@ -311,6 +311,14 @@ struct Spec {
   int switch_retries = 1;  // retries.switch: retries of a failed step between runs (reboot, guest start, ...)
   // audit: what the kernel log of each machine between a run's start and end does to the run.
   audit::Settings audit;
+  // canary: a short run of each workload at the start of the campaign and after each host
+  // reboot or guest restart, compared with the previous canary of the same configuration.
+  struct Canary {
+    bool enabled = false;   // on when the spec has a canary: mapping
+    double seconds = 5;     // duration-based clients: their duration is cut to this
+    int requests = 2000;    // request-count clients (redis-benchmark -n, memaslap, ab): cut to this
+    double max_drop = 0.10;  // fraction (or percent when > 1): a larger drop flags the runs that follow
+  } canary;
 
   // Where it came from.
   std::string source_path;
