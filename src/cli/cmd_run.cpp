@@ -94,7 +94,7 @@ void add_run(CLI::App& app, Context& ctx) {
         b.machines[m.name] = owned.back().get();
       }
       std::unique_ptr<virt::Hypervisor> hv;
-      if (!spec.guests.empty()) hv = std::make_unique<engine::RecordingHypervisor>(spec.hypervisor.uri, std::cout);
+      if (!spec.guests.empty()) hv = std::make_unique<engine::RecordingHypervisor>(engine::hypervisor_uri(spec), std::cout);
       b.hypervisor = hv.get();
       engine::Engine e(plan, b, opts, std::cout, nullptr);
       e.run();

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
+
 #include "iommuvm/remote/local.hpp"
 #include "iommuvm/remote/ssh.hpp"
 #include "iommuvm/util/error.hpp"
@@ -87,10 +89,51 @@ std::unique_ptr<remote::Remote> lazy_remote(const spec::Spec& spec, const spec::
   return std::make_unique<LazyRemote>(spec, m);
 }
 
+namespace {
+// RFC 3986 percent-encoding of a query value (unreserved characters and '/' kept).
+std::string uri_escape(const std::string& v) {
+  std::string out;
+  for (unsigned char c : v) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '/') out += static_cast<char>(c);
+    else out += fmt::format("%{:02X}", c);
+  }
+  return out;
+}
+}  // namespace
+
+std::string hypervisor_uri(const spec::Spec& spec) {
+  const std::string& uri = spec.hypervisor.uri;
+  const spec::Machine* m = spec.hypervisor.machine.empty() ? nullptr : spec.machine(spec.hypervisor.machine);
+  if (!m || m->local) return uri;
+  // Local form: SCHEME:///PATH with a scheme without a transport ("qemu", not "qemu+ssh").
+  auto colon = uri.find(":///");
+  if (colon == std::string::npos) return uri;
+  std::string scheme = uri.substr(0, colon), path = uri.substr(colon + 3);
+  if (scheme.find('+') != std::string::npos || scheme == "test") return uri;
+  if (!m->ssh.jump.empty())
+    throw InputError(fmt::format("hypervisor.uri '{}' is local to the controller, but libvirt runs on '{}', reached through "
+                                 "the jump host '{}': give hypervisor.uri in full (e.g. {}+ssh://{}/system with the jump "
+                                 "host in ~/.ssh/config)",
+                                 uri, m->name, m->ssh.jump, scheme, m->ssh.host));
+  std::string auth = m->ssh.user.empty() ? "" : uri_escape(m->ssh.user) + "@";
+  std::string host = m->ssh.host.find(':') != std::string::npos ? "[" + m->ssh.host + "]" : m->ssh.host;
+  std::string port = m->ssh.port == 22 ? "" : fmt::format(":{}", m->ssh.port);
+  std::vector<std::string> q;
+  if (!m->ssh.identity_files.empty()) q.push_back("keyfile=" + uri_escape(expand_home(m->ssh.identity_files.front())));
+  std::string kh = m->ssh.known_hosts.empty() ? "~/.ssh/known_hosts" : m->ssh.known_hosts;
+  q.push_back("known_hosts=" + uri_escape(expand_home(kh)));
+  const std::string& check = m->ssh.host_key_check;
+  q.push_back(std::string("known_hosts_verify=") + (check == "off" ? "ignore" : check == "accept-new" ? "auto" : "normal"));
+  q.push_back(std::string("sshauth=") + (m->ssh.agent ? "agent,privkey" : "privkey"));
+  std::string query;
+  for (const auto& x : q) query += (query.empty() ? "?" : "&") + x;
+  return fmt::format("{}+libssh://{}{}{}{}{}", scheme, auth, host, port, path, query);
+}
+
 RealBackends connect_all(const spec::Spec& spec) {
   RealBackends b;
   for (const auto& m : spec.machines) b.machines[m.name] = lazy_remote(spec, m);
-  if (!spec.guests.empty() && !spec.hypervisor.uri.empty()) b.hypervisor = virt::connect_libvirt(spec.hypervisor.uri);
+  if (!spec.guests.empty() && !spec.hypervisor.uri.empty()) b.hypervisor = virt::connect_libvirt(hypervisor_uri(spec));
   return b;
 }
 

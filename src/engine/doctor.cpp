@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "iommuvm/engine/connect.hpp"
 #include "iommuvm/engine/guest_xml.hpp"
 #include "iommuvm/virt/libvirt.hpp"
 #include "machine_io.hpp"
@@ -121,6 +122,7 @@ doctor::HypervisorFacts gather_hypervisor(const plan::Plan& plan, const std::fil
   h.uri = base.hypervisor.uri;
   std::unique_ptr<virt::Hypervisor> hv;
   try {
+    h.uri = hypervisor_uri(base);  // libvirtd on hypervisor.machine, over its SSH settings
     hv = virt::connect_libvirt(h.uri);
     h.connected = true;
     h.version = hv->library_version();

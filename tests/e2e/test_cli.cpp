@@ -146,8 +146,12 @@ TEST(Cli, DryRunPrintsEveryActionAndTouchesNothing) {
   // VFs, libvirt, the guest's network over the VF, servers and generators, exactly quoted.
   EXPECT_NE(out.find("/sys/bus/pci/devices/<host:PCI address of enp202s0f0np0>/sriov_numvfs"), std::string::npos);
   EXPECT_NE(out.find("[host] $ ip link set enp202s0f0np0 vf 0 mac 52:54:00:36:54:b4"), std::string::npos);
-  EXPECT_NE(out.find("[libvirt qemu:///system] virDomainDefineXML network-server"), std::string::npos);
-  EXPECT_NE(out.find("[libvirt qemu:///system] virDomainCreate network-server"), std::string::npos);
+  // qemu:///system on the host reached over SSH: libvirtd there, through its SSH settings.
+  const std::string lv = "[libvirt qemu+libssh://root@r650-host/system?keyfile=";
+  EXPECT_EQ(out.find("[libvirt qemu:///system]"), std::string::npos);
+  EXPECT_NE(out.find(lv), std::string::npos) << out;
+  EXPECT_NE(out.find("sshauth=agent,privkey] virDomainDefineXML network-server"), std::string::npos);
+  EXPECT_NE(out.find("sshauth=agent,privkey] virDomainCreate network-server"), std::string::npos);
   EXPECT_NE(out.find("[guest] $ sudo -n -- ip addr replace 10.10.1.100/24"), std::string::npos);
   EXPECT_NE(out.find("redis-server --port 6379 --bind 10.10.1.100"), std::string::npos);
   // The private work folder is made by mktemp -d on the machine at run time.
