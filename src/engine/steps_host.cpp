@@ -70,8 +70,9 @@ std::string kernel_path_for(const std::string& kernel_choice, const std::string&
 
 // The kernel a verification expects: what software.host_kernel asks for (the GRUB methods)
 // or software.host_kexec_kernel (kexec); empty: any.
-std::string expected_kernel(const spec::Spec& cfg) {
-  auto m = cfg.policy.host.method;
+std::string expected_kernel(const spec::Spec& cfg, const plan::Step& verify) {
+  // The method the plan chose (method: auto picks one per switch), else the spec's.
+  auto m = policy::parse_method(verify.args.value("method", std::string())).value_or(cfg.policy.host.method);
   if (m == policy::Method::kexec) return cfg.software.host_kexec_kernel;
   if (m == policy::Method::runtime || m == policy::Method::none) return "";
   return cfg.software.host_kernel;
@@ -101,12 +102,12 @@ void Engine::on_host_verify(const plan::Step& s) {
   host_evidence_ = verify_machine(machine(s.machine), expected, options_.dry_run, mismatch, under_test);
   // The booted kernel must be the one asked for: GRUB falls back to the default entry when a
   // title does not exist, and that boot must not be measured as the requested kernel's.
-  std::string want_kernel = expected_kernel(config(s));
+  std::string want_kernel = expected_kernel(config(s), s);
   std::string booted = host_evidence_.value("kernel", "");
   if (expected && !options_.dry_run && !policy::kernel_choice_matches(want_kernel, booted)) {
     auto rel = policy::release_of_kernel_choice(want_kernel);
     std::string why = fmt::format("booted kernel {}, but {} asks for {}", booted,
-                                  config(s).policy.host.method == policy::Method::kexec ? "software.host_kexec_kernel"
+                                  s.args.value("method", std::string()) == "kexec" ? "software.host_kexec_kernel"
                                                                                        : "software.host_kernel",
                                   rel ? *rel : "'" + want_kernel + "' (names no release)");
     host_evidence_["kernel_mismatch"] = why;
@@ -235,7 +236,7 @@ void Engine::on_host_set_policy(const plan::Step& s) {
   std::string cmdline = facts.cmdline.value_or("");
   // Already there? Then no switch and no reboot.
   if (!options_.dry_run && method != policy::Method::runtime && policy::requested_policy(cmdline, vendor) == pol &&
-      policy::kernel_choice_matches(expected_kernel(cfg), facts.kernel)) {
+      policy::kernel_choice_matches(expected_kernel(cfg, s), facts.kernel)) {
     progress_ << fmt::format("  host {} already boots with {}: no switch needed\n", s.machine, policy::to_string(pol));
     switch_skip_until_ = plan::kind::host_verify;
     step_note_ = "already in effect";

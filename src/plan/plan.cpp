@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <map>
 #include <numeric>
+#include <optional>
+#include <tuple>
 #include <set>
 
 #include <fmt/format.h>
@@ -40,6 +42,28 @@ json policy_json(const spec::LayerPolicy& l) {
 
 bool method_reboots(policy::Method m) {
   return m != policy::Method::runtime && m != policy::Method::none;
+}
+
+// method: auto, for the host: the cheapest method that reaches POL after the plan's previous
+// host policy PREV (nullopt: the first switch, when what is booted is not known), and why.
+// runtime (seconds, no reboot) when the IOMMU is on since a switch of this plan, a NIC names
+// the device whose group is switched and no other kernel is asked for; else kexec (no
+// firmware) unless a kernel is asked for that only GRUB can boot; else grub-oneshot.
+std::pair<policy::Method, std::string> auto_method(const Spec& cfg, policy::Policy pol, std::optional<policy::Policy> prev) {
+  using policy::Method;
+  using policy::Policy;
+  bool kernel = !cfg.software.host_kernel.empty();
+  if (pol != Policy::off && prev && *prev != Policy::off && !kernel && cfg.nic.present())
+    return {Method::runtime, "auto: runtime, no reboot: the IOMMU is on since the last switch, and the NIC's group is what changes"};
+  std::string why = pol == Policy::off ? "the IOMMU cannot be turned off at runtime"
+                    : !prev            ? "the first switch: the policy booted now is not known"
+                    : *prev == Policy::off ? "the IOMMU is off in the kernel booted now"
+                    : kernel           ? "software.host_kernel asks for another kernel"
+                                       : "no nic: runtime switches the group of the NIC under test only";
+  if (!kernel || !cfg.software.host_kexec_kernel.empty())
+    return {Method::kexec, fmt::format("auto: kexec, no firmware reboot ({})", why)};
+  return {Method::grub_oneshot,
+          fmt::format("auto: grub-oneshot ({}; kexec would need software.host_kexec_kernel for that kernel)", why)};
 }
 
 std::string host_name(const Spec& cfg) {
@@ -211,6 +235,7 @@ Plan build(const Spec& base, std::vector<spec::RunPoint> points) {
 
   std::string cur_host, cur_guest, cur_tune, cur_nic;
   bool guest_running = false;
+  std::optional<policy::Policy> prev_host_policy;  // for method: auto
   // Canaries: appended to plan.runs after the loop (their steps name those indices).
   std::vector<spec::RunPoint> canaries;
   std::set<std::string> canaried;  // workloads with a canary since the last boot
@@ -228,7 +253,10 @@ Plan build(const Spec& base, std::vector<spec::RunPoint> points) {
     if (hk != cur_host) {
       const auto& hp = cfg.policy.host;
       if (hp.policy && !host.empty()) {
-        auto method = hp.method == policy::Method::automatic ? policy::Method::grub_oneshot : hp.method;
+        auto method = hp.method;
+        std::string why;
+        if (method == policy::Method::automatic) std::tie(method, why) = auto_method(cfg, *hp.policy, prev_host_policy);
+        prev_host_policy = *hp.policy;
         const auto* hm = cfg.machine(host);
         std::string pol(policy::to_string(*hp.policy));
         std::string meth(policy::to_string(method));
@@ -245,8 +273,10 @@ Plan build(const Spec& base, std::vector<spec::RunPoint> points) {
                           {"kernel", cfg.software.host_kernel},
                           {"kexec_kernel", cfg.software.host_kexec_kernel},
                           {"kexec_initrd", cfg.software.host_kexec_initrd}},
-                         fmt::format("set host IOMMU policy to {} via {}{}", pol, meth,
-                                     cfg.software.host_kernel.empty() ? "" : " for kernel " + cfg.software.host_kernel)});
+                         fmt::format("set host IOMMU policy to {} via {}{}{}", pol, meth,
+                                     cfg.software.host_kernel.empty() ? "" : " for kernel " + cfg.software.host_kernel,
+                                     why.empty() ? "" : " (" + why + ")")});
+        if (!why.empty()) steps.back().args["auto"] = why;
         if (method_reboots(method)) {
           steps.push_back({kind::host_reboot, host, "", -1,
                            {{"method", meth}, {"timeout_s", hm ? hm->reboot.timeout_s : 900.0}},
@@ -255,7 +285,8 @@ Plan build(const Spec& base, std::vector<spec::RunPoint> points) {
           totals.estimated_seconds += hm ? hm->reboot.expected_s : 240;
           host_rebooted = true;
         }
-        steps.push_back({kind::host_verify, host, "", -1, {{"expected", pol}, {"accept_effective", cfg.policy.accept_effective}},
+        steps.push_back({kind::host_verify, host, "", -1,
+                         {{"expected", pol}, {"accept_effective", cfg.policy.accept_effective}, {"method", meth}},
                          fmt::format("verify the host's effective IOMMU policy is {}", pol)});
       } else if (cur_host.empty() && !host.empty()) {
         steps.push_back({kind::host_verify, host, "", -1, {{"expected", nullptr}, {"accept_effective", true}},

@@ -249,3 +249,41 @@ TEST(Plan, ACanaryAfterEveryBootBeforeTheRunsOfItsConfiguration) {
   EXPECT_EQ(none.plan.totals.canaries, 0);
   EXPECT_EQ(none.plan.runs.size(), 4u);
 }
+
+// method: auto picks, per switch, the cheapest method that can reach the policy, and says why.
+TEST(Plan, AutoPicksTheCheapestMethodPerSwitch) {
+  auto spec = [](const std::string& extra) {
+    return R"(name: t
+machines:
+  host: {ssh: root@r650:22, vendor: intel}
+policy:
+  host: {policy: [strict, lazy, off, passthrough], method: auto}
+workloads:
+  redis: {server: {machine: host}, client: {machine: host, requests: 1000}}
+)" + extra;
+  };
+  auto methods = [](const plan::Plan& p) {
+    std::vector<std::string> out;
+    for (const auto& s : p.steps)
+      if (s.kind == plan::kind::host_set_policy) out.push_back(s.args["policy"].get<std::string>() + ":" + s.args["method"].get<std::string>());
+    return out;
+  };
+  // With the NIC under test: the first switch boots (kexec: what is booted is not known), then
+  // runtime while the IOMMU stays on; off, and the switch after it, need a boot again.
+  auto with_nic = build(spec("nic: {pf: enp202s0f0np0}\nmatrix: {order: grouped}\n"));
+  EXPECT_THAT(methods(with_nic.plan), ElementsAre("strict:kexec", "lazy:runtime", "off:kexec", "passthrough:kexec"));
+  EXPECT_EQ(with_nic.plan.totals.host_reboots, 3);
+  for (const auto& s : with_nic.plan.steps)
+    if (s.kind == plan::kind::host_set_policy) {
+      ASSERT_TRUE(s.args.contains("auto")) << s.args.dump();
+      EXPECT_NE(s.summary.find(s.args["auto"].get<std::string>()), std::string::npos) << s.summary;
+    }
+  EXPECT_NE(with_nic.plan.steps[1].args["auto"].get<std::string>().find("first switch"), std::string::npos);
+  // Without a NIC there is no group to switch: kexec every time.
+  auto no_nic = build(spec(""));
+  EXPECT_THAT(methods(no_nic.plan), ElementsAre("strict:kexec", "lazy:kexec", "off:kexec", "passthrough:kexec"));
+  // A GRUB kernel title without a kexec kernel: only GRUB can boot it.
+  auto titled = build(spec("software: {host_kernel: 'Ubuntu, with Linux 6.12.9-vanilla'}\n"));
+  EXPECT_THAT(methods(titled.plan), ElementsAre("strict:grub-oneshot", "lazy:grub-oneshot", "off:grub-oneshot",
+                                                "passthrough:grub-oneshot"));
+}
