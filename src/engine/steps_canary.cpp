@@ -69,7 +69,7 @@ void Engine::finish_canary(RunState& r, const std::string& status) {
     canary_flags_.erase(point.workload);
   }
   if (store_ && !options_.dry_run) store_->append_canary(entry);
-  progress_ << fmt::format("[canary] {} {}{}\n", r.id, status, flag.empty() ? line : ": " + flag);
+  progress_ << (flag.empty() ? fmt::format("[canary] {} {}{}\n", r.id, status, line) : fmt::format("[canary] {}\n", flag));
   progress_.flush();
 }
 
