@@ -15,7 +15,9 @@ void add_plan(CLI::App& app, Context& ctx) {
   sub->add_flag("--json", *as_json, "Print the plan as JSON");
   sub->callback([spec_path, as_json, &ctx] {
     auto c = load_campaign(*spec_path);
-    auto p = plan::build(c.loaded.spec, std::move(c.points));
+    const auto& spec = c.loaded.spec;
+    auto measured = measured_switch_times(std::filesystem::path(spec.output) / spec.name);
+    auto p = plan::build(spec, std::move(c.points), measured);
     if (*as_json)
       std::cout << p.to_json().dump(2) << "\n";
     else

@@ -55,7 +55,9 @@ void add_run(CLI::App& app, Context& ctx) {
   sub->callback([a, &ctx] {
     auto c = load_campaign(a->spec);
     const spec::Spec& spec = c.loaded.spec;
-    auto plan = plan::build(spec, std::move(c.points));
+    std::filesystem::path out_root = a->output.empty() ? std::filesystem::path(spec.output) : std::filesystem::path(a->output);
+    // Estimates from the switch times earlier campaigns of this experiment measured.
+    auto plan = plan::build(spec, std::move(c.points), measured_switch_times(out_root / spec.name));
     engine::Options opts;
     opts.dry_run = a->dry_run;
     opts.fail_fast = a->fail_fast;
@@ -64,7 +66,6 @@ void add_run(CLI::App& app, Context& ctx) {
     opts.spec_dir = std::filesystem::path(a->spec).parent_path();
     if (opts.spec_dir.empty()) opts.spec_dir = ".";
 
-    std::filesystem::path out_root = a->output.empty() ? std::filesystem::path(spec.output) : std::filesystem::path(a->output);
     // The same campaign again, from anywhere: what the resume unit runs when the controller
     // reboots its own machine (never --fresh: that would start another campaign).
     {

@@ -185,7 +185,11 @@ double expected_run_seconds(const Spec& cfg, const spec::Workload& w) {
   return kSetup + w.client.warmup_s + measure + cfg.matrix.cooldown_s;
 }
 
-Plan build(const Spec& base, std::vector<spec::RunPoint> points) {
+std::string measured_key(const std::string& kind, const std::string& who, const std::string& how) {
+  return how.empty() ? kind + "|" + who : kind + "|" + who + "|" + how;
+}
+
+Plan build(const Spec& base, std::vector<spec::RunPoint> points, const Measured& measured) {
   Plan plan;
   plan.name = base.name;
   plan.spec_hash = base.hash;
@@ -236,6 +240,17 @@ Plan build(const Spec& base, std::vector<spec::RunPoint> points) {
   std::string cur_host, cur_guest, cur_tune, cur_nic;
   bool guest_running = false;
   std::optional<policy::Policy> prev_host_policy;  // for method: auto
+  // A measured time where earlier campaigns have one (noted once), else the spec's.
+  std::set<std::string> noted;
+  auto estimate = [&](const std::string& key, double expected, const std::string& what) {
+    auto it = measured.seconds.find(key);
+    if (it == measured.seconds.end()) return expected;
+    if (noted.insert(key).second)
+      totals.estimate_notes.push_back(fmt::format("{}: {} (median of {} measured in earlier campaigns; the spec says {})", what,
+                                                  text::duration_text(it->second.first), it->second.second,
+                                                  text::duration_text(expected)));
+    return it->second.first;
+  };
   // Canaries: appended to plan.runs after the loop (their steps name those indices).
   std::vector<spec::RunPoint> canaries;
   std::set<std::string> canaried;  // workloads with a canary since the last boot
@@ -282,7 +297,8 @@ Plan build(const Spec& base, std::vector<spec::RunPoint> points) {
                            {{"method", meth}, {"timeout_s", hm ? hm->reboot.timeout_s : 900.0}},
                            fmt::format("reboot {} ({}) and wait for it to come back with a new boot id", host, meth)});
           ++totals.host_reboots;
-          totals.estimated_seconds += hm ? hm->reboot.expected_s : 240;
+          totals.estimated_seconds += estimate(measured_key(kind::host_reboot, host, meth), hm ? hm->reboot.expected_s : 240,
+                                               fmt::format("reboots of {} via {}", host, meth));
           host_rebooted = true;
         }
         steps.push_back({kind::host_verify, host, "", -1,
@@ -325,7 +341,8 @@ Plan build(const Spec& base, std::vector<spec::RunPoint> points) {
                          {{"guest", g.name}, {"domain", g.domain}, {"machine", g.machine}, {"timeout_s", g.boot_timeout_s}},
                          fmt::format("start guest {} and wait for SSH on {}", g.domain, g.machine)});
         ++totals.guest_restarts;
-        totals.estimated_seconds += g.expected_boot_s;
+        totals.estimated_seconds += estimate(measured_key(kind::guest_start, g.name), g.expected_boot_s,
+                                             fmt::format("starts of guest {}", g.name));
         std::string expected = settings["policy"].get<std::string>();
         steps.push_back({kind::guest_verify, g.machine, "", -1,
                          {{"guest", g.name},
@@ -444,6 +461,7 @@ json Plan::to_json() const {
                  {"guest_restarts", totals.guest_restarts},
                  {"estimated_seconds", static_cast<long long>(totals.estimated_seconds + 0.5)}};
   if (totals.canaries) j["totals"]["canaries"] = totals.canaries;
+  if (!totals.estimate_notes.empty()) j["totals"]["measured"] = totals.estimate_notes;
   if (totals.extra_runs)
     j["totals"]["extra"] = {{"runs", totals.extra_runs},
                             {"max_cv", totals.max_cv},
@@ -466,6 +484,7 @@ void print(const Plan& plan, std::ostream& out) {
   out << fmt::format("Totals: {} runs{}, {} host reboots (at most), {} guest boots, about {}\n", t.runs,
                      t.canaries ? fmt::format(" and {} canaries", t.canaries) : "", t.host_reboots, t.guest_restarts,
                      text::duration_text(t.estimated_seconds));
+  for (const auto& n : t.estimate_notes) out << "  estimated from measurements: " << n << "\n";
   if (t.extra_runs)
     out << fmt::format("Variance control: up to {} more repetitions (about {} more) where a combination's throughput CV "
                        "is above {} %; they run within their configuration, no extra reboots\n",

@@ -1,11 +1,14 @@
 // The built iommuvm binary on the example specs: validate, plan, dry run, exit codes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "iommuvm/util/text.hpp"
 #include "test_support.hpp"
 
 using namespace iommuvm;
@@ -183,4 +186,41 @@ TEST(Cli, VmRenderReadsTheVfAddressFromLibvirt) {
       << r.out;
   EXPECT_NE(r.out.find("intel_iommu=on iommu.passthrough=1</cmdline>"), std::string::npos);
   EXPECT_EQ(r.out.find("assumed"), std::string::npos);
+}
+
+// plan's estimates come from the switch times earlier campaigns of the experiment measured
+// (their journal.jsonl), here the real TCG campaign's guest starts, where there are some.
+TEST(Cli, PlanEstimatesFromMeasuredSwitchTimes) {
+  test::TempDir cwd;
+  auto sample = test::data_path("results/tcg-viommu-sample");
+  auto before = cli({"plan", example("tcg-viommu.yaml")}, cwd.path().string());
+  ASSERT_EQ(before.exit_code, 0) << before.err;
+  EXPECT_EQ(before.out.find("estimated from measurements"), std::string::npos) << before.out;
+  std::filesystem::create_directories(cwd / "results/tcg-viommu");
+  std::filesystem::copy(sample, cwd / "results/tcg-viommu/20261101T000000Z", std::filesystem::copy_options::recursive);
+  // The median of the sample's guest.start seconds, read here independently.
+  std::vector<double> starts;
+  std::ifstream in(sample / "journal.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    auto j = json::parse(line);
+    if (j["kind"] == "guest.start" && j["status"] == "ok") starts.push_back(j["seconds"].get<double>());
+  }
+  ASSERT_FALSE(starts.empty());
+  std::sort(starts.begin(), starts.end());
+  double median = starts.size() % 2 ? starts[starts.size() / 2] : (starts[starts.size() / 2 - 1] + starts[starts.size() / 2]) / 2;
+  auto after = cli({"plan", "--json", example("tcg-viommu.yaml")}, cwd.path().string());
+  ASSERT_EQ(after.exit_code, 0) << after.err;
+  auto j = json::parse(after.out);
+  ASSERT_TRUE(j["totals"].contains("measured")) << j["totals"].dump();
+  std::string note = j["totals"]["measured"][0];
+  EXPECT_NE(note.find(fmt::format("starts of guest tcg-viommu: {}", iommuvm::text::duration_text(median))), std::string::npos)
+      << note;
+  EXPECT_NE(note.find(fmt::format("median of {} measured", starts.size())), std::string::npos) << note;
+  // A damaged journal in another campaign folder changes nothing and breaks nothing.
+  std::filesystem::create_directories(cwd / "results/tcg-viommu/20261102T000000Z");
+  std::ofstream(cwd / "results/tcg-viommu/20261102T000000Z/plan.json") << "{not json";
+  std::ofstream(cwd / "results/tcg-viommu/20261102T000000Z/journal.jsonl") << "\x01\x02";
+  auto damaged = cli({"plan", "--json", example("tcg-viommu.yaml")}, cwd.path().string());
+  ASSERT_EQ(damaged.exit_code, 0) << damaged.err;
+  EXPECT_EQ(json::parse(damaged.out)["totals"]["measured"], j["totals"]["measured"]);
 }

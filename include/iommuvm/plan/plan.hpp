@@ -3,6 +3,7 @@
 #pragma once
 
 #include <ostream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,7 @@ struct Totals {
   int host_reboots = 0;    // upper bound: the engine skips a reboot when the machine already matches
   int guest_restarts = 0;  // guest boots, the first one included
   double estimated_seconds = 0;
+  std::vector<std::string> estimate_notes;  // the measured times the estimate used
 };
 
 struct Plan {
@@ -66,7 +68,15 @@ struct Plan {
 };
 
 // Order the runs and lay out the steps. Pure: same input, same plan.
-Plan build(const spec::Spec& base, std::vector<spec::RunPoint> points);
+// Switch times measured in earlier campaigns of the same experiment (their journal.jsonl):
+// "host.reboot|MACHINE|METHOD" and "guest.start|GUEST" -> median seconds and how many.
+struct Measured {
+  std::map<std::string, std::pair<double, int>> seconds;
+};
+std::string measured_key(const std::string& kind, const std::string& who, const std::string& how = "");
+// MEASURED replaces the spec's expected times (reboot.expected, guests' expected_boot) in the
+// estimate; Totals::estimate_notes says which.
+Plan build(const spec::Spec& base, std::vector<spec::RunPoint> points, const Measured& measured = {});
 
 // The plan for people: runs with their parameters, every switch, reboot and restart, totals.
 void print(const Plan& plan, std::ostream& out);
