@@ -385,9 +385,12 @@ void SimulatedRemote::reboot_into_next() {
   model_.cmdline = cmdline;
   ++model_.boot;
   model_.running.clear();
-  // sysfs and /proc do not outlive the boot.
-  for (auto it = model_.files.begin(); it != model_.files.end();)
-    it = it->first.find("/sys/kernel/iommu_groups/") != std::string::npos ? model_.files.erase(it) : std::next(it);
+  // sysfs does not outlive the boot.
+  const std::string sys = fs::under_root(root(), "/sys/").string();
+  std::erase_if(model_.files, [&](const auto& f) { return starts_with(f.first, sys); });
+  std::erase_if(model_.links, [&](const auto& l) { return starts_with(l.first, sys); });
+  model_.files.insert(model_.boot_sysfs_files.begin(), model_.boot_sysfs_files.end());
+  model_.links.insert(model_.boot_sysfs_links.begin(), model_.boot_sysfs_links.end());
 }
 
 remote::Process SimulatedRemote::start(const remote::Command& cmd, const std::string& log_path) {
@@ -437,7 +440,7 @@ void SimulatedHypervisor::undefine(const std::string& name) {
 
 void SimulatedHypervisor::start(const std::string& name) {
   RecordingHypervisor::start(name);
-  active_.insert(name);
+  active_[name] = host_ ? host_->boot : 0;
   if (host_) {
     host_->files[fs::under_root(host_->spec.root, "/run/libvirt/qemu/" + name + ".pid").string()] = std::to_string(next_qemu_pid_) + "\n";
     host_->running[next_qemu_pid_++] = {"/usr/bin/qemu-system-x86_64", "-name", "guest=" + name};
@@ -476,7 +479,11 @@ void SimulatedHypervisor::destroy(const std::string& name) {
   active_.erase(name);
 }
 
-bool SimulatedHypervisor::is_active(const std::string& name) { return active_.count(name) > 0; }
+// A domain runs until it is stopped, or until its host reboots.
+bool SimulatedHypervisor::is_active(const std::string& name) {
+  auto a = active_.find(name);
+  return a != active_.end() && a->second == (host_ ? host_->boot : 0);
+}
 
 // The host's PCI devices that libvirt would list: the VFs the host model has now.
 std::vector<std::string> SimulatedHypervisor::node_devices(const std::string& capability) {
@@ -546,6 +553,11 @@ SimulatedSite simulate(const spec::Spec& spec, std::ostream& out) {
         model->files[at("/sys/class/net/" + spec.nic.pf + "/operstate")] = "up\n";
       }
     }
+    const std::string sys = at("/sys/");
+    for (const auto& [path, text] : model->files)
+      if (starts_with(path, sys)) model->boot_sysfs_files[path] = text;
+    for (const auto& [path, target] : model->links)
+      if (starts_with(path, sys)) model->boot_sysfs_links[path] = target;
     by_name[m.name] = model.get();
     bool root = m.local ? ::geteuid() == 0 : m.ssh.user == "root";
     site.machines.push_back(std::make_unique<SimulatedRemote>(*model, root || !m.sudo, out));

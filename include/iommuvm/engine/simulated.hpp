@@ -41,6 +41,9 @@ struct MachineModel {
   std::map<long, std::vector<std::string>> running;  // pid -> argv of what start() started
   std::optional<int> nic_group;    // the IOMMU group of the NIC (nic.pci) on this machine
   std::set<std::string> assumed;   // what was already said to be assumed
+  // sysfs as every boot begins (a reboot drops what was written there: VF counts, group types).
+  std::map<std::string, std::string> boot_sysfs_files;
+  std::map<std::string, std::string> boot_sysfs_links;
 };
 
 class SimulatedRemote : public RecordingRemote {
@@ -86,7 +89,7 @@ class SimulatedHypervisor : public RecordingHypervisor {
   std::map<std::string, MachineModel*> guests_;
   MachineModel* host_;  // where the guests' QEMU runs (its pid files), may be null
   std::map<std::string, std::string> defined_;
-  std::set<std::string> active_;
+  std::map<std::string, int> active_;  // running domain -> the host's boot it was started in
   long next_qemu_pid_ = 4001;
 };
 
