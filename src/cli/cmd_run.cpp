@@ -10,7 +10,7 @@
 #include "iommuvm/cli/common.hpp"
 #include "iommuvm/engine/connect.hpp"
 #include "iommuvm/engine/engine.hpp"
-#include "iommuvm/engine/recording.hpp"
+#include "iommuvm/engine/simulated.hpp"
 #include "iommuvm/engine/status_line.hpp"
 #include "iommuvm/plan/plan.hpp"
 #include "iommuvm/results/store.hpp"
@@ -87,16 +87,12 @@ void add_run(CLI::App& app, Context& ctx) {
                                                  "while the CV is above {:g} %)",
                                                  plan.totals.extra_runs, plan.totals.max_cv * 100)
                                    : "");
-      std::vector<std::unique_ptr<remote::Remote>> owned;
-      engine::Backends b;
-      for (const auto& m : spec.machines) {
-        bool root = m.local ? ::geteuid() == 0 : m.ssh.user == "root";
-        owned.push_back(std::make_unique<engine::RecordingRemote>(m.name, root || !m.sudo, m.root, std::cout));
-        b.machines[m.name] = owned.back().get();
-      }
-      std::unique_ptr<virt::Hypervisor> hv;
-      if (!spec.guests.empty()) hv = std::make_unique<engine::RecordingHypervisor>(engine::hypervisor_uri(spec), std::cout);
-      b.hypervisor = hv.get();
+      // The same engine over simulated machines (engine/simulated.hpp), with no store: nothing
+      // is written on the controller.
+      auto site = engine::simulate(spec, std::cout);
+      engine::Backends b{site.by_name(), site.hypervisor.get()};
+      opts.on_step = [](const plan::Step& s) { std::cout << fmt::format("# {}\n", s.summary); };
+      opts.pause = [](double seconds) { std::cout << fmt::format("[controller] sleep {} s\n", seconds); };
       engine::Engine e(plan, b, opts, std::cout, nullptr);
       e.run();
       ctx.exit_code = 0;

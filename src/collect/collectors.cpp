@@ -30,6 +30,10 @@ struct Unsupported {
   std::string why;
 };
 
+// Thrown where raw output would be kept and read back but the run has no raw/ folder (a
+// dry run): what is not kept is not parsed, and the step ends there without an error.
+struct NotKept {};
+
 std::string tail_text(const std::string& s, std::size_t n = 400) {
   auto t = s.size() > n ? s.substr(s.size() - n) : s;
   while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
@@ -72,6 +76,7 @@ class Base : public Collector {
       guard("stop", [&] { result = do_stop(); });
     else if (unsupported_.empty() && error_.empty())
       error_ = "stopped without having been started";
+    // A dry run measured nothing: its result says so, whatever its simulated machine answered.
     if (ctx_.dry_run) return json{{"dry_run", true}};
     if (!unsupported_.empty()) return json{{"unsupported", unsupported_}};
     if (!error_.empty()) return json{{"error", error_}};
@@ -104,15 +109,21 @@ class Base : public Collector {
     if (ctx_.raw_dir.empty()) return std::filesystem::path("<raw>") / (name() + "." + ext);
     return results::contained_path(ctx_.raw_dir, name() + "." + ext);
   }
+  // TEXT into raw_dir, before it is parsed (NotKept without a raw_dir).
   void save_raw(const std::string& ext, const std::string& text) const {
-    if (!ctx_.dry_run) fs::atomic_write(raw_file(ext), text);
+    if (ctx_.raw_dir.empty()) throw NotKept{};
+    fs::atomic_write(raw_file(ext), text);
   }
-  // Download a machine file into raw_dir and return its contents.
+  // Download a machine file into raw_dir and return its contents (NotKept without a raw_dir,
+  // after the download: a simulated machine shows it).
   std::string fetch(const std::string& remote_path, const std::string& ext) {
     auto local = raw_file(ext);
-    if (!ctx_.dry_run) std::filesystem::create_directories(local.parent_path());
+    if (!ctx_.raw_dir.empty()) std::filesystem::create_directories(local.parent_path());
     m().download(remote_path, local);
-    if (ctx_.dry_run) return {};
+    return read_kept(local);
+  }
+  std::string read_kept(const std::filesystem::path& local) const {
+    if (ctx_.raw_dir.empty()) throw NotKept{};
     return fs::read_file(local);
   }
   // The machine's output of ARGV (stdout), or nullopt-like "" with ok=false.
@@ -124,7 +135,7 @@ class Base : public Collector {
   }
   bool have_program(const std::string& program) {
     auto r = run({"sh", "-c", "command -v \"$1\" >/dev/null", "sh", program});
-    return ctx_.dry_run || r.ok();
+    return r.ok();
   }
   void make_work_dir() {
     if (!ctx_.work_dir.empty()) run({"mkdir", "-p", ctx_.work_dir});
@@ -135,7 +146,6 @@ class Base : public Collector {
     if (ctx_.domain.empty())
       throw Unsupported{"no guest domain in this run (process: qemu needs one)"};
     auto text = m().read_file("/run/libvirt/qemu/" + ctx_.domain + ".pid");
-    if (ctx_.dry_run) return 1;
     try {
       return std::stol(text);
     } catch (...) {
@@ -171,6 +181,7 @@ class Base : public Collector {
   void guard(const char* step, Fn fn) {
     try {
       fn();
+    } catch (const NotKept&) {
     } catch (const Unsupported& u) {
       unsupported_ = u.why;
       spdlog::info("collector {}: unsupported on {}: {}", name(), ctx_.machine.name(), u.why);
@@ -180,7 +191,6 @@ class Base : public Collector {
     } catch (const InputError&) {
       throw;  // the spec is wrong: the user has to fix it
     } catch (const std::exception& e) {
-      if (ctx_.dry_run) return;
       error_ = fmt::format("{}: {}", step, e.what());
       spdlog::warn("collector {} on {}: {}", name(), ctx_.machine.name(), error_);
     }
@@ -209,7 +219,6 @@ class Mpstat final : public Base {
   json do_stop() override {
     stop_bg(SIGINT, milliseconds(5000));
     auto text = fetch(log_path_, "txt");
-    if (ctx_.dry_run) return {};
     auto j = parse_mpstat(text);
     j["window_s"] = window_s();
     return j;
@@ -223,22 +232,18 @@ class ProcessCpu final : public Base {
   using Base::Base;
   void do_prepare() override {
     auto r = run({"getconf", "CLK_TCK"});
-    if (!ctx_.dry_run) {
-      if (!r.ok()) throw Error("getconf CLK_TCK failed: " + r.err);
-      ticks_ = std::stod(r.out);
-      if (ticks_ <= 0) throw Error("getconf CLK_TCK: " + r.out);
-    }
+    if (!r.ok()) throw Error("getconf CLK_TCK failed: " + r.err);
+    ticks_ = std::stod(r.out);
+    if (ticks_ <= 0) throw Error("getconf CLK_TCK: " + r.out);
     if (ctx_.spec.process == "qemu") {
       pids_ = {qemu_pid()};
       // vhost-net/-scsi workers: kernel threads "vhost-<qemu pid>" before Linux 6.4,
       // threads of QEMU itself (already in its times) since.
       auto v = run({"pgrep", "-x", "--", "vhost-" + std::to_string(pids_[0])});
-      if (ctx_.dry_run) return;
       for (auto& s : split_words(v.out)) vhost_.insert(std::stol(s));
       pids_.insert(pids_.end(), vhost_.begin(), vhost_.end());
     } else {
       auto p = run({"pgrep", "-x", "--", ctx_.spec.process});
-      if (ctx_.dry_run) return;
       for (auto& s : split_words(p.out)) pids_.push_back(std::stol(s));
       if (pids_.empty()) throw Error(fmt::format("no process named '{}'", ctx_.spec.process));
     }
@@ -247,7 +252,6 @@ class ProcessCpu final : public Base {
   json do_stop() override {
     after_ = snapshot();
     save_raw("txt", before_ + "--- after\n" + after_);
-    if (ctx_.dry_run) return {};
     auto b = parse_proc_stat(before_), a = parse_proc_stat(after_);
     std::uint64_t ut = 0, st = 0, vhost_ticks = 0;
     int counted = 0, gone = 0;
@@ -317,7 +321,6 @@ class Interrupts final : public Base {
   json do_stop() override {
     auto after = m().read_file("/proc/interrupts");
     save_raw("txt", before_ + "--- after\n" + after);
-    if (ctx_.dry_run) return {};
     return interrupt_deltas(parse_interrupts(before_), parse_interrupts(after), window_s());
   }
 
@@ -332,7 +335,7 @@ class PerfStat : public Base {
   using Base::Base;
   void do_prepare() override {
     auto r = run({"perf", "--version"});
-    if (!ctx_.dry_run && !r.ok())
+    if (!r.ok())
       throw Unsupported{"perf not found or not working (Debian package linux-perf): " +
                         tail_text(r.err, 200)};
     events_ = choose_events();
@@ -353,7 +356,6 @@ class PerfStat : public Base {
     } catch (const Error&) {
       text.clear();
     }
-    if (ctx_.dry_run) return {};
     if (!was_running || text.find(';') == std::string::npos) {
       auto log = bg_log();
       throw Unsupported{fmt::format("perf stat -e {} did not run: {}", join(events_, ","),
@@ -398,7 +400,6 @@ class DmarPmu final : public PerfStat {
          "cd \"$1\" 2>/dev/null || exit 0; for d in dmar*; do [ -d \"$d/events\" ] || continue; "
          "for e in \"$d\"/events/*; do echo \"$d/${e##*/}\"; done; done",
          "sh", dir});
-    if (ctx_.dry_run) return {"dmar0/iommu_requests/"};
     std::map<std::string, std::vector<std::string>> units;  // dmarN -> events
     std::string line;
     for (char c : r.out + "\n") {
@@ -439,14 +440,13 @@ class KvmExits final : public Base {
   void do_prepare() override {
     dir_ = under_root("/sys/kernel/debug/kvm");
     auto r = run({"test", "-d", dir_}, true);
-    if (!ctx_.dry_run && !r.ok())
+    if (!r.ok())
       throw Unsupported{"no /sys/kernel/debug/kvm (debugfs not mounted, or kvm not loaded)"};
   }
   void do_start() override { before_ = snapshot(); }
   json do_stop() override {
     auto after = snapshot();
     save_raw("txt", before_ + "--- after\n" + after);
-    if (ctx_.dry_run) return {};
     auto b = parse_counter_files(before_), a = parse_counter_files(after);
     if (a.empty()) throw Unsupported{"no readable counters in /sys/kernel/debug/kvm"};
     json counters = json::object();
@@ -500,12 +500,13 @@ class BpftraceIommu final : public Base {
         for (const auto& f : qemu) {
           auto sym = qemu_symbol(f);
           bool found = syms.find(":" + sym + "\n") != std::string::npos;
-          if (ctx_.dry_run || found)
+          if (found)
             t.qemu.push_back(sym);
           else
             missing_.push_back("qemu:" + sym);
         }
-      } catch (const Unsupported& u) {
+      } catch (const NotKept&) {
+    } catch (const Unsupported& u) {
         for (const auto& f : qemu) missing_.push_back("qemu:" + qemu_symbol(f));
         notes_.push_back(u.why);
       }
@@ -514,7 +515,7 @@ class BpftraceIommu final : public Base {
       throw Unsupported{"none of the functions can be probed here: " + join(missing_, ", ")};
     auto script = bpftrace_script(t);
     auto local = raw_file("bt");
-    if (!ctx_.dry_run) fs::atomic_write(local, script);
+    if (!ctx_.raw_dir.empty()) fs::atomic_write(local, script);
     make_work_dir();
     script_path_ = work_file("bt");
     m().upload(local, script_path_);
@@ -522,7 +523,6 @@ class BpftraceIommu final : public Base {
   void do_start() override {
     // stdout, not -o FILE: bpftrace 0.17 does not flush -o files until it exits.
     start_bg(Command{{"bpftrace", script_path_}, true, "", {}}, "bpftrace.txt");
-    if (ctx_.dry_run) return;
     // Probes are attached when BEGIN has printed its line; until then calls would be missed.
     auto deadline = Clock::now() + std::chrono::seconds(60);
     while (Clock::now() < deadline) {
@@ -536,7 +536,6 @@ class BpftraceIommu final : public Base {
   json do_stop() override {
     bool was_running = stop_bg(SIGINT, milliseconds(15000));
     auto text = fetch(log_path_, "txt");
-    if (ctx_.dry_run) return {};
     if (!was_running && text.find("iommuvm-bpftrace-summary") == std::string::npos)
       throw Error("bpftrace exited during the window: " + bpftrace_error());
     auto j = parse_bpftrace_summary(text);
@@ -553,7 +552,6 @@ class BpftraceIommu final : public Base {
     std::string alt;
     for (const auto& n : names) alt += (alt.empty() ? "" : "|") + n;
     std::set<std::string> out;
-    if (ctx_.dry_run) return std::set<std::string>(names.begin(), names.end());
     auto collect = [&](const std::string& text, int field) {
       std::string line;
       for (char c : text + "\n") {
@@ -631,7 +629,7 @@ class QemuTrace final : public Base {
       offset_ = 0;
     }
     auto local = raw_file("log");
-    if (!ctx_.dry_run) std::filesystem::create_directories(local.parent_path());
+    if (!ctx_.raw_dir.empty()) std::filesystem::create_directories(local.parent_path());
     remote::RunOptions o;
     o.stdout_file = local;
     o.timeout = milliseconds(120000);
@@ -642,9 +640,8 @@ class QemuTrace final : public Base {
                 "",
                 {}},
         o);
-    if (ctx_.dry_run) return {};
     if (!r.ok()) throw Error("cannot read " + path_ + ": " + tail_text(r.err, 200));
-    auto j = count_qemu_trace(fs::read_file(local), ctx_.spec.events);
+    auto j = count_qemu_trace(read_kept(local), ctx_.spec.events);
     j["bytes"] = end - offset_;
     j["trace_file"] = path_;
     j["window_s"] = window_s();
@@ -657,7 +654,6 @@ class QemuTrace final : public Base {
  private:
   long long size() {
     auto r = run({"stat", "-c", "%s", "--", path_}, true);
-    if (ctx_.dry_run) return 0;
     if (!r.ok()) {
       exists_ = false;
       return 0;
@@ -685,7 +681,7 @@ class Tracepoints final : public Base {
   void do_prepare() override {
     const auto& wanted = ctx_.spec.events.empty() ? default_events() : ctx_.spec.events;
     for (auto dir : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"})
-      if (ctx_.dry_run || run({"test", "-d", under_root(std::string(dir) + "/events")}, true).ok()) {
+      if (run({"test", "-d", under_root(std::string(dir) + "/events")}, true).ok()) {
         tracing_ = dir;
         break;
       }
@@ -693,11 +689,11 @@ class Tracepoints final : public Base {
       throw Unsupported{"no tracefs at /sys/kernel/tracing or /sys/kernel/debug/tracing "
                         "(mount -t tracefs nodev /sys/kernel/tracing)"};
     // Which events this kernel has: one command listing the trigger files that exist.
-    std::vector<std::string> argv{"sh", "-c", "for f; do [ -e \"$f\" ] && echo \"$f\"; done; true", "sh"};
+    std::vector<std::string> argv{"sh", "-c", kTracefsListScript, "sh"};
     for (const auto& e : wanted) argv.push_back(trigger_file(e));
     auto have = run(argv, true);
     for (const auto& e : wanted) {
-      if (ctx_.dry_run || have.out.find(trigger_file(e) + "\n") != std::string::npos)
+      if (have.out.find(trigger_file(e) + "\n") != std::string::npos)
         events_.push_back(e);
       else
         missing_.push_back(e);
@@ -706,14 +702,14 @@ class Tracepoints final : public Base {
       throw Unsupported{fmt::format("none of the tracepoints {} exist on this kernel", join(wanted, ", "))};
     // A kernel without CONFIG_HIST_TRIGGERS does not list "hist" among its triggers.
     auto avail = run({"cat", "--", trigger_file(events_.front())}, true);
-    if (!ctx_.dry_run && avail.ok() && avail.out.find("hist") == std::string::npos)
+    if (avail.ok() && avail.out.find("hist") == std::string::npos)
       throw Unsupported{"this kernel has no hist triggers (CONFIG_HIST_TRIGGERS)"};
     // A trigger of ours left by a run that died: removed, else adding it again fails (EEXIST).
     run(trigger_argv("echo \"!$1\" > \"$2\" 2>/dev/null", true), true);
   }
   void do_start() override {
     auto r = run(trigger_argv("echo \"$1\" > \"$2\" || exit 1", false), true);
-    if (!ctx_.dry_run && !r.ok()) {
+    if (!r.ok()) {
       run(trigger_argv("echo \"!$1\" > \"$2\" 2>/dev/null", true), true);
       throw Unsupported{"cannot attach a hist trigger: " + tail_text(r.err, 200)};
     }
@@ -721,8 +717,7 @@ class Tracepoints final : public Base {
   json do_stop() override {
     // Per event: a marker line, its hist file, then the trigger removed.
     auto r = run(trigger_argv("echo \"iommuvm-hist $2\"; cat \"${2%trigger}hist\"; echo \"!$1\" > \"$2\"", true), true);
-    save_raw("txt", r.out);
-    if (ctx_.dry_run) return {};
+    save_raw("txt", r.out);  // NotKept in a dry run: nothing to parse
     std::map<std::string, HistTable> tables;
     for (const auto& e : events_) {
       auto marker = "iommuvm-hist " + trigger_file(e) + "\n";
@@ -773,7 +768,6 @@ class Custom final : public Base {
   json do_stop() override {
     bool was_running = stop_bg(SIGINT, milliseconds(5000));
     auto text = fetch(log_path_, "log");
-    if (ctx_.dry_run) return {};
     auto j = parse_custom(text, ctx_.spec.metrics);
     if (!was_running) j["notes"] = json::array({"the command exited before the window closed"});
     j["window_s"] = window_s();

@@ -60,6 +60,7 @@ class LazyRemote : public remote::Remote {
     if (impl_) impl_->set_keepalive(on);
   }
   std::string read_file(const std::string& abs) override { return get().read_file(abs); }
+  int free_ports(int count) override { return get().free_ports(count); }
 
  private:
   remote::Remote& get() {

@@ -61,7 +61,7 @@ doctor::MachineFacts gather_machine(remote::Remote& r, const doctor::Needs& n) {
     for (const auto& k : tune::knobs()) {
       if (!n.tuning.contains(k.name)) continue;
       try {
-        for (const auto& w : k.where) f.knob_files[k.name].push_back(list_values(r, w.glob, false));
+        for (const auto& w : k.where) f.knob_files[k.name].push_back(list_values(r, w.glob));
       } catch (const std::exception& e) {
         spdlog::debug("doctor: cannot list {} on {}: {}", k.name, r.name(), e.what());
       }

@@ -109,7 +109,7 @@ ExitCode Engine::run() {
   // After the controller rebooted its own machine: the steps up to that reboot are done
   // (its runs are finished, the switch happened); the reboot step itself checks the boot.
   std::size_t resume_step = 0;
-  if (store_ && !options_.dry_run) resume_ = store_->resume_state();
+  if (store_) resume_ = store_->resume_state();
   if (resume_.is_object()) {
     auto k = resume_.value("step", std::size_t{0});
     std::string mname = resume_.value("machine", std::string());
@@ -208,7 +208,7 @@ void Engine::execute(std::size_t index) {
   const auto& s = plan_.steps[index];
   auto handler = handlers_.find(s.kind);
   if (handler == handlers_.end()) throw Error(fmt::format("internal: no handler for step kind '{}'", s.kind));
-  if (options_.dry_run) progress_ << fmt::format("# {}\n", s.summary);
+  if (options_.on_step) options_.on_step(s);
   int attempts = 1 + (s.run.empty() ? options_.switch_retries : 0);
   auto t0 = std::chrono::steady_clock::now();
   std::string error;
@@ -217,6 +217,7 @@ void Engine::execute(std::size_t index) {
   bool timed_out = false;
   for (int attempt = 1; attempt <= attempts; ++attempt) {
     auto started = std::chrono::steady_clock::now();
+    // A dry run takes no time: a deadline would only shorten the timeouts it prints.
     if (limit != options_.timeouts.end() && !options_.dry_run)
       step_deadline_ = started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                      std::chrono::duration<double>(limit->second));
@@ -237,7 +238,7 @@ void Engine::execute(std::size_t index) {
     if (error.empty()) break;
     if (attempt < attempts && g_interrupts.load() == 0) {
       spdlog::warn("{} failed ({}); retrying ({}/{})", s.summary, error, attempt, attempts - 1);
-      std::this_thread::sleep_for(std::chrono::seconds(options_.dry_run ? 0 : 2));
+      pause(2);
     }
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -260,7 +261,7 @@ void Engine::execute(std::size_t index) {
     }
   }
   note_host_switch(s, secs, error.empty() ? (step_note_.empty() ? "ok" : "skipped") : "failed");
-  if (store_ && !options_.dry_run)
+  if (store_)
     store_->journal({{"step", index},
                      {"kind", s.kind},
                      {"machine", s.machine},
@@ -315,18 +316,18 @@ void Engine::on_campaign_end(const plan::Step& s) {
     if (backends_.hypervisor)
       for (const auto& g : plan_.runs.back().config.guests) {
         try {
-          if (options_.dry_run || backends_.hypervisor->is_active(g.domain))
+          if (backends_.hypervisor->is_active(g.domain))
             virt::stop_domain(*backends_.hypervisor, g.domain, std::chrono::seconds(static_cast<long long>(g.boot_timeout_s)));
         } catch (const std::exception& e) {
           progress_ << fmt::format("! could not shut down guest {}: {}\n", g.domain, e.what());
         }
       }
   }
-  if (cleanup == "restore" && store_ && !options_.dry_run) {
+  if (cleanup == "restore" && store_) {
     auto left = restore_machines(*store_, backends_.machines, progress_, backends_.hypervisor, true);
     for (const auto& l : left) progress_ << "  left as it is: " << l << "\n";
   }
-  if (store_ && !options_.dry_run) store_->set_status("finished");
+  if (store_) store_->set_status("finished");
 }
 
 void Engine::on_run_begin(const plan::Step& s) {
@@ -428,7 +429,7 @@ void Engine::finish_run(std::string status) {
     return;
   }
   flag_from_canary(r);
-  if (store_ && !options_.dry_run) store_->write_run(r.record);
+  if (store_) store_->write_run(r.record);
   if (status == "ok") ++summary_.ok;
   else if (status == "failed") {
     ++summary_.failed;
@@ -452,20 +453,28 @@ void Engine::print_progress(const RunState& r, const std::string& status) {
   if (m.contains("latency_us") && m["latency_us"].contains("p99"))
     last += fmt::format(" p99 {:.1f} us", m["latency_us"]["p99"].get<double>());
   if (status != "ok") last += " (" + r.record.value("reason", std::string()) + ")";
+  // A dry run's pace says nothing about a run's: no ETA.
   progress_ << fmt::format("[{}/{}] {} {}{}{}\n", done, n, r.id, status, last,
                            options_.dry_run ? "" : fmt::format(" ETA {}", text::duration_text(eta)));
   progress_.flush();
 }
 
 void Engine::on_cooldown(const plan::Step& s) {
-  double secs = s.args.value("seconds", 0.0);
-  if (options_.dry_run) {
-    progress_ << fmt::format("[controller] sleep {} s\n", secs);
-    return;
-  }
+  pause(s.args.value("seconds", 0.0));
+}
+
+void Engine::pause(double secs) {
+  if (options_.pause) return options_.pause(secs);
   auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(secs);
   while (std::chrono::steady_clock::now() < until && g_interrupts.load() == 0)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+}
+
+void Engine::undo(const std::string& machine, json entry) {
+  if (!store_) return;
+  entry["machine"] = machine;
+  if (!entry.contains("at")) entry["at"] = results::now_iso8601();
+  store_->undo(entry);
 }
 
 void Engine::stop_processes(RunState& r) {

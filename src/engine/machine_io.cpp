@@ -51,7 +51,7 @@ remote::RunResult run_checked(remote::Remote& r, remote::Command cmd, const std:
   return res;
 }
 
-namespace {
+namespace scripts {
 // Install a file on a machine as root, atomically: a temporary file made by mktemp next to
 // the target (the target of a symbolic link: the link stays), filled from stdin or from the
 // file $3, given the target's mode and owner (or $2 for a new file), fsynced, renamed over
@@ -87,14 +87,14 @@ std::string install_script(bool check_sh) {
        "sync -- \"$dir\"\n";
   return s;
 }
-}  // namespace
+}  // namespace scripts
 
 void write_as_root(remote::Remote& r, const std::string& abs, const std::string& content, const std::string& mode) {
   std::string dest = machine_path(r, abs);
   remote::RunOptions opts;
   opts.timeout = std::chrono::milliseconds(120000);
   opts.stdin_data = content;
-  auto res = r.run({{"sh", "-c", install_script(false), "sh", dest, mode}, true, "", {}}, opts);
+  auto res = r.run({{"sh", "-c", scripts::install_script(false), "sh", dest, mode}, true, "", {}}, opts);
   if (!res.ok())
     throw Error(fmt::format("writing {} on {} failed (exit {}{}): {}", dest, r.name(), res.exit_status,
                             res.timed_out ? ", timed out" : "", res.err.empty() ? res.out : res.err));
@@ -109,7 +109,7 @@ void write_grub_default_as_root(remote::Remote& r, const std::string& abs, const
   remote::RunOptions opts;
   opts.timeout = std::chrono::milliseconds(120000);
   opts.stdin_data = content;
-  auto res = r.run({{"sh", "-c", install_script(true), "sh", dest, "0644", "", expect}, true, "", {}}, opts);
+  auto res = r.run({{"sh", "-c", scripts::install_script(true), "sh", dest, "0644", "", expect}, true, "", {}}, opts);
   if (!res.ok())
     throw Error(fmt::format("writing {} on {} failed (exit {}{}): {}", dest, r.name(), res.exit_status,
                             res.timed_out ? ", timed out" : "", res.err.empty() ? res.out : res.err),
@@ -118,23 +118,16 @@ void write_grub_default_as_root(remote::Remote& r, const std::string& abs, const
 
 void copy_as_root(remote::Remote& r, const std::string& from_abs, const std::string& abs) {
   std::string dest = machine_path(r, abs);
-  run_checked(r, {{"sh", "-c", install_script(false), "sh", dest, "0644", machine_path(r, from_abs)}, true, "", {}},
+  run_checked(r, {{"sh", "-c", scripts::install_script(false), "sh", dest, "0644", machine_path(r, from_abs)}, true, "", {}},
               fmt::format("writing {}", dest));
 }
 
 std::string backup_as_root(remote::Remote& r, const std::string& abs, const std::string& name_template,
-                           const std::string& suffix, bool dry_run) {
+                           const std::string& suffix) {
   auto res = run_checked(r,
-                         {{"sh", "-c",
-                           "set -eu\n"
-                           "b=$(mktemp --suffix=\"$3\" -- \"$2\")\n"
-                           "cp -p -- \"$1\" \"$b\"\n"
-                           "sync -- \"$b\"\n"
-                           "printf '%s\\n' \"$b\"\n",
-                           "sh", machine_path(r, abs), machine_path(r, name_template), suffix},
+                         {{"sh", "-c", scripts::kBackup, "sh", machine_path(r, abs), machine_path(r, name_template), suffix},
                           true, "", {}},
                          "backing up " + abs);
-  if (dry_run) return name_template + suffix;
   std::string made = res.out.substr(0, res.out.find('\n'));
   // The journal keeps machine paths without the root prefix, like every other path in it.
   std::string prefix = r.root() == "/" || r.root().empty() ? "" : r.root().string();
@@ -143,12 +136,8 @@ std::string backup_as_root(remote::Remote& r, const std::string& abs, const std:
   return made;
 }
 
-std::vector<std::pair<std::string, std::string>> list_values(remote::Remote& r, const std::string& glob, bool dry_run) {
-  if (dry_run) return {{glob, "<old>"}};
-  auto res = r.run({{"sh", "-c",
-                     "for f in $1; do [ -e \"$f\" ] || continue; printf '%s\\t%s\\n' \"$f\" \"$(head -n 1 -- \"$f\" 2>/dev/null)\"; done",
-                     "sh", machine_path(r, glob)},
-                    true, "", {}});
+std::vector<std::pair<std::string, std::string>> list_values(remote::Remote& r, const std::string& glob) {
+  auto res = r.run({{"sh", "-c", scripts::kListValues, "sh", machine_path(r, glob)}, true, "", {}});
   std::vector<std::pair<std::string, std::string>> out;
   std::string prefix = r.root() == "/" || r.root().empty() ? "" : r.root().string();
   for (auto line : text::split_lines(res.out)) {
@@ -197,7 +186,7 @@ MachineFacts read_facts(remote::Remote& r) {
     f.dmesg = try_read(r, "/var/log/dmesg");
   }
   std::string groups = machine_path(r, "/sys/kernel/iommu_groups");
-  auto g = r.run({{"sh", "-c", "cd \"$1\" 2>/dev/null || exit 0; for t in */type; do [ -r \"$t\" ] && printf '%s %s\\n' \"${t%/type}\" \"$(cat \"$t\")\"; done; exit 0", "sh", groups}});
+  auto g = r.run({{"sh", "-c", scripts::kGroupTypes, "sh", groups}});
   std::istringstream gin(g.out);
   std::string num, type;
   while (gin >> num >> type) {
@@ -206,7 +195,7 @@ MachineFacts read_facts(remote::Remote& r) {
     } catch (...) {
     }
   }
-  auto d = r.run({{"sh", "-c", "ls -1 \"$1\" 2>/dev/null; exit 0", "sh", machine_path(r, "/sys/class/iommu")}});
+  auto d = r.run({{"sh", "-c", scripts::kListIommu, "sh", machine_path(r, "/sys/class/iommu")}});
   std::istringstream din(d.out);
   std::string dev;
   while (din >> dev) f.iommu_devices.push_back(dev);
@@ -252,7 +241,7 @@ std::vector<policy::PciDevice> group_devices(remote::Remote& r, int group) {
   return devices;
 }
 
-nlohmann::json verify_machine(remote::Remote& r, const std::optional<policy::Policy>& expected, bool dry_run,
+nlohmann::json verify_machine(remote::Remote& r, const std::optional<policy::Policy>& expected,
                            std::string& mismatch, const std::vector<int>& groups_under_test) {
   MachineFacts facts = read_facts(r);
   nlohmann::json out = {{"machine", r.name()},
@@ -261,10 +250,6 @@ nlohmann::json verify_machine(remote::Remote& r, const std::optional<policy::Pol
               {"boot_id", facts.boot_id},
               {"cmdline", facts.cmdline.value_or("")}};
   if (!facts.cpu_model.empty()) out["cpu_model"] = facts.cpu_model;
-  if (dry_run) {
-    out["effective"] = "<effective policy, read at run time>";
-    return out;
-  }
   policy::EvidenceInput in;
   in.cmdline = facts.cmdline;
   in.dmesg = facts.dmesg;

@@ -21,6 +21,32 @@
 
 namespace iommuvm::engine {
 
+// The shell scripts the engine sends (sh -c SCRIPT sh ARGS...), named so that the simulated
+// machine of a dry run (simulated.cpp) answers them from its model.
+namespace scripts {
+// $1: a name prefix; prints the private work folder it made.
+inline constexpr const char* kMakeWorkDir = "umask 077 && mktemp -d -- \"${TMPDIR:-/tmp}/$1.XXXXXXXX\"";
+// $1 file, $2 name template (ends in XXXXXX), $3 suffix; prints the backup's name.
+inline constexpr const char* kBackup =
+    "set -eu\n"
+    "b=$(mktemp --suffix=\"$3\" -- \"$2\")\n"
+    "cp -p -- \"$1\" \"$b\"\n"
+    "sync -- \"$b\"\n"
+    "printf '%s\\n' \"$b\"\n";
+// $1 a glob; prints "FILE<tab>FIRST LINE" per file it matches.
+inline constexpr const char* kListValues =
+    "for f in $1; do [ -e \"$f\" ] || continue; printf '%s\\t%s\\n' \"$f\" \"$(head -n 1 -- \"$f\" 2>/dev/null)\"; done";
+// $1 a value, then files: writes the value to each.
+inline constexpr const char* kWriteValues = "v=$1; shift; for f; do printf '%s' \"$v\" > \"$f\" || exit 1; done";
+// $1 /sys/kernel/iommu_groups; prints "GROUP TYPE" per group.
+inline constexpr const char* kGroupTypes =
+    "cd \"$1\" 2>/dev/null || exit 0; for t in */type; do [ -r \"$t\" ] && printf '%s %s\\n' \"${t%/type}\" \"$(cat \"$t\")\"; done; exit 0";
+// $1 /sys/class/iommu; prints its names.
+inline constexpr const char* kListIommu = "ls -1 \"$1\" 2>/dev/null; exit 0";
+// write_as_root's installer (CHECK_SH: write_grub_default_as_root's, which checks the file sources).
+std::string install_script(bool check_sh);
+}  // namespace scripts
+
 // ABS (e.g. /etc/default/grub) under the machine's root prefix, as a path on that machine.
 std::string machine_path(const remote::Remote& r, const std::string& abs);
 
@@ -38,14 +64,14 @@ void copy_as_root(remote::Remote& r, const std::string& from_abs, const std::str
 
 // A backup of ABS in a new file NAME_TEMPLATE (ends in XXXXXX) + SUFFIX made by mktemp on
 // the machine (never overwrites another), with the file's mode and owner (cp -p), fsynced.
-// Returns its path (without the root prefix); a dry run: the template.
+// Returns its path (without the root prefix).
 std::string backup_as_root(remote::Remote& r, const std::string& abs, const std::string& name_template,
-                           const std::string& suffix, bool dry_run);
+                           const std::string& suffix);
 
 // The files that GLOB (a shell glob of machine paths, e.g. /sys/devices/system/cpu/cpu[0-9]*/
 // cpufreq/scaling_governor) matches on R, with their first line, as machine paths without
-// the root prefix. A dry run: the glob itself with "<old>", so that what would be sent shows.
-std::vector<std::pair<std::string, std::string>> list_values(remote::Remote& r, const std::string& glob, bool dry_run);
+// the root prefix.
+std::vector<std::pair<std::string, std::string>> list_values(remote::Remote& r, const std::string& glob);
 
 // Run as root; throws Error with the command's stderr when it fails.
 remote::RunResult run_checked(remote::Remote& r, remote::Command cmd, const std::string& what,
@@ -68,7 +94,7 @@ MachineFacts read_facts(remote::Remote& r);
 // evidence, kernel, boot id, cmdline). When EXPECTED is set and not in effect, MISMATCH
 // gets the explanation.
 // GROUPS_UNDER_TEST: the IOMMU groups of the devices measured (the NIC's); the verdict is theirs.
-nlohmann::json verify_machine(remote::Remote& r, const std::optional<policy::Policy>& expected, bool dry_run,
+nlohmann::json verify_machine(remote::Remote& r, const std::optional<policy::Policy>& expected,
                               std::string& mismatch, const std::vector<int>& groups_under_test = {});
 
 // The NIC's PCI address on R (nic.pci, or the device of nic.pf) and its IOMMU group; the
@@ -88,14 +114,14 @@ using UndoLog = std::function<void(nlohmann::json)>;
 // nic.setup_vfs on R: find the PF (interface or PCI address) in sysfs, set the VF count
 // (through 0) and the MAC of each VF on the PF (`ip link set PF vf N mac M`), journaling
 // the old count and the old MACs of VFs that already existed. Returns what run.json keeps
-// (system.vfs). A dry run prints the writes with placeholders.
+// (system.vfs).
 nlohmann::json setup_vfs(remote::Remote& r, const spec::NicSpec& nic, const std::vector<std::string>& macs,
-                         const UndoLog& undo, bool dry_run, std::ostream& progress);
+                         const UndoLog& undo, std::ostream& progress);
 
 // Bind VF INDEX of the NIC to vfio-pci (driver_override, unbind, drivers_probe) for a guest
 // whose QEMU opens it through iommufd; the original driver is journaled first. Nothing when
 // it is already bound to vfio-pci.
-nlohmann::json bind_vf_to_vfio(remote::Remote& r, const spec::NicSpec& nic, int index, const UndoLog& undo, bool dry_run);
+nlohmann::json bind_vf_to_vfio(remote::Remote& r, const spec::NicSpec& nic, int index, const UndoLog& undo);
 
 // restore_machines: include/iommuvm/engine/restore.hpp.
 

@@ -31,19 +31,9 @@ sriov::PfInfo find_pf_explained(remote::Sysfs& sys, const spec::NicSpec& nic, co
 }  // namespace
 
 json setup_vfs(remote::Remote& r, const spec::NicSpec& nic, const std::vector<std::string>& macs, const UndoLog& undo,
-               bool dry_run, std::ostream& progress) {
+               std::ostream& progress) {
   auto sys = remote::remote_sysfs(r);
   json out = {{"num_vfs", nic.num_vfs}, {"macs", macs}};
-  if (dry_run) {
-    // The PF's address and its current VF count are known at run time only.
-    std::string dev = fmt::format("/sys/bus/pci/devices/<{}:PCI address of {}>", r.name(), pf_label(nic));
-    progress << fmt::format("[{}] read {}/sriov_totalvfs, sriov_numvfs; nothing is written when it is already {}\n",
-                            r.name(), dev, nic.num_vfs);
-    for (const auto& v : {std::string("0"), std::to_string(nic.num_vfs)}) sys->write({dev + "/sriov_numvfs", v});
-    if (!nic.pf.empty())
-      for (int i = 0; i < nic.num_vfs; ++i) r.run(sriov::vf_mac_command(nic.pf, i, macs[static_cast<std::size_t>(i)]));
-    return out;
-  }
   auto pf = find_pf_explained(*sys, nic, r.name());
   if (nic.num_vfs > pf.total_vfs)
     throw Error(fmt::format("{} VFs asked for but {} on {} offers {} (sriov_totalvfs); raise NUM_OF_VFS with mlxconfig",
@@ -81,16 +71,8 @@ json setup_vfs(remote::Remote& r, const spec::NicSpec& nic, const std::vector<st
   return out;
 }
 
-json bind_vf_to_vfio(remote::Remote& r, const spec::NicSpec& nic, int index, const UndoLog& undo, bool dry_run) {
+json bind_vf_to_vfio(remote::Remote& r, const spec::NicSpec& nic, int index, const UndoLog& undo) {
   auto sys = remote::remote_sysfs(r);
-  if (dry_run) {
-    std::string vf = fmt::format("<{}:PCI address of VF {} of {}>", r.name(), index, pf_label(nic));
-    std::string drv = fmt::format("<{}:driver of {}>", r.name(), vf);
-    sys->write_all({{"/sys/bus/pci/devices/" + vf + "/driver_override", "vfio-pci"},
-                    {"/sys/bus/pci/drivers/" + drv + "/unbind", vf},
-                    {"/sys/bus/pci/drivers_probe", vf}});
-    return {{"driver", "vfio-pci"}};
-  }
   auto pf = find_pf_explained(*sys, nic, r.name());
   auto vf = sriov::vf_info(*sys, pf, index);
   auto writes = sriov::plan_bind(*sys, vf.pci, "vfio-pci");

@@ -68,7 +68,7 @@ void Engine::finish_canary(RunState& r, const std::string& status) {
   } else {
     canary_flags_.erase(point.workload);
   }
-  if (store_ && !options_.dry_run) store_->append_canary(entry);
+  if (store_) store_->append_canary(entry);
   progress_ << (flag.empty() ? fmt::format("[canary] {} {}{}\n", r.id, status, line) : fmt::format("[canary] {}\n", flag));
   progress_.flush();
 }

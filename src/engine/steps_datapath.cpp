@@ -61,10 +61,6 @@ void Engine::data_path_read(const plan::Step& s, bool before) {
     auto sys = remote::remote_sysfs(machine(g.machine));
     json& rec = run_->record["data_path"][g.name];
     if (before) rec = {{"machine", g.machine}, {"mac", mac}};
-    if (options_.dry_run) {
-      sys->list("/sys/class/net");
-      continue;
-    }
     if (!before && (!rec.is_object() || !rec.contains("before"))) continue;  // the first reading failed the run
     std::string ifname = before ? sriov::interface_by_mac(*sys, mac) : rec.value("interface", std::string());
     if (ifname.empty()) {

@@ -94,29 +94,19 @@ void Engine::on_guest_define(const plan::Step& s) {
   const auto& g = guest_of(cfg, s);
   auto& hv = hypervisor();
   blocked_guest_.erase(g.name);
-  std::string note;
-  std::string xml = render_guest_xml(cfg, g, options_.dry_run ? nullptr : &hv, options_.spec_dir,
-                                     options_.dry_run ? &note : nullptr);
-  if (!note.empty()) progress_ << "  (dry run: " << note << ")\n";
+  std::string xml = render_guest_xml(cfg, g, &hv, options_.spec_dir, nullptr);
   auto previous = hv.domain_xml(g.domain, true);
-  if (store_ && !options_.dry_run)
-    store_->undo({{"machine", s.machine},
-                  {"action", previous ? "redefine_domain" : "undefine_domain"},
-                  {"domain", g.domain},
-                  {"previous_xml", previous ? json(*previous) : json(nullptr)},
-                  {"at", results::now_iso8601()}});
+  undo(s.machine, {{"action", previous ? "redefine_domain" : "undefine_domain"},
+                   {"domain", g.domain},
+                   {"previous_xml", previous ? json(*previous) : json(nullptr)}});
   if (hv.is_active(g.domain)) virt::stop_domain(hv, g.domain, std::chrono::seconds(static_cast<long long>(g.boot_timeout_s)));
   bool changed = virt::define_if_changed(hv, xml);
   // QEMU opens the VF itself through iommufd (nested): libvirt does not detach it, so bind it
   // to vfio-pci here; the original driver is journaled and bound again by the restore.
   if (g.vf && g.viommu.model == spec::ViommuSpec::Model::nested) {
     std::string nic_machine = cfg.nic.machine.empty() ? s.machine : cfg.nic.machine;
-    auto undo = [&](json entry) {
-      entry["machine"] = nic_machine;
-      entry["at"] = results::now_iso8601();
-      if (store_ && !options_.dry_run) store_->undo(entry);
-    };
-    system_["vfio"][g.name] = bind_vf_to_vfio(machine(nic_machine), cfg.nic, *g.vf, undo, options_.dry_run);
+    auto undo = [&](json entry) { this->undo(nic_machine, std::move(entry)); };
+    system_["vfio"][g.name] = bind_vf_to_vfio(machine(nic_machine), cfg.nic, *g.vf, undo);
   }
   spdlog::info("guest {}: {}", g.domain, changed ? "defined" : "definition unchanged");
   system_["domain_xml"][g.name] = xml;
@@ -130,26 +120,12 @@ void Engine::on_guest_start(const plan::Step& s) {
   if (!hv.is_active(g.domain)) hv.start(g.domain);
   // Wait for the guest to answer over SSH with a boot id.
   remote::Remote& r = machine(g.machine);
-  if (options_.dry_run) {
-    progress_ << fmt::format("[{}] wait until it answers (up to {} s) and read its boot id\n", g.machine, g.boot_timeout_s);
-  } else {
-    auto deadline = cap(std::chrono::steady_clock::now() +
-                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(g.boot_timeout_s)));
-    std::string last;
-    for (int attempt = 0;; ++attempt) {
-      try {
-        std::string id = r.boot_id();
-        if (!id.empty()) {
-          guest_evidence_[g.name]["boot_id"] = id;
-          break;
-        }
-      } catch (const std::exception& e) {
-        last = e.what();
-      }
-      if (std::chrono::steady_clock::now() > deadline || g_interrupts.load())
-        throw Error(fmt::format("guest {} did not answer within {} s: {}", g.domain, g.boot_timeout_s, last));
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(500 * (attempt + 1), 5000)));
-    }
+  try {
+    guest_evidence_[g.name]["boot_id"] =
+        r.wait_until_up(cap(std::chrono::milliseconds(static_cast<long long>(g.boot_timeout_s * 1000))),
+                        [] { return g_interrupts.load() > 0; });
+  } catch (const Error& e) {
+    throw Error(fmt::format("guest {}: {}", g.domain, e.what()));
   }
   // A guest that boots from its own disk: its policy goes through its GRUB, over SSH, the
   // same way as the host's (one-shot entry or persistent edit), then a reboot inside it.
@@ -159,13 +135,13 @@ void Engine::on_guest_start(const plan::Step& s) {
   const spec::Machine* gm = cfg.machine(g.machine);
   if (!gm) throw Error(fmt::format("guest {} has no machine entry '{}'", g.name, g.machine));
   MachineFacts facts = read_facts(r);
-  if (!options_.dry_run && policy::requested_policy(facts.cmdline.value_or(""), gm->vendor) == pol) {
+  if (policy::requested_policy(facts.cmdline.value_or(""), gm->vendor) == pol) {
     progress_ << fmt::format("  guest {} already boots with {}: no GRUB switch needed\n", g.domain, policy::to_string(*pol));
     return;
   }
   switch_by_grub(g.machine, r, gm, *pol, method, "", facts);
   reboot_and_wait(g.machine, r, *gm, remote::Command{gm->reboot.command, true, "", {}});
-  if (!options_.dry_run) guest_evidence_[g.name]["boot_id"] = r.boot_id();
+  guest_evidence_[g.name]["boot_id"] = r.boot_id();
 }
 
 void Engine::on_guest_verify(const plan::Step& s) {
@@ -174,7 +150,7 @@ void Engine::on_guest_verify(const plan::Step& s) {
   std::optional<policy::Policy> expected;
   if (s.args["expected"].is_string()) expected = policy::parse_policy(s.args["expected"].get<std::string>());
   std::string mismatch;
-  json ev = verify_machine(machine(s.machine), expected, options_.dry_run, mismatch);
+  json ev = verify_machine(machine(s.machine), expected, mismatch);
   ev["viommu"] = std::string(spec::to_string(g.viommu.model));
   guest_evidence_[g.name] = ev;
   if (!mismatch.empty()) {
@@ -204,18 +180,14 @@ void Engine::on_guest_network(const plan::Step& s) {
       auto b = line.find(':', a + 2);
       if (a != std::string::npos && b != std::string::npos) ifname = line.substr(a + 2, b - a - 2);
     }
-  if (ifname.empty()) {
-    if (!options_.dry_run) throw Error(fmt::format("no interface with MAC {} in guest {}: is the VF attached?", mac, g.domain));
-    ifname = "<interface with MAC " + mac + ">";
-  }
+  if (ifname.empty()) throw Error(fmt::format("no interface with MAC {} in guest {}: is the VF attached?", mac, g.domain));
   if (auto at = ifname.find('@'); at != std::string::npos) ifname.resize(at);
   if (g.net_method == "netplan") {
     std::string yaml = fmt::format(
         "# written by iommuvm\nnetwork:\n  version: 2\n  ethernets:\n    {}:\n      match: {{macaddress: \"{}\"}}\n"
         "      dhcp4: no\n      addresses: [{}]\n",
         ifname, mac, g.data_ip);
-    if (store_ && !options_.dry_run)
-      store_->undo({{"machine", s.machine}, {"action", "remove_file"}, {"path", "/etc/netplan/60-iommuvm.yaml"}, {"at", results::now_iso8601()}});
+    undo(s.machine, {{"action", "remove_file"}, {"path", "/etc/netplan/60-iommuvm.yaml"}});
     write_as_root(r, "/etc/netplan/60-iommuvm.yaml", yaml, "0600");
     run_checked(r, {{"netplan", "apply"}, true, "", {}}, "netplan apply");
   } else {
@@ -228,7 +200,7 @@ void Engine::on_guest_network(const plan::Step& s) {
   for (const auto& m : cfg.machines) {
     if (m.role != spec::Role::client) continue;
     auto ping = machine(m.name).run({{"ping", "-c", "3", "-W", "2", ip}}, {std::chrono::milliseconds(20000)});
-    if (!ping.ok() && !options_.dry_run)
+    if (!ping.ok())
       throw Error(fmt::format("client {} cannot reach guest {} at {} over the data network", m.name, g.domain, ip));
   }
 }
@@ -237,7 +209,7 @@ void Engine::on_guest_stop(const plan::Step& s) {
   const auto& cfg = config(s);
   const auto& g = guest_of(cfg, s);
   auto& hv = hypervisor();
-  if (!options_.dry_run && !hv.is_active(g.domain)) return;
+  if (!hv.is_active(g.domain)) return;
   if (!virt::stop_domain(hv, g.domain, std::chrono::seconds(static_cast<long long>(g.boot_timeout_s))))
     throw Error(fmt::format("guest {} did not stop", g.domain));
 }

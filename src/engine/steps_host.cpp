@@ -86,7 +86,7 @@ void Engine::on_host_verify(const plan::Step& s) {
   std::string mismatch;
   // The verdict is about the NIC under test when there is one (a runtime switch changes its group only).
   std::vector<int> under_test;
-  if (config(s).nic.present() && !options_.dry_run) {
+  if (config(s).nic.present()) {
     auto nic = config(s).nic;
     auto found = nic_iommu_group(machine(s.machine), nic);
     // The interface may be gone for a moment (a driver rebind): the PCI address found before.
@@ -99,12 +99,12 @@ void Engine::on_host_verify(const plan::Step& s) {
       nic_pci_ = found.pci;
     }
   }
-  host_evidence_ = verify_machine(machine(s.machine), expected, options_.dry_run, mismatch, under_test);
+  host_evidence_ = verify_machine(machine(s.machine), expected, mismatch, under_test);
   // The booted kernel must be the one asked for: GRUB falls back to the default entry when a
   // title does not exist, and that boot must not be measured as the requested kernel's.
   std::string want_kernel = expected_kernel(config(s), s);
   std::string booted = host_evidence_.value("kernel", "");
-  if (expected && !options_.dry_run && !policy::kernel_choice_matches(want_kernel, booted)) {
+  if (expected && !policy::kernel_choice_matches(want_kernel, booted)) {
     auto rel = policy::release_of_kernel_choice(want_kernel);
     std::string why = fmt::format("booted kernel {}, but {} asks for {}", booted,
                                   s.args.value("method", std::string()) == "kexec" ? "software.host_kexec_kernel"
@@ -126,12 +126,12 @@ void Engine::on_host_verify(const plan::Step& s) {
                                s.args["expected"].get<std::string>(), mismatch);
     }
   }
-  if (backends_.hypervisor && !options_.dry_run) {
+  if (backends_.hypervisor) {
     system_["libvirt_version"] = backends_.hypervisor->library_version();
     system_["hypervisor_version"] = backends_.hypervisor->hypervisor_version();
   }
   const auto& cfg = config(s);
-  if (cfg.nic.present() && !cfg.nic.pf.empty() && !options_.dry_run) {
+  if (cfg.nic.present() && !cfg.nic.pf.empty()) {
     auto res = machine(s.machine).run({{"ethtool", "-i", cfg.nic.pf}});
     if (res.ok()) system_["nic"] = res.out;
   }
@@ -141,18 +141,13 @@ void Engine::switch_by_grub(const std::string& name, remote::Remote& r, const sp
                             policy::Method method, const std::string& kernel_choice, const MachineFacts& facts) {
   auto vendor = m ? m->vendor : policy::Vendor::intel;
   std::string cmdline = facts.cmdline.value_or("");
-  auto undo = [&](json entry) {
-    entry["machine"] = name;
-    entry["at"] = results::now_iso8601();
-    if (store_ && !options_.dry_run) store_->undo(entry);
-  };
+  auto undo = [&](json entry) { this->undo(name, std::move(entry)); };
   if (method == policy::Method::grub_oneshot || method == policy::Method::automatic) {
     policy::GrubEntry entry;
     entry.policy = pol;
-    std::string running = options_.dry_run ? "<" + name + ":kernel release>" : facts.kernel;
-    entry.kernel = kernel_path_for(kernel_choice, running);
+    entry.kernel = kernel_path_for(kernel_choice, facts.kernel);
     entry.initrd = "/boot/initrd.img-" + policy::kernel_release(entry.kernel);
-    if (!options_.dry_run && !r.run({{"test", "-f", machine_path(r, entry.kernel)}, true, "", {}}).ok())
+    if (!r.run({{"test", "-f", machine_path(r, entry.kernel)}, true, "", {}}).ok())
       throw Error(fmt::format("no kernel {} on {} for the one-shot entry (software.host_kernel)", entry.kernel, name));
     entry.root_args = policy::root_args(cmdline);
     entry.cmdline = policy::boot_cmdline(cmdline, pol, vendor);
@@ -176,9 +171,7 @@ void Engine::switch_by_grub(const std::string& name, remote::Remote& r, const sp
     std::string grub_file = m ? m->grub_file : "/etc/default/grub";
     std::vector<std::string> paths = {grub_file};
     std::vector<policy::GrubSource> sources;
-    if (options_.dry_run) {
-      sources.push_back({grub_file, "GRUB_CMDLINE_LINUX_DEFAULT=\"\"\n"});
-    } else {
+    {
       auto text = try_read(r, grub_file);
       if (!text) throw Error(fmt::format("cannot read {} on {}", grub_file, name));
       sources.push_back({grub_file, *text});
@@ -204,7 +197,7 @@ void Engine::switch_by_grub(const std::string& name, remote::Remote& r, const sp
       if (updated[i] == sources[i].text) continue;
       // The backup first (its unique name is made on the machine), journaled before the edit.
       std::string backup = backup_as_root(r, paths[i], policy::grub_backup_template(paths[i], when),
-                                          std::string(policy::kGrubBackupSuffix), options_.dry_run);
+                                          std::string(policy::kGrubBackupSuffix));
       undo({{"action", "restore_file"},
             {"path", paths[i]},
             {"backup", backup},
@@ -235,28 +228,21 @@ void Engine::on_host_set_policy(const plan::Step& s) {
   MachineFacts facts = read_facts(r);
   std::string cmdline = facts.cmdline.value_or("");
   // Already there? Then no switch and no reboot.
-  if (!options_.dry_run && method != policy::Method::runtime && policy::requested_policy(cmdline, vendor) == pol &&
+  if (method != policy::Method::runtime && policy::requested_policy(cmdline, vendor) == pol &&
       policy::kernel_choice_matches(expected_kernel(cfg, s), facts.kernel)) {
     progress_ << fmt::format("  host {} already boots with {}: no switch needed\n", s.machine, policy::to_string(pol));
     switch_skip_until_ = plan::kind::host_verify;
     step_note_ = "already in effect";
     return;
   }
-  auto undo = [&](json entry) {
-    entry["machine"] = s.machine;
-    entry["at"] = results::now_iso8601();
-    if (store_ && !options_.dry_run) store_->undo(entry);
-  };
+  auto undo = [&](json entry) { this->undo(s.machine, std::move(entry)); };
 
   if (method == policy::Method::grub_oneshot || method == policy::Method::automatic || method == policy::Method::grub) {
     switch_by_grub(s.machine, r, m, pol, method, cfg.software.host_kernel, facts);
   } else if (method == policy::Method::kexec) {
     // The kernel (default: the running one) and its initrd, as paths on the machine under its root.
-    std::string release = options_.dry_run ? "<host:kernel release>" : facts.kernel;
-    std::string kernel = cfg.software.host_kexec_kernel.empty() ? "/boot/vmlinuz-" + release : cfg.software.host_kexec_kernel;
-    auto exists = [&](const std::string& abs) {
-      return options_.dry_run || r.run({{"test", "-f", machine_path(r, abs)}, true, "", {}}).ok();
-    };
+    std::string kernel = cfg.software.host_kexec_kernel.empty() ? "/boot/vmlinuz-" + facts.kernel : cfg.software.host_kexec_kernel;
+    auto exists = [&](const std::string& abs) { return r.run({{"test", "-f", machine_path(r, abs)}, true, "", {}}).ok(); };
     if (!exists(kernel)) throw Error(fmt::format("no kernel to kexec on {}: {} does not exist", s.machine, machine_path(r, kernel)));
     std::string initrd = cfg.software.host_kexec_initrd;
     if (initrd.empty()) {
@@ -287,7 +273,7 @@ void Engine::on_host_set_policy(const plan::Step& s) {
     std::optional<policy::Policy> current;
     if (auto t = facts.group_types.find(group); t != facts.group_types.end()) current = policy::policy_of_group_type(t->second);
     if (!current) current = policy::requested_policy(cmdline, vendor);
-    if (!options_.dry_run && current == pol) {
+    if (current == pol) {
       progress_ << fmt::format("  IOMMU group {} of {} on {} is already {}: no switch needed\n", group, pf, s.machine,
                                policy::to_string(pol));
       switch_skip_until_ = plan::kind::host_verify;
@@ -295,7 +281,7 @@ void Engine::on_host_set_policy(const plan::Step& s) {
       return;
     }
     auto check = policy::runtime_possible(current.value_or(policy::Policy::lazy), pol, kv.value_or(policy::KernelVersion{}));
-    if (!check.possible && !options_.dry_run) throw Error("runtime switch not possible: " + check.why);
+    if (!check.possible) throw Error("runtime switch not possible: " + check.why);
     auto devices = group_devices(r, group);
     auto sys = remote::remote_sysfs(r);
     std::string previous;
@@ -311,7 +297,7 @@ void Engine::on_host_set_policy(const plan::Step& s) {
     }
     // The driver was bound again: its network interface comes back asynchronously (probe,
     // udev rename, address configuration). Wait for it before anything measures through it.
-    if (!cfg.nic.pf.empty() && !options_.dry_run) {
+    if (!cfg.nic.pf.empty()) {
       auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
       std::string state;
       while (std::chrono::steady_clock::now() < until) {
@@ -352,13 +338,15 @@ void Engine::on_host_reboot(const plan::Step& s) {
   for (const auto& hook : m->reboot.before) run_checked(r, {{"sh", "-c", hook}, true, "", {}}, "reboot hook (before)");
   prepare_self_reboot(s, r, r.boot_id());
   auto res = r.run(cmd, {std::chrono::milliseconds(60000)});
-  if (!res.ok() && !options_.dry_run) {
+  if (!res.ok()) {
     remove_resume_unit(r, resume_);
     if (store_) store_->clear_resume_state();
     resume_ = nullptr;
     throw Error(fmt::format("the reboot command on {} failed (exit {}): {}", s.machine, res.exit_status,
                             res.err.empty() ? res.out : res.err));
   }
+  // The simulated machine of a dry run rebooted, but this process did not go down with it:
+  // say what a run does here, and go on as the resumed campaign would.
   if (options_.dry_run) {
     progress_ << fmt::format("[controller] exit {}: the unit starts `iommuvm run` again after the boot, which removes it, "
                              "checks the boot id and goes on\n",
@@ -378,12 +366,8 @@ void Engine::reboot_and_wait(const std::string& name, remote::Remote& r, const s
   } catch (const std::exception& e) {
     spdlog::debug("reboot command on {}: {}", name, e.what());
   }
-  if (options_.dry_run) {
-    progress_ << fmt::format("[{}] wait until boot id differs from <{}:boot_id> (up to {} s)\n", name, name, m.reboot.timeout_s);
-  } else {
-    auto after = r.wait_for_reboot(before, cap(std::chrono::milliseconds(static_cast<long long>(m.reboot.timeout_s * 1000))));
-    progress_ << fmt::format("  {} is back (boot id {} -> {})\n", name, before.substr(0, 8), after.substr(0, 8));
-  }
+  auto after = r.wait_for_reboot(before, cap(std::chrono::milliseconds(static_cast<long long>(m.reboot.timeout_s * 1000))));
+  progress_ << fmt::format("  {} is back (boot id {} -> {})\n", name, before.substr(0, 8), after.substr(0, 8));
   for (const auto& hook : m.reboot.after) run_checked(r, {{"sh", "-c", hook}, true, "", {}}, "reboot hook (after)");
 }
 
@@ -415,13 +399,9 @@ void Engine::prepare_self_reboot(const plan::Step& s, remote::Remote& r, const s
              {"argv", unit.argv},
              {"cwd", unit.working_directory},
              {"at", results::now_iso8601()}};
-  if (store_ && !options_.dry_run) {
-    // Undo entries first: whatever happens next, `iommuvm restore` knows what to remove.
-    store_->undo({{"machine", s.machine}, {"action", "remove_file"}, {"path", wants_path}, {"why", "resume unit (enabled)"},
-                  {"at", state["at"]}});
-    store_->undo({{"machine", s.machine}, {"action", "remove_file"}, {"path", unit_path}, {"why", "resume unit"},
-                  {"at", state["at"]}});
-  }
+  // Undo entries first: whatever happens next, `iommuvm restore` knows what to remove.
+  undo(s.machine, {{"action", "remove_file"}, {"path", wants_path}, {"why", "resume unit (enabled)"}, {"at", state["at"]}});
+  undo(s.machine, {{"action", "remove_file"}, {"path", unit_path}, {"why", "resume unit"}, {"at", state["at"]}});
   run_checked(r, {{"mkdir", "-p", machine_path(r, std::filesystem::path(wants_path).parent_path().string())}, true, "", {}},
               "creating multi-user.target.wants");
   write_as_root(r, unit_path, policy::resume_unit(unit), "0644");
@@ -429,7 +409,7 @@ void Engine::prepare_self_reboot(const plan::Step& s, remote::Remote& r, const s
   run_checked(r, {{"ln", "-sfn", machine_path(r, unit_path), machine_path(r, wants_path)}, true, "", {}},
               "enabling the resume unit");
   resume_ = state;
-  if (store_ && !options_.dry_run) {
+  if (store_) {
     store_->set_resume_state(resume_);
     store_->set_status("rebooting");
     store_->make_durable();
@@ -446,7 +426,7 @@ void Engine::remove_resume_unit(remote::Remote& r, const json& state) {
     std::string path = state.value(key, std::string());
     if (path.empty()) continue;
     run_checked(r, {{"rm", "-f", machine_path(r, path)}, true, "", {}}, "removing the resume unit");
-    if (store_ && !options_.dry_run)
+    if (store_)
       store_->undo({{"action", "undone"},
                     {"id", state.value("at", std::string()) + "|remove_file|" + path + "|" + state.value("machine", std::string())},
                     {"at", results::now_iso8601()}});
@@ -473,11 +453,7 @@ void Engine::on_machine_tune(const plan::Step& s) {
   remote::Remote& r = machine(s.machine);
   const json& t = s.args;
   json applied = json::object();
-  auto undo = [&](json entry) {
-    entry["machine"] = s.machine;
-    entry["at"] = results::now_iso8601();
-    if (store_ && !options_.dry_run) store_->undo(entry);
-  };
+  auto undo = [&](json entry) { this->undo(s.machine, std::move(entry)); };
   std::string ifname = t.value("interface", std::string());
   if (t.contains("mtu")) {
     if (ifname.empty()) throw Error("tuning 'mtu' needs 'interface'");
@@ -514,7 +490,7 @@ void Engine::on_machine_tune(const plan::Step& s) {
     for (const auto& where : knob.where) {
       auto value = tune::wanted(wanted_spec, knob, where);
       if (!value) break;
-      auto files = list_values(r, where.glob, options_.dry_run);
+      auto files = list_values(r, where.glob);
       if (files.empty()) continue;  // the next place, if any (turbo: intel_pstate, then cpufreq/boost)
       bool unsupported = false;
       for (const auto& [f, v] : files) unsupported = unsupported || v == "notsupported" || v == "notimplemented" || v == "forceoff";
@@ -523,7 +499,7 @@ void Engine::on_machine_tune(const plan::Step& s) {
         break;
       }
       json old = json::array();
-      std::vector<std::string> argv = {"sh", "-c", "v=$1; shift; for f; do printf '%s' \"$v\" > \"$f\" || exit 1; done", "sh", *value};
+      std::vector<std::string> argv = {"sh", "-c", scripts::kWriteValues, "sh", *value};
       for (const auto& [f, v] : files) {
         old.push_back({f, v});
         argv.push_back(machine_path(r, f));
@@ -531,8 +507,8 @@ void Engine::on_machine_tune(const plan::Step& s) {
       undo({{"action", "write_values"}, {"knob", knob.name}, {"values", old}});
       run_checked(r, {argv, true, "", {}}, "setting " + knob.what);
       std::size_t same = 0;
-      auto now = list_values(r, where.glob, options_.dry_run);
-      for (const auto& [f, v] : now) same += v == *value || options_.dry_run;
+      auto now = list_values(r, where.glob);
+      for (const auto& [f, v] : now) same += v == *value;
       result = {{"value", *value}, {"files", files.size()}, {"read_back", same == files.size() ? "ok" : fmt::format("{} of {} files show it", same, files.size())}};
       break;
     }
@@ -547,9 +523,9 @@ void Engine::on_machine_tune(const plan::Step& s) {
     bool on = t["irqbalance"].get<bool>();
     auto state = r.run({{"systemctl", "is-active", "irqbalance"}, true, "", {}});
     std::string now = state.out.substr(0, state.out.find('\n'));
-    if (!options_.dry_run && (now == "unknown" || now.empty() || state.err.find("not be found") != std::string::npos)) {
+    if (now == "unknown" || now.empty() || state.err.find("not be found") != std::string::npos) {
       applied["irqbalance"] = {{"not_applicable", "no irqbalance service"}};
-    } else if (!options_.dry_run && (now == "active") == on) {
+    } else if ((now == "active") == on) {
       applied["irqbalance"] = {{"value", now}, {"changed", false}};
     } else {
       undo({{"action", on ? "service_stop" : "service_start"}, {"unit", "irqbalance"}});
@@ -563,7 +539,7 @@ void Engine::on_machine_tune(const plan::Step& s) {
     auto ethtool_step = [&](const char* key, const char* show, const char* set, std::vector<std::pair<std::string, std::string>> want,
                             auto parse) {
       auto cur = r.run({{"ethtool", show, ifname}, true, "", {}});
-      if (!options_.dry_run && !cur.ok()) {
+      if (!cur.ok()) {
         applied[key] = {{"not_applicable", fmt::format("ethtool {} {}: {}", show, ifname, cur.err.substr(0, cur.err.find('\n')))}};
         return;
       }
@@ -600,15 +576,13 @@ void Engine::on_machine_tune(const plan::Step& s) {
     // The interface's IRQs by exact name (and its PCI device, for mlx5_comp*@pci:... lines);
     // each one's old affinity journaled before it is changed.
     std::string pci;
-    if (!options_.dry_run) {
+    {
       // -e: only when the interface has a device (a virtual one has none).
       auto link = r.run({{"readlink", "-e", machine_path(r, "/sys/class/net/" + ifname + "/device")}});
       if (link.ok()) pci = std::filesystem::path(link.out.substr(0, link.out.find('\n'))).filename().string();
     }
     std::vector<std::string> irqs;
-    if (options_.dry_run) {
-      irqs = {"<IRQs of " + ifname + " in /proc/interrupts>"};
-    } else {
+    {
       auto text = try_read(r, "/proc/interrupts");
       if (!text) throw Error(fmt::format("cannot read /proc/interrupts on {}", s.machine));
       irqs = collect::interface_irqs(collect::parse_interrupts(*text), ifname, pci);
@@ -618,7 +592,7 @@ void Engine::on_machine_tune(const plan::Step& s) {
     std::string value = t["irq_affinity"].get<std::string>();
     for (const auto& irq : irqs) {
       std::string path = "/proc/irq/" + irq + "/smp_affinity_list";
-      auto old = options_.dry_run ? std::optional<std::string>("<old>") : sys->read(path);
+      auto old = sys->read(path);
       if (!old) throw Error(fmt::format("cannot read {} on {}", path, s.machine));
       undo({{"action", "irq_affinity"}, {"path", path}, {"interface", ifname}, {"value", *old}});
       sys->write({path, value});
@@ -634,12 +608,8 @@ void Engine::on_machine_tune(const plan::Step& s) {
 void Engine::on_nic_setup(const plan::Step& s) {
   const auto& cfg = config(s);
   auto macs = virt::sriov::vf_macs(cfg.name, cfg.nic.num_vfs, cfg.nic.vf_macs);
-  auto undo = [&](json entry) {
-    entry["machine"] = s.machine;
-    entry["at"] = results::now_iso8601();
-    if (store_ && !options_.dry_run) store_->undo(entry);
-  };
-  system_["vfs"] = setup_vfs(machine(s.machine), cfg.nic, macs, undo, options_.dry_run, progress_);
+  auto undo = [&](json entry) { this->undo(s.machine, std::move(entry)); };
+  system_["vfs"] = setup_vfs(machine(s.machine), cfg.nic, macs, undo, progress_);
 }
 
 }  // namespace iommuvm::engine

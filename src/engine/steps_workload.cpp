@@ -20,6 +20,7 @@
 #include "iommuvm/workload/commands.hpp"
 #include "iommuvm/workload/generators.hpp"
 #include "iommuvm/workload/parsers.hpp"
+#include "machine_io.hpp"
 
 namespace iommuvm::engine {
 
@@ -33,13 +34,6 @@ std::string ip_of(const std::string& cidr) { return cidr.substr(0, cidr.find('/'
 
 std::string tail(const std::string& text, std::size_t n = 2000) {
   return text.size() <= n ? text : "..." + text.substr(text.size() - n);
-}
-
-// Put FILE on machine R: a local temporary copy, uploaded (the same for SSH and local).
-void put_file(remote::Remote& r, const workload::File& file, const std::filesystem::path& scratch) {
-  auto local = scratch / std::filesystem::path(file.path).filename();
-  fs::atomic_write(local, file.content);
-  r.upload(local, file.path);
 }
 
 }  // namespace
@@ -70,12 +64,9 @@ std::string Engine::work_dir(const std::string& m, const std::string& role) {
   if (it == work_roots_.end()) {
     std::string prefix = "iommuvm-" + (store_ ? store_->work_id() : std::string("dry-run"));
     // As the login user: the servers and generators that run as that user write there too.
-    auto res = machine(m).run({{"sh", "-c", "umask 077 && mktemp -d -- \"${TMPDIR:-/tmp}/$1.XXXXXXXX\"", "sh", prefix}},
-                              {std::chrono::milliseconds(30000)});
+    auto res = machine(m).run({{"sh", "-c", scripts::kMakeWorkDir, "sh", prefix}}, {std::chrono::milliseconds(30000)});
     std::string dir = res.out.substr(0, res.out.find('\n'));
-    // A dry run: what mktemp makes (with its random part shown as XXXXXXXX).
-    if (options_.dry_run) dir = fmt::format("/tmp/{}.XXXXXXXX", prefix);
-    else if (!res.ok() || dir.empty() || dir.front() != '/')
+    if (!res.ok() || dir.empty() || dir.front() != '/')
       throw Error(fmt::format("cannot make a private work folder on {} (mktemp -d): {}", m, res.err.empty() ? res.out : res.err));
     it = work_roots_.emplace(m, dir).first;
   }
@@ -95,7 +86,7 @@ void Engine::on_server_start(const plan::Step& s) {
   base.port = w.server.port;
   // On the controller itself, a server without a port gets free ones: the machine may
   // already run a Redis or nginx of its own on the default port.
-  if (base.port == 0 && local && !options_.dry_run) base.port = net::free_tcp_ports(instances);
+  if (base.port == 0 && local) base.port = r.free_ports(instances);
   if (base.port == 0 && instances > 1) base.port = workload::default_port(w.kind);
   const std::string work = work_dir(s.machine, "server");
   base.as_root = local ? ::geteuid() == 0 : (m && m->ssh.user == "root");
@@ -117,12 +108,11 @@ void Engine::on_server_start(const plan::Step& s) {
     mkdir.insert(mkdir.end(), sp.dirs.begin(), sp.dirs.end());
     auto mk = r.run({mkdir});
     if (!mk.ok()) throw Error(fmt::format("cannot create {} on {}: {}", ctx.work_dir, s.machine, mk.err));
-    auto scratch = store_ ? store_->run_dir(run_->id) / "scratch" : std::filesystem::temp_directory_path() / "iommuvm-dry";
-    if (!options_.dry_run)
-      for (const auto& f : sp.files) put_file(r, f, scratch);
-    else
-      for (const auto& f : sp.files) progress_ << fmt::format("[{}] write {} ({} bytes)\n", s.machine, f.path, f.content.size());
-    if (!options_.dry_run) std::filesystem::remove_all(scratch);
+    // The local copies go into the campaign folder's scratch/ (a dry run has none: its
+    // simulated machines take the content without a local copy).
+    auto scratch = store_ ? store_->run_dir(run_->id) / "scratch" : std::filesystem::path();
+    for (const auto& f : sp.files) r.put_text(f.content, f.path, scratch);
+    if (!scratch.empty()) std::filesystem::remove_all(scratch);
 
     // The program is what follows `taskset -c N` when the instance is pinned.
     std::string program = sp.command.argv.empty() ? "" : sp.command.argv[ctx.cpu >= 0 ? 3 : 0];
@@ -145,7 +135,6 @@ void Engine::on_server_start(const plan::Step& s) {
     std::string last;
     for (int attempt = 0; w.server.ready != "none"; ++attempt) {
       auto res = r.run(sp.ready.command, {cap(std::chrono::milliseconds(3000))});
-      if (options_.dry_run) break;
       if (res.ok() && res.out.find(sp.ready.expect) != std::string::npos) break;
       last = res.err.empty() ? res.out : res.err;
       if (!r.is_running(proc)) {
@@ -228,6 +217,14 @@ workload::Metrics parse_checked(const spec::Workload& w, const workload::ClientP
 }
 
 // "1732550400123456789" (date +%s%N) -> ISO 8601 UTC with milliseconds.
+// The generator's files on R, their local copies in the run's scratch/ (next to RAW_DIR;
+// a dry run has neither, and its simulated machines need no local copy).
+void put_files(remote::Remote& r, const std::vector<workload::File>& files, const std::filesystem::path& raw_dir) {
+  auto scratch = raw_dir.empty() ? std::filesystem::path() : raw_dir.parent_path() / "scratch";
+  for (const auto& f : files) r.put_text(f.content, f.path, scratch);
+  if (!scratch.empty()) std::filesystem::remove_all(scratch);
+}
+
 std::string iso_from_ns(long long ns) {
   std::time_t secs = static_cast<std::time_t>(ns / 1000000000LL);
   std::tm tm{};
@@ -241,7 +238,7 @@ std::string iso_from_ns(long long ns) {
 
 static ClientRun run_client(Engine* self, remote::Remote& r, const spec::Spec& cfg, spec::Workload w,
                             const std::string& work_dir, const json& server, const std::filesystem::path& raw_dir,
-                            const std::string& label, bool dry_run, std::ostream& progress,
+                            const std::string& label,
                             const std::function<void(bool)>& window, const std::string& program) {
   workload::ClientContext ctx;
   ctx.target = client_target(cfg, w, server);
@@ -251,18 +248,13 @@ static ClientRun run_client(Engine* self, remote::Remote& r, const spec::Spec& c
   auto cp = workload::client_plan(w, ctx);
   auto mk = r.run({{"mkdir", "-p", work_dir}});
   if (!mk.ok()) throw Error(fmt::format("cannot create {} on {}: {}", work_dir, r.name(), mk.err));
-  if (dry_run) {
-    for (const auto& f : cp.files) progress << fmt::format("[{}] write {} ({} bytes)\n", r.name(), f.path, f.content.size());
-  } else {
-    for (const auto& f : cp.files) put_file(r, f, raw_dir.parent_path() / "scratch");
-    std::filesystem::remove_all(raw_dir.parent_path() / "scratch");
-  }
+  put_files(r, cp.files, raw_dir);
 
   double expected = w.client.duration_s > 0 ? w.client.duration_s : 60;
   remote::RunOptions opts;
   opts.timeout = self->cap(std::chrono::milliseconds(static_cast<long long>((expected * 3 + 60) * 1000)));
   std::string tool = std::filesystem::path(cp.command.argv.front()).filename().string();
-  if (!dry_run) {
+  if (!raw_dir.empty()) {  // the run's raw/ folder: none in a dry run
     std::filesystem::create_directories(raw_dir);
     opts.stdout_file = raw_dir / fmt::format("{}-{}.out", label, tool);
     opts.stderr_file = raw_dir / fmt::format("{}-{}.err", label, tool);
@@ -272,7 +264,9 @@ static ClientRun run_client(Engine* self, remote::Remote& r, const spec::Spec& c
   window(false);
   ClientRun out;
   out.seconds = static_cast<double>(res.wall.count()) / 1000.0;
-  if (dry_run) return out;
+  // No raw/ folder (a dry run, whose simulated generators print no figures): nothing was
+  // kept, nothing is parsed.
+  if (raw_dir.empty()) return out;
   if (res.timed_out) throw Error(fmt::format("{} did not finish within {} s", tool, opts.timeout.count() / 1000));
   std::string text = fs::read_file(opts.stdout_file);
   if (!cp.output_file.empty()) {
@@ -298,7 +292,7 @@ using WorkOf = std::function<std::string(const std::string&)>;  // machine -> th
 static ClientRun run_clients(Engine* self, const std::function<remote::Remote&(const std::string&)>& machine_of, const spec::Spec& cfg,
                              const spec::Workload& w, const std::vector<Slot>& slots, const WorkOf& work_of,
                              const json& server, const std::filesystem::path& raw_dir, const std::string& label,
-                             bool dry_run, std::ostream& progress, const std::function<void(bool)>& window,
+                             const std::function<void(bool)>& window,
                              const std::map<std::string, std::string>& programs) {
   const std::string target = client_target(cfg, w, server);
   struct Prepared {
@@ -320,12 +314,7 @@ static ClientRun run_clients(Engine* self, const std::function<remote::Remote&(c
     auto cp = workload::client_plan(w, ctx);
     auto mk = r.run({{"mkdir", "-p", ctx.work_dir}});
     if (!mk.ok()) throw Error(fmt::format("cannot create {} on {}: {}", ctx.work_dir, r.name(), mk.err));
-    if (dry_run) {
-      for (const auto& f : cp.files) progress << fmt::format("[{}] write {} ({} bytes)\n", r.name(), f.path, f.content.size());
-    } else {
-      for (const auto& f : cp.files) put_file(r, f, raw_dir.parent_path() / "scratch");
-      std::filesystem::remove_all(raw_dir.parent_path() / "scratch");
-    }
+    put_files(r, cp.files, raw_dir);
     const std::string d = shell::quote(ctx.work_dir);
     if (!scripts.count(slot.machine)) order.push_back(slot.machine);
     scripts[slot.machine] += fmt::format("(cd {d} && date +%s%N > {d}/start && {cmd} > {d}/out 2> {d}/err; echo $? > {d}/rc) &\n",
@@ -351,10 +340,14 @@ static ClientRun run_clients(Engine* self, const std::function<remote::Remote&(c
   std::map<std::string, Outcome> outcomes;
   for (const auto& m : order) outcomes[m];
   window(true);
-  if (dry_run) {
-    // Printed in order; the recording backends are not meant for several threads.
-    for (const auto& m : order) outcomes.at(m).res = machine_of(m).run({{"sh", "-c", scripts.at(m)}}, opts);
-  } else {
+  // No raw/ folder (a dry run): the machines' shells one after the other (printed in order;
+  // the simulated machines are not meant for several threads), and no figures to fetch.
+  if (raw_dir.empty()) {
+    for (const auto& m : order) machine_of(m).run({{"sh", "-c", scripts.at(m)}}, opts);
+    window(false);
+    return {};
+  }
+  {
     std::latch go(static_cast<std::ptrdiff_t>(order.size()));
     std::vector<std::thread> threads;
     for (const auto& m : order)
@@ -374,7 +367,6 @@ static ClientRun run_clients(Engine* self, const std::function<remote::Remote&(c
 
   ClientRun out;
   for (const auto& [m, o] : outcomes) out.seconds = std::max(out.seconds, static_cast<double>(o.res.wall.count()) / 1000.0);
-  if (dry_run) return out;
   for (const auto& [m, o] : outcomes) {
     if (!o.error.empty()) throw Error(fmt::format("load generators on {}: {}", m, o.error));
     if (o.res.timed_out)
@@ -471,20 +463,20 @@ std::string Engine::wrk2_program(const std::string& m) {
 static ClientRun drive(Engine* self, const std::function<remote::Remote&(const std::string&)>& machine_of,
                        const spec::Spec& cfg, const spec::Workload& w, const std::string& first_machine,
                        const WorkOf& work, const json& server, const std::filesystem::path& raw_dir,
-                       const std::string& label, bool dry_run, std::ostream& progress,
+                       const std::string& label,
                        const std::function<void(bool)>& window, const std::map<std::string, std::string>& programs) {
   auto slots = client_slots(w, first_machine, server);
   if (slots.size() == 1) {
     auto it = programs.find(first_machine);
-    return run_client(self, machine_of(first_machine), cfg, w, work(first_machine), server, raw_dir, label, dry_run, progress, window,
+    return run_client(self, machine_of(first_machine), cfg, w, work(first_machine), server, raw_dir, label, window,
                       it == programs.end() ? "" : it->second);
   }
-  return run_clients(self, machine_of, cfg, w, slots, work, server, raw_dir, label, dry_run, progress, window, programs);
+  return run_clients(self, machine_of, cfg, w, slots, work, server, raw_dir, label, window, programs);
 }
 
 std::map<std::string, std::string> Engine::client_programs(const spec::Workload& w, const std::string& first_machine) {
   std::map<std::string, std::string> out;
-  if (w.client.tool != "wrk2" || options_.dry_run) return out;
+  if (w.client.tool != "wrk2") return out;
   std::vector<std::string> machines = w.client.machines.empty() ? std::vector<std::string>{first_machine} : w.client.machines;
   for (const auto& m : machines) out[m] = wrk2_program(m);
   return out;
@@ -499,7 +491,7 @@ void Engine::on_client_warmup(const plan::Step& s) {
   auto work = [this](const std::string& m) { return work_dir(m, "client"); };
   auto programs = client_programs(w, s.machine);
   auto res = drive(this, [this](const std::string& m) -> remote::Remote& { return machine(m); }, cfg, w, s.machine, work,
-                   run_->record["server"], run_->raw_dir, "warmup", options_.dry_run, progress_, [](bool) {}, programs);
+                   run_->record["server"], run_->raw_dir, "warmup", [](bool) {}, programs);
   run_->record["warmup"] = res.metrics;
   run_->active_seconds += res.seconds;
 }
@@ -527,7 +519,7 @@ void Engine::on_client_measure(const plan::Step& s) {
     if (const auto* h = cfg.first_with_role(spec::Role::host); cs.machine.empty() && h) where = h->name;
     collect::Context cc{machine(where), cfg, cs, work_dir(where, "collect"),
                         run_->raw_dir, backends_.hypervisor, cfg.guests.empty() ? "" : cfg.guests.front().domain,
-                        options_.dry_run};
+                        options_.dry_run};  // only to hide what a dry run's collectors "measured" (collectors.cpp)
     try {
       auto c = collect::make(cc);
       machine(where).run({{"mkdir", "-p", cc.work_dir}});
@@ -551,7 +543,7 @@ void Engine::on_client_measure(const plan::Step& s) {
       }
   };
   auto res = drive(this, [this](const std::string& m) -> remote::Remote& { return machine(m); }, cfg, w, s.machine, work,
-                   run_->record["server"], run_->raw_dir, "measure", options_.dry_run, progress_, window_with_collectors,
+                   run_->record["server"], run_->raw_dir, "measure", window_with_collectors,
                    programs);
   run_->record["metrics"] = res.metrics;
   // Per-request figures: invalidations, exits, cycles per request.
@@ -568,7 +560,6 @@ void Engine::on_client_measure(const plan::Step& s) {
   run_->active_seconds += res.seconds;
   // A server that died during the window makes the run fail, with its log.
   for (const auto& [m, p] : run_->processes) {
-    if (options_.dry_run) break;
     remote::Remote& r = machine(m);
     if (!r.is_running(p)) {
       std::string log;
@@ -594,7 +585,7 @@ void Engine::on_server_stop(const plan::Step& s) {
     }
     remote::Remote& r = machine(it->first);
     bool gone = r.stop(it->second, SIGTERM, std::chrono::milliseconds(5000));
-    if (!options_.dry_run && !run_->raw_dir.empty()) {
+    if (!run_->raw_dir.empty()) {
       try {
         std::filesystem::create_directories(run_->raw_dir);
         // Several instances: server-0.log, server-1.log, ... in start order.
@@ -609,7 +600,7 @@ void Engine::on_server_stop(const plan::Step& s) {
     it = run_->processes.erase(it);
     ++k;
   }
-  if (!options_.dry_run && !run_->raw_dir.empty() && std::filesystem::exists(run_->raw_dir))
+  if (!run_->raw_dir.empty() && std::filesystem::exists(run_->raw_dir))
     for (const auto& e : std::filesystem::directory_iterator(run_->raw_dir)) {
       std::string f = e.path().filename().string();
       bool listed = false;

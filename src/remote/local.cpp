@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "iommuvm/util/error.hpp"
+#include "iommuvm/util/net.hpp"
 #include "sink.hpp"
 
 namespace iommuvm::remote {
@@ -32,6 +33,9 @@ class LocalRemote final : public Remote {
   const std::string& name() const override { return opts_.name; }
   const std::filesystem::path& root() const override { return opts_.root; }
   void set_keepalive(bool) override {}
+  // The controller itself: a server there gets ports that are free now (it may run a Redis
+  // or nginx of its own on the default port).
+  int free_ports(int count) override { return net::free_tcp_ports(count); }
 
   RunResult run(const Command& cmd, const RunOptions& ro) override {
     bool via_sudo = opts_.sudo == SudoMode::always || (opts_.sudo == SudoMode::automatic && ::geteuid() != 0);

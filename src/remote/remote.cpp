@@ -69,6 +69,32 @@ std::string Remote::wait_for_reboot(const std::string& previous, std::chrono::mi
   }
 }
 
+std::string Remote::wait_until_up(std::chrono::milliseconds timeout, const std::function<bool()>& give_up) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string last;
+  for (int attempt = 0;; ++attempt) {
+    try {
+      std::string id = boot_id();
+      if (!id.empty()) return id;
+    } catch (const std::exception& e) {
+      last = e.what();
+    }
+    if (std::chrono::steady_clock::now() > deadline || (give_up && give_up()))
+      throw Error(fmt::format("{} did not answer within {} s: {}", name(), timeout.count() / 1000.0, last));
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(500 * (attempt + 1), 5000)));
+  }
+}
+
+int Remote::free_ports(int) { return 0; }
+
+void Remote::put_text(const std::string& content, const std::string& remote_path, const std::filesystem::path& scratch) {
+  if (scratch.empty()) throw Error(fmt::format("internal: no local folder for the copy of {} on {}", remote_path, name()));
+  std::filesystem::create_directories(scratch);
+  auto local = scratch / std::filesystem::path(remote_path).filename();
+  fs::atomic_write(local, content);
+  upload(local, remote_path);
+}
+
 namespace {
 // Exits 0 while a live (not zombie) process is in group $pid; shell built-ins only.
 constexpr const char* kGroupAlive =

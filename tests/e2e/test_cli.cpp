@@ -147,7 +147,9 @@ TEST(Cli, DryRunPrintsEveryActionAndTouchesNothing) {
   EXPECT_NE(out.find("[host] $ grub-reboot iommuvm-strict"), std::string::npos);
   EXPECT_NE(out.find("[host] $ systemctl reboot"), std::string::npos);
   // VFs, libvirt, the guest's network over the VF, servers and generators, exactly quoted.
-  EXPECT_NE(out.find("/sys/bus/pci/devices/<host:PCI address of enp202s0f0np0>/sriov_numvfs"), std::string::npos);
+  // The simulated host: the PF behind enp202s0f0np0 is nic.pci, with no VFs yet.
+  EXPECT_NE(out.find("[host] $ readlink -- /sys/class/net/enp202s0f0np0/device"), std::string::npos);
+  EXPECT_NE(out.find("sh 4 /sys/bus/pci/devices/0000:ca:00.0/sriov_numvfs"), std::string::npos);
   EXPECT_NE(out.find("[host] $ ip link set enp202s0f0np0 vf 0 mac 52:54:00:36:54:b4"), std::string::npos);
   // qemu:///system on the host reached over SSH: libvirtd there, through its SSH settings.
   const std::string lv = "[libvirt qemu+libssh://root@r650-host/system?keyfile=";

@@ -83,7 +83,7 @@ TEST_F(SriovOverSsh, SetsTheVfCountThroughZeroAndPutsItBack) {
   nic.num_vfs = 4;
   std::vector<std::string> macs = {"52:54:00:00:00:01", "52:54:00:00:00:02", "52:54:00:00:00:03", "52:54:00:00:00:04"};
   std::ostringstream progress;
-  auto out = engine::setup_vfs(*r, nic, macs, undo(), false, progress);
+  auto out = engine::setup_vfs(*r, nic, macs, undo(), progress);
   EXPECT_EQ(read(sys.root() / kDev / "0000:ca:00.0/sriov_numvfs"), "4");
   EXPECT_EQ(out["pf"]["pci"], "0000:ca:00.0");
   EXPECT_EQ(out["pf"]["num_vfs_before"], 2);
@@ -113,7 +113,7 @@ TEST_F(SriovOverSsh, JournalsTheMacsOfVfsThatExistedAndRestoresThem) {
   nic.num_vfs = 2;
   std::ostringstream progress;
   // VF 0 already has its MAC: nothing is done to it.
-  engine::setup_vfs(*r, nic, {"52:54:00:00:00:aa", "52:54:00:00:00:bb"}, undo(), false, progress);
+  engine::setup_vfs(*r, nic, {"52:54:00:00:00:aa", "52:54:00:00:00:bb"}, undo(), progress);
   EXPECT_EQ(read(sys.root() / kDev / "0000:ca:00.0/sriov_numvfs"), "2\n");  // untouched
   auto entries = undo_entries();
   ASSERT_EQ(entries.size(), 1u);
@@ -135,7 +135,7 @@ TEST_F(SriovOverSsh, RefusesMoreVfsThanTheNicOffers) {
   nic.num_vfs = 9;
   std::ostringstream progress;
   try {
-    engine::setup_vfs(*r, nic, std::vector<std::string>(9, "52:54:00:00:00:01"), undo(), false, progress);
+    engine::setup_vfs(*r, nic, std::vector<std::string>(9, "52:54:00:00:00:01"), undo(), progress);
     FAIL() << "9 VFs of 8 accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("mlxconfig"), std::string::npos) << e.what();
@@ -150,7 +150,7 @@ TEST_F(SriovOverSsh, BindsTheVfToVfioPciAndBindsItBackOnRestore) {
   spec::NicSpec nic;
   nic.pf = "enp202s0f0np0";
   nic.num_vfs = 4;
-  auto out = engine::bind_vf_to_vfio(*r, nic, 1, undo(), false);
+  auto out = engine::bind_vf_to_vfio(*r, nic, 1, undo());
   EXPECT_EQ(out["pci"], "0000:ca:00.3");
   EXPECT_EQ(out["driver_before"], "mlx5_core");
   // The three writes, each recorded as the file's content.
@@ -167,7 +167,7 @@ TEST_F(SriovOverSsh, BindsTheVfToVfioPciAndBindsItBackOnRestore) {
   // The kernel binds it (simulated); binding again changes and journals nothing.
   sys.rebind("0000:ca:00.3", "vfio-pci");
   stdfs::remove(sys.root() / "sys/bus/pci/drivers_probe");
-  engine::bind_vf_to_vfio(*r, nic, 1, undo(), false);
+  engine::bind_vf_to_vfio(*r, nic, 1, undo());
   EXPECT_EQ(undo_entries().size(), 1u);
   EXPECT_FALSE(stdfs::exists(sys.root() / "sys/bus/pci/drivers_probe"));
 

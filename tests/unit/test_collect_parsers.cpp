@@ -9,7 +9,7 @@
 
 #include "iommuvm/collect/collector.hpp"
 #include "iommuvm/collect/parsers.hpp"
-#include "iommuvm/engine/recording.hpp"
+#include "iommuvm/engine/simulated.hpp"
 #include "iommuvm/remote/local.hpp"
 #include "iommuvm/util/fs.hpp"
 #include "test_support.hpp"
@@ -396,10 +396,13 @@ TEST(CollectMake, KindsAndRequiredFields) {
 
 // ------------------------------------------------------------------ dry run
 
-TEST(CollectDryRun, PlaceholdersNeverFail) {
+TEST(CollectDryRun, SimulatedMachineRunsEveryStepAndNothingIsKept) {
+  // A dry run's collectors on a simulated machine, with no raw folder: every one gets through
+  // prepare, start and stop (its commands are printed), writes nothing and reports a dry run.
   std::ostringstream printed;
-  engine::RecordingRemote machine("host", true, "/", printed);
-  test::TempDir raw;
+  engine::MachineModel model;
+  model.name = "host";
+  engine::SimulatedRemote machine(model, true, printed);
   spec::Spec config;
   spec::CollectorSpec cs;
   cs.process = "qemu";
@@ -411,17 +414,24 @@ TEST(CollectDryRun, PlaceholdersNeverFail) {
     std::string kind(k.name);
     cs.name = "c-" + kind;
     cs.kind = kind;
-    auto c = make(
-        Context{machine, config, cs, "/run/iommuvm/work", raw.path(), nullptr, "guest1", true});
+    auto c = make(Context{machine, config, cs, "/run/iommuvm/work", "", nullptr, "guest1", true});
     c->prepare();
     c->start();
     EXPECT_EQ(c->stop(), (json{{"dry_run", true}})) << kind;
   }
   auto text = printed.str();
   EXPECT_NE(text.find("mpstat -P ALL 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("kill -INT"), std::string::npos) << text;
   EXPECT_NE(text.find("perf stat -a"), std::string::npos) << text;
+  EXPECT_NE(text.find("-e dmar0/iommu_requests/"), std::string::npos) << text;
   EXPECT_NE(text.find("my-profiler --flag"), std::string::npos) << text;
   EXPECT_NE(text.find("hist:keys=qw0 /sys/kernel/tracing/events/intel_iommu/qi_submit/trigger"), std::string::npos) << text;
+  EXPECT_NE(text.find("bpftrace /run/iommuvm/work/c-bpftrace-iommu.bt"), std::string::npos) << text;
+  // pidstat: the QEMU's /proc/PID/stat before and after the window.
+  EXPECT_NE(text.find("cat -- /proc/4001/stat"), std::string::npos) << text;
+  // qemu-trace: the size at both ends of the window, then the part written during it.
+  EXPECT_NE(text.find("tail -c"), std::string::npos) << text;
+  EXPECT_NE(text.find("# assumed:"), std::string::npos) << text;
   if (std::getenv("IOMMUVM_SHOW_DRY_RUN")) std::cout << text;
 }
 

@@ -126,6 +126,9 @@ void check_tracepoint_name(std::string_view name);
 // tells the counts apart (qi_submit: qw0, whose low bits are the descriptor type; map and
 // unmap: size, so bytes are known), else on common_pid. "hist:keys=FIELD".
 std::string hist_trigger(std::string_view event);
+// The tracepoints collector's listing of the trigger files that exist (sh -c SCRIPT sh FILE...):
+// it prints each FILE that exists. Shared with the dry run's model of a machine.
+inline constexpr const char* kTracefsListScript = "for f; do [ -e \"$f\" ] && echo \"$f\"; done; true";
 struct HistTable {
   bool found = false;                 // a table of that trigger was in the text
   std::uint64_t hits = 0;             // "Totals: Hits:"

@@ -31,6 +31,8 @@ struct Backends {
 };
 
 struct Options {
+  // A dry run (simulated machines, no store): the engine's few differences are commented
+  // where they are (engine.cpp, steps_workload.cpp, steps_host.cpp, collect::Base).
   bool dry_run = false;
   bool fail_fast = false;
   int switch_retries = 1;  // retries of a failed step between runs (reboot, guest start, ...)
@@ -45,6 +47,11 @@ struct Options {
   // Called with a one-line status at the start of every executed step (the live status line
   // on a terminal); unset: nothing.
   std::function<void(const std::string&)> status;
+  // Called with every step as it begins (the dry run prints "# <summary>"); unset: nothing.
+  std::function<void(const plan::Step&)> on_step;
+  // How the controller waits SECONDS (cool-downs, between retries); unset: it sleeps,
+  // ending early on an interrupt. The dry run prints the wait instead.
+  std::function<void(double)> pause;
 };
 
 // Incremented by the SIGINT/SIGTERM handler; the engine stops between steps when it is
@@ -91,6 +98,9 @@ class Engine {
   // Variance control: should the extra repetition RUN_INDEX run? From the combination's
   // earlier run.json files (so a resumed campaign decides the same way). Without a store
   // (dry run) the answer is unknown and the run is shown.
+  void pause(double seconds);
+  // Journals one change on MACHINE (an undo.jsonl entry) before it is made; nothing without a store.
+  void undo(const std::string& machine, nlohmann::json entry);
   results::MoreDecision decide_extra(int run_index) const;
   void fail_run(const std::string& reason);
   void finish_run(std::string status);

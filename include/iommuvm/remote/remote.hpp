@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -77,6 +78,10 @@ class Remote {
   virtual void upload(const std::filesystem::path& local, const std::string& remote_path) = 0;
   virtual void download(const std::string& remote_path, const std::filesystem::path& local) = 0;
 
+  // CONTENT as the file REMOTE_PATH on the machine: a local copy in SCRATCH (made when
+  // missing), uploaded. A simulated machine takes the content as it is.
+  virtual void put_text(const std::string& content, const std::string& remote_path, const std::filesystem::path& scratch);
+
   // Root prefix under which /proc, /sys and /etc are read and edited ("/" on a real machine).
   virtual const std::filesystem::path& root() const = 0;
 
@@ -91,7 +96,15 @@ class Remote {
 
   // Poll (with back-off) until the machine answers with a boot id other than
   // PREVIOUS_BOOT_ID; returns the new one. Throws Error after TIMEOUT.
-  std::string wait_for_reboot(const std::string& previous_boot_id, std::chrono::milliseconds timeout);
+  virtual std::string wait_for_reboot(const std::string& previous_boot_id, std::chrono::milliseconds timeout);
+
+  // Poll (with back-off) until the machine answers with a boot id (a guest booting); returns
+  // it. Throws Error after TIMEOUT, or as soon as GIVE_UP() says so (an interrupt).
+  virtual std::string wait_until_up(std::chrono::milliseconds timeout, const std::function<bool()>& give_up);
+
+  // The first of COUNT consecutive TCP ports free on this machine right now, for a server
+  // that has none in the spec; 0: the machine does not say (the servers' default ports).
+  virtual int free_ports(int count);
 };
 
 // start/is_running/stop written once on top of run(), for any implementation:
