@@ -1,6 +1,7 @@
 // The simulated machines of a dry run: RecordingRemote's printing, answers from a model.
 #include "iommuvm/engine/simulated.hpp"
 
+#include "iommuvm/audit/kmsg.hpp"
 #include "iommuvm/collect/parsers.hpp"
 #include "iommuvm/engine/connect.hpp"
 
@@ -251,6 +252,12 @@ remote::RunResult SimulatedRemote::answer(const remote::Command& cmd, const remo
       assume(program + " is installed");
       return answered("/usr/bin/" + program + "\n");
     }
+    // The kernel-log audit: a log with nothing new, its last sequence number 0 (steps_audit.cpp).
+    if (script == audit::read_command(at("/dev/kmsg"), std::nullopt)) {
+      assume("the kernel log says nothing during the runs (its mark is sequence number 0)");
+      return answered("0\n");
+    }
+    if (script == audit::read_command(at("/dev/kmsg"), 0)) return answered("");
     if (script == collect::kTracefsListScript) {
       assume("tracefs has every tracepoint the collectors ask for");
       std::string out;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <sstream>
 #include <regex>
 
 #include <fmt/format.h>
@@ -225,4 +226,22 @@ TEST(Cli, PlanEstimatesFromMeasuredSwitchTimes) {
   auto damaged = cli({"plan", "--json", example("tcg-viommu.yaml")}, cwd.path().string());
   ASSERT_EQ(damaged.exit_code, 0) << damaged.err;
   EXPECT_EQ(json::parse(damaged.out)["totals"]["measured"], j["totals"]["measured"]);
+}
+
+// The kernel-log audit is in the dry run as in a run: the mark before each run and the read of
+// what came after it at the run's end (outside the measurement window).
+TEST(Cli, DryRunShowsBothKernelLogReadsOfEachRun) {
+  test::TempDir cwd;
+  auto r = cli({"run", "--dry-run", example("loopback.yaml")}, cwd.path().string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto first = r.out.find("# run 1/6"), end = r.out.find("[1/6]");
+  ASSERT_NE(first, std::string::npos);
+  ASSERT_NE(end, std::string::npos);
+  std::string run1 = r.out.substr(first, end - first);
+  std::size_t n = 0;
+  std::istringstream lines(run1);
+  for (std::string line; std::getline(lines, line);) n += line.rfind("[local] $ ", 0) == 0 && line.find("/dev/kmsg") != std::string::npos;
+  EXPECT_EQ(n, 2u) << run1;
+  // The read at the end comes after the measurement and after the server stopped.
+  EXPECT_GT(run1.rfind("/dev/kmsg"), run1.find("kill -TERM")) << run1;
 }
