@@ -99,7 +99,7 @@ void add_run(CLI::App& app, Context& ctx) {
       return;
     }
 
-    auto store = results::CampaignStore::open(out_root, spec, plan, {a->fresh});
+    auto store = results::CampaignStore::open(out_root, spec, plan.to_json(), {a->fresh});
     if (store.campaign().value("status", "") == "finished") {
       std::cout << fmt::format("campaign {} is already finished\n", store.dir().string());
       return;

@@ -64,7 +64,7 @@ stdfs::path new_campaign_dir(const stdfs::path& parent) {
 
 }  // namespace
 
-CampaignStore CampaignStore::open(const stdfs::path& output_root, const spec::Spec& spec, const plan::Plan& plan,
+CampaignStore CampaignStore::open(const stdfs::path& output_root, const spec::Spec& spec, const json& plan,
                                   const OpenOptions& opts) {
   stdfs::path parent = output_root / spec.name;
   std::error_code ec;
@@ -123,7 +123,7 @@ CampaignStore CampaignStore::open(const stdfs::path& output_root, const spec::Sp
   s.lock_ = std::make_shared<CampaignLock>(s.dir_, "run");
   stdfs::create_directories(s.dir_ / "runs");
   fs::atomic_write(s.dir_ / ("spec." + (spec.format.empty() ? std::string("yaml") : spec.format)), spec.source_text);
-  fs::atomic_write(s.dir_ / "plan.json", plan.to_json().dump(2));
+  fs::atomic_write(s.dir_ / "plan.json", plan.dump(2));
   json c = {{"name", spec.name},
             {"spec_hash", spec.hash},
             {"format", spec.format},
@@ -131,8 +131,8 @@ CampaignStore CampaignStore::open(const stdfs::path& output_root, const spec::Sp
             {"created", now_iso8601()},
             {"status", "running"},
             {"iommuvm_version", kVersion},
-            {"runs", plan.totals.runs},
-            {"extra_runs", plan.totals.extra_runs},
+            {"runs", plan["totals"].value("runs", 0)},
+            {"extra_runs", plan["totals"].contains("extra") ? plan["totals"]["extra"].value("runs", 0) : 0},
             {"work_dir", "iommuvm-" + s.work_id()}};
   fs::atomic_write(s.dir_ / "campaign.json", c.dump(2));
   return s;

@@ -18,7 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "iommuvm/plan/plan.hpp"
+#include "iommuvm/spec/spec.hpp"
+
 
 namespace iommuvm::results {
 
@@ -47,7 +48,8 @@ class CampaignStore {
   // Resume the latest unfinished campaign of SPEC with the same hash, or create a new one.
   // Refuses (InputError) when the latest unfinished campaign has a different spec hash,
   // unless opts.fresh.
-  static CampaignStore open(const std::filesystem::path& output_root, const spec::Spec& spec, const plan::Plan& plan,
+  // PLAN: the plan as plan.json holds it (plan::Plan::to_json(); results does not include plan).
+  static CampaignStore open(const std::filesystem::path& output_root, const spec::Spec& spec, const nlohmann::json& plan,
                             const OpenOptions& opts);
   // open() locks the folder it returns (CampaignLock) before it changes anything in it.
   // Open an existing campaign folder (for report, restore); LOCK_FOR non-empty ("restore"):
