@@ -9,11 +9,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <regex>
 #include <set>
 #include <sstream>
 
 #include <fmt/format.h>
+#include <pugixml.hpp>
 
 #include "iommuvm/policy/boot.hpp"
 #include "iommuvm/policy/cmdline.hpp"
@@ -480,10 +480,12 @@ void SimulatedHypervisor::start(const std::string& name) {
   ++m.boot;
   m.running.clear();
   m.macs.clear();
-  static const std::regex mac_re("<mac address=['\"]([0-9a-fA-F:]{17})['\"]");
+  // The domain's interfaces' MACs in the order of its XML (pugixml: the XML as libvirt reads it).
+  pugi::xml_document doc;
   int n = 1;
-  for (auto it = std::sregex_iterator(xml.begin(), xml.end(), mac_re); it != std::sregex_iterator(); ++it)
-    m.macs[fmt::format("enp{}s0", n++)] = (*it)[1].str();
+  if (doc.load_string(xml.c_str()))
+    for (const auto& x : doc.select_nodes("/domain/devices/interface/mac[@address]"))
+      m.macs[fmt::format("enp{}s0", n++)] = x.node().attribute("address").value();
   if (!m.macs.empty() && m.assumed.insert("interface names").second)
     out_ << fmt::format("[{}] # assumed: the domain's network interfaces are enp1s0, enp2s0, ... in the order of its XML\n",
                         m.name);
