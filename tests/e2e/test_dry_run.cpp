@@ -77,6 +77,9 @@ TEST(DryRun, PrintsTheCommandsARealRunSends) {
   write(root / "proc/sys/kernel/random/boot_id", "8b1d3f4e-0000-4000-8000-000000000001\n");
   write(root / "proc/cpuinfo", "model name\t: test CPU\n");
   write(root / "var/log/dmesg", "Linux version 6.1.0\n");
+  // A kernel log with one record: the audit's mark before each run and its read after it, in
+  // both sequences.
+  write(root / "dev/kmsg", "6,0,1000,-;Linux version 6.1.0\n");  // sequence 0, as the model assumes
   write(dir / "loopback.yaml", loopback_spec(root));
 
   auto dry = test::run_process({test::binary_path().string(), "run", "--dry-run", (dir / "loopback.yaml").string(), "-o",
