@@ -95,6 +95,20 @@ void replace_all(std::string& s, const std::string& from, const std::string& to)
   for (auto p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
 }
 
+// The example spec EXAMPLE with this machine's paths, written to DIR/NAME: its template by
+// absolute path, the guest image of IMAGE_DIR (cache folder NAME_IN_SPEC in the example;
+// libvirt gets kernel paths verbatim). Returns the path written.
+stdfs::path example_here(const std::string& example, const std::string& name_in_spec, const stdfs::path& image_dir,
+                         const stdfs::path& dir, const std::string& name) {
+  std::string spec = fs::read_file(stdfs::path(IOMMUVM_SOURCE_DIR) / "configs/examples" / example);
+  replace_all(spec, "../domains/tcg-viommu.xml", (stdfs::path(IOMMUVM_SOURCE_DIR) / "configs/domains/tcg-viommu.xml").string());
+  replace_all(spec, "/root/.cache/iommuvm/" + name_in_spec, image_dir.string());
+  replace_all(spec, "~/.cache/iommuvm/" + name_in_spec, image_dir.string());
+  auto path = dir / name;
+  std::ofstream(path) << spec;
+  return path;
+}
+
 // Our guests share the tap and the address: stop any of them still running (a previous
 // campaign leaves tcg-viommu running: campaign.end does not apply 'cleanup: shutdown' yet).
 void stop_our_guests(virt::Hypervisor& hv) {
@@ -183,16 +197,7 @@ TEST_F(RealVm, CampaignTcgViommu) {
   stop_our_guests(*hv_);
   test::TempDir tmp;
   auto g = cache_dir();
-  // The example spec with this machine's paths: its template by absolute path, the guest image
-  // from this cache (libvirt gets kernel paths verbatim).
-  std::string spec = fs::read_file(stdfs::path(IOMMUVM_SOURCE_DIR) / "configs/examples/tcg-viommu.yaml");
-  replace_all(spec, "../domains/tcg-viommu.xml", (stdfs::path(IOMMUVM_SOURCE_DIR) / "configs/domains/tcg-viommu.xml").string());
-  replace_all(spec, "/root/.cache/iommuvm/guest", g.string());
-  replace_all(spec, "~/.cache/iommuvm/guest", g.string());
-  auto spec_path = tmp / "tcg-viommu.yaml";
-  {
-    std::ofstream(spec_path) << spec;
-  }
+  auto spec_path = example_here("tcg-viommu.yaml", "guest", g, tmp.path(), "tcg-viommu.yaml");
   auto out = tmp / "results";
   auto t0 = clock_type::now();
   // iommuvm (the controller) and its redis-benchmark run in the namespace that holds the tap.
@@ -288,7 +293,9 @@ TEST_F(RealVm, CampaignTcgViommu) {
     } else {  // lazy: unmaps per request, but the IOTLB flushed in batches
       EXPECT_GT(unmaps, 0.5);
       EXPECT_LT(g_inv, 0.5);
-      if (q_inv > 0) EXPECT_NEAR(g_inv / q_inv, 1.0, 0.25) << "guest " << g_inv << " vs QEMU " << q_inv;
+      if (q_inv > 0) {
+        EXPECT_NEAR(g_inv / q_inv, 1.0, 0.25) << "guest " << g_inv << " vs QEMU " << q_inv;
+      }
     }
   }
 
@@ -325,14 +332,7 @@ TEST_F(RealVm, ProfileInsideTheGuest) {
                    << " missing): run scripts/build-guest.sh --with-bpftrace";
   stop_our_guests(*hv_);
   test::TempDir tmp;
-  std::string spec = fs::read_file(stdfs::path(IOMMUVM_SOURCE_DIR) / "configs/examples/tcg-viommu-profile.yaml");
-  replace_all(spec, "../domains/tcg-viommu.xml", (stdfs::path(IOMMUVM_SOURCE_DIR) / "configs/domains/tcg-viommu.xml").string());
-  replace_all(spec, "/root/.cache/iommuvm/guest-bpftrace", g.string());
-  replace_all(spec, "~/.cache/iommuvm/guest-bpftrace", g.string());
-  auto spec_path = tmp / "profile.yaml";
-  {
-    std::ofstream(spec_path) << spec;
-  }
+  auto spec_path = example_here("tcg-viommu-profile.yaml", "guest-bpftrace", g, tmp.path(), "profile.yaml");
   auto out = tmp / "results";
   auto t0 = clock_type::now();
   auto r = test::run_process(

@@ -22,13 +22,16 @@ TEST(RemoteLibvirt, LocalFormUriOfAnSshHostReachesItsLibvirtdOverSsh) {
   if (auto why = test::Sshd::unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
   if (test::run_process({"virsh", "-c", "qemu:///system", "version"}).exit_code != 0)
     GTEST_SKIP() << "libvirtd does not answer on qemu:///system: run scripts/libvirtd.sh start";
+  // The spec: host = the sshd ON, with its client key, and the known_hosts file of KNOWN.
+  auto spec_text = [](const test::Sshd& on, const test::Sshd& known) {
+    return fmt::format(
+        "name: t\nmachines:\n  host:\n    ssh: {{host: 127.0.0.1, port: {}, user: {}, key: {}, known_hosts: {}, agent: false}}\n"
+        "hypervisor: {{uri: 'qemu:///system', machine: host}}\nworkloads:\n  redis: {{}}\n",
+        on.port(), on.user(), on.client_key().string(), known.known_hosts().string());
+  };
   test::Sshd sshd;
   sshd.start();
-  std::string text = fmt::format(
-      "name: t\nmachines:\n  host:\n    ssh: {{host: 127.0.0.1, port: {}, user: {}, key: {}, known_hosts: {}, agent: false}}\n"
-      "hypervisor: {{uri: 'qemu:///system', machine: host}}\nworkloads:\n  redis: {{}}\n",
-      sshd.port(), sshd.user(), sshd.client_key().string(), sshd.known_hosts().string());
-  auto l = spec::load_text(text, "t.yaml");
+  auto l = spec::load_text(spec_text(sshd, sshd), "t.yaml");
   ASSERT_FALSE(l.diag.has_errors());
   std::string uri = engine::hypervisor_uri(l.spec);
   ASSERT_EQ(uri.rfind("qemu+libssh://", 0), 0u) << uri;
@@ -49,10 +52,6 @@ TEST(RemoteLibvirt, LocalFormUriOfAnSshHostReachesItsLibvirtdOverSsh) {
   // An unknown host key is refused (host_key_check strict by default): no libvirt session.
   test::Sshd other;
   other.start();
-  std::string text2 = fmt::format(
-      "name: t\nmachines:\n  host:\n    ssh: {{host: 127.0.0.1, port: {}, user: {}, key: {}, known_hosts: {}, agent: false}}\n"
-      "hypervisor: {{uri: 'qemu:///system', machine: host}}\nworkloads:\n  redis: {{}}\n",
-      other.port(), other.user(), other.client_key().string(), sshd.known_hosts().string());
-  auto l2 = spec::load_text(text2, "t.yaml");
+  auto l2 = spec::load_text(spec_text(other, sshd), "t.yaml");
   EXPECT_THROW(virt::connect_libvirt(engine::hypervisor_uri(l2.spec)), std::exception);
 }
