@@ -5,6 +5,8 @@
 // types and /sys/class/iommu, as they were on that boot; and the dmesg alone.
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "iommuvm/policy/evidence.hpp"
 #include "iommuvm/util/fs.hpp"
 #include "test_support.hpp"
@@ -123,4 +125,79 @@ TEST(PolicyCaptured, NoViommuFromDmesgAndCmdline) {
 TEST(PolicyCaptured, NoViommuVendorIsNotAmd) {
   auto ev = parse_evidence(input_of(cases()[4], false));
   EXPECT_NE(ev.vendor, std::optional<Vendor>(Vendor::amd));
+}
+
+// The host VM of scripts/build-host.sh (Debian 12, linux-image 6.1.0-57-amd64, QEMU 7.2 TCG,
+// `-device intel-iommu,intremap=on`), captured by scripts/capture-host-logs.sh: per boot the
+// whole dmesg (.txt), /proc/cmdline (.cmdline) and the IOMMU group types (.groups, "N TYPE"
+// lines; empty with intel_iommu=off). grub-lazy is the default entry booted through GRUB; the
+// others were booted by kexec with the policy's parameters.
+namespace {
+
+struct HostCapture {
+  const char* name;
+  Policy expected;
+};
+
+EvidenceInput host_input(const std::string& name, bool with_sysfs) {
+  EvidenceInput in;
+  auto base = std::string("dmesg/") + name;
+  in.dmesg = fs::read_file(test::data_path(base + ".txt"));
+  in.cmdline = fs::read_file(test::data_path(base + ".cmdline"));
+  if (with_sysfs) {
+    std::map<int, std::string> groups;
+    std::istringstream lines(fs::read_file(test::data_path(base + ".groups")));
+    int g = 0;
+    std::string type;
+    while (lines >> g >> type) groups[g] = type;
+    in.group_types = groups;
+    in.iommu_devices = groups.empty() ? std::vector<std::string>{} : std::vector<std::string>{"dmar0"};
+    in.groups_under_test = {3};  // the data NIC, 0000:00:04.0
+  }
+  return in;
+}
+
+const std::vector<HostCapture> kHost = {{"intel-host-grub-lazy", Policy::lazy},
+                                        {"intel-host-strict", Policy::strict},
+                                        {"intel-host-lazy", Policy::lazy},
+                                        {"intel-host-passthrough", Policy::passthrough},
+                                        {"intel-host-off", Policy::off}};
+
+}  // namespace
+
+TEST(PolicyCaptured, HostVmEveryPolicyWithAndWithoutSysfs) {
+  for (const auto& c : kHost) {
+    for (bool sysfs : {true, false}) {
+      SCOPED_TRACE(std::string(c.name) + (sysfs ? " with sysfs" : " dmesg and cmdline only"));
+      auto ev = parse_evidence(host_input(c.name, sysfs));
+      EXPECT_TRUE(ev.boot_log);
+      EXPECT_EQ(ev.vendor, std::optional<Vendor>(Vendor::intel));
+      auto v = derive_policy(ev);
+      ASSERT_TRUE(v.effective.has_value());
+      EXPECT_EQ(to_string(*v.effective), to_string(c.expected));
+      EXPECT_TRUE(compare_policy(c.expected, ev, v).match);
+    }
+  }
+}
+
+TEST(PolicyCaptured, HostVmLinesTheParserRelies) {
+  auto grub = parse_evidence(host_input("intel-host-grub-lazy", true));
+  // Debian's kernel with plain intel_iommu=on runs lazy, its build default: no "(set via ...)".
+  EXPECT_EQ(grub.cmdline_params, (std::vector<std::string>{"intel_iommu=on"}));
+  EXPECT_EQ(grub.invalidation, "lazy");
+  auto strict = parse_evidence(host_input("intel-host-strict", true));
+  EXPECT_EQ(strict.enabled_line, "DMAR: IOMMU enabled");
+  EXPECT_EQ(strict.invalidation, "strict");
+  auto pt = parse_evidence(host_input("intel-host-passthrough", true));
+  EXPECT_EQ(pt.default_domain, "Passthrough");
+  // intel_iommu=off: "DMAR: IOMMU disabled", yet the IOMMU core still prints its Translated and
+  // lazy lines, and the DMAR table is still parsed (interrupt remapping stays on).
+  auto off = parse_evidence(host_input("intel-host-off", true));
+  EXPECT_EQ(off.default_domain, "Translated");
+  EXPECT_EQ(derive_policy(off).reasons.front().find("sysfs"), 0u) << derive_policy(off).reasons.front();
+  auto off_log = derive_policy(parse_evidence(host_input("intel-host-off", false)));
+  EXPECT_EQ(off_log.reasons, (std::vector<std::string>{"dmesg: DMAR: IOMMU disabled"}));
+  // Only GRUB passes BOOT_IMAGE=; kexec does not.
+  EXPECT_EQ(fs::read_file(test::data_path("dmesg/intel-host-grub-lazy.cmdline")).rfind("BOOT_IMAGE=", 0), 0u);
+  EXPECT_EQ(fs::read_file(test::data_path("dmesg/intel-host-strict.cmdline")).find("BOOT_IMAGE="), std::string::npos);
 }
