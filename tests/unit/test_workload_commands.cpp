@@ -10,6 +10,7 @@
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/workload/commands.hpp"
 #include "iommuvm/workload/generators.hpp"
+#include "iommuvm/workload/generators/memaslap.hpp"
 #include "test_support.hpp"
 
 using namespace iommuvm;

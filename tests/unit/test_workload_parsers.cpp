@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "iommuvm/workload/generators/memaslap.hpp"
 #include "iommuvm/workload/parsers.hpp"
 #include "test_support.hpp"
 

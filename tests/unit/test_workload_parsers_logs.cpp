@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "iommuvm/workload/generators/memaslap.hpp"
 #include "iommuvm/workload/parsers.hpp"
 #include "test_support.hpp"
 

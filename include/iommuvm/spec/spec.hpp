@@ -316,7 +316,7 @@ struct Spec {
   struct Canary {
     bool enabled = false;   // on when the spec has a canary: mapping
     double seconds = 5;     // duration-based clients: their duration is cut to this
-    int requests = 2000;    // request-count clients (redis-benchmark -n, memaslap, ab): cut to this
+    int requests = 2000;    // request-count clients (redis-benchmark -n, ab, ...): cut to this
     double max_drop = 0.10;  // fraction (or percent when > 1): a larger drop flags the runs that follow
   } canary;
 

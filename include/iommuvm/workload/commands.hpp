@@ -80,12 +80,6 @@ ReadyCheck ready_check(const spec::Workload& w, const std::string& address, int 
 // The generator's command for the workload's client.tool (generators.hpp), checked against the kind.
 ClientPlan client_plan(const spec::Workload& w, const ClientContext& ctx);
 
-// The memcached generator's --cfg_cmd file for a SET:GET ratio (e.g. "1:10"): key section
-// (64-byte keys, its default), value section (DATA_SIZE bytes, 1024 when 0), cmd section with
-// the set (type 0) and get (type 1) proportions rounded to its precision (0.001).
-// InputError for a malformed ratio. Defined with the generator (generators/).
-std::string memaslap_config(std::string_view ratio, int data_size);
-
 // True when a wrk binary's usage text (wrk --help) offers wrk2's -R/--rate option (generators/wrk2.cpp).
 bool wrk_usage_has_rate(std::string_view usage);
 

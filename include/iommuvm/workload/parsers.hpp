@@ -28,8 +28,6 @@ class ParseError : public InputError {
 Metrics parse_redis_benchmark(std::string_view text, std::string_view primary = {});
 // memtier_benchmark --json-out-file. Top level: "Totals", or the PRIMARY op (set/get) when given.
 Metrics parse_memtier(std::string_view text, std::string_view primary = {});
-// memcaslap text output (libmemcached-tools).
-Metrics parse_memaslap(std::string_view text);
 // wrk text output, with or without --latency, with or without the JSON line of wrk_lua_script().
 Metrics parse_wrk(std::string_view text);
 // wrk2 text output (HdrHistogram percentiles printed with --latency/-L).

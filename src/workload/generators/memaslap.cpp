@@ -11,6 +11,7 @@
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/util/regex.hpp"
 #include "iommuvm/workload/generators.hpp"
+#include "iommuvm/workload/generators/memaslap.hpp"
 
 namespace iommuvm::workload {
 
