@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "iommuvm/util/text.hpp"
+
 namespace iommuvm::tune {
 
 const std::vector<Knob>& knobs() {
@@ -69,13 +71,6 @@ void apply_profile(spec::TuningSpec& t) {
 
 namespace {
 
-std::string trim(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  std::size_t i = 0;
-  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-  return s.substr(i);
-}
-
 // "Name:   value" lines of ethtool, NAMES mapping ethtool's label to its -A/-C keyword.
 std::vector<std::pair<std::string, std::string>> labelled(const std::string& text,
                                                           const std::vector<std::pair<std::string, std::string>>& names) {
@@ -87,14 +82,14 @@ std::vector<std::pair<std::string, std::string>> labelled(const std::string& tex
     start = nl == std::string::npos ? text.size() : nl + 1;
     auto colon = line.find(':');
     if (colon == std::string::npos) continue;
-    std::string label = trim(line.substr(0, colon));
-    std::string rest = trim(line.substr(colon + 1));
+    std::string label = std::string(text::trim(line.substr(0, colon)));
+    std::string rest = std::string(text::trim(line.substr(colon + 1)));
     // "Adaptive RX: off  TX: off" holds two settings.
     if (label == "Adaptive RX") {
       auto tx = rest.find("TX:");
       if (tx != std::string::npos) {
-        std::string txv = trim(rest.substr(tx + 3));
-        rest = trim(rest.substr(0, tx));
+        std::string txv = std::string(text::trim(rest.substr(tx + 3)));
+        rest = std::string(text::trim(rest.substr(0, tx)));
         if (txv == "on" || txv == "off") out.emplace_back("adaptive-tx", txv);
       }
     }
