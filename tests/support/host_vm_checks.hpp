@@ -80,8 +80,8 @@ inline std::string data_group() {
 inline void expect_runs_switched(const std::vector<nlohmann::json>& runs, const std::string& group, bool rebooted) {
   std::map<std::string, double> inv;
   std::map<std::string, std::string> boots;
-  std::printf("%-10s %-9s %-10s %9s %12s %12s\n", "requested", "effective", "group type", "ops/s", "inv/request",
-              "QEMU us/req");
+  std::printf("%-10s %-9s %-10s %9s %12s %12s %s\n", "requested", "effective", "group type", "ops/s", "inv/request",
+              "QEMU us/req", "switch s (set + reboot + verify)");
   for (const auto& r : runs) {
     SCOPED_TRACE(r.dump(1).substr(0, 3000));
     std::string requested = r.value(ptr("/params/policy.host.policy"), std::string());
@@ -113,8 +113,12 @@ inline void expect_runs_switched(const std::vector<nlohmann::json>& runs, const 
     double per = c.value(ptr("/viommu-inv/per_request/total_per_request"), -1.0);
     double cpu_us = c.value(ptr("/qemu-cpu/per_request/cpu_s_per_request"), -1.0) * 1e6;
     inv[requested] = per;
-    std::printf("%-10s %-9s %-10s %9.0f %12.3f %12.1f\n", requested.c_str(), h.value("effective", std::string()).c_str(),
-                type.c_str(), r.value(ptr("/metrics/throughput_ops"), 0.0), per, cpu_us);
+    // The switch that preceded the run (run.json policy.host_switch), measured per method.
+    nlohmann::json sw = r.value(ptr("/policy/host_switch"), nlohmann::json::object());
+    std::printf("%-10s %-9s %-10s %9.0f %12.3f %12.1f %s %.1f (%.1f + %.1f + %.1f)\n", requested.c_str(),
+                h.value("effective", std::string()).c_str(), type.c_str(), r.value(ptr("/metrics/throughput_ops"), 0.0), per,
+                cpu_us, sw.value("method", std::string("-")).c_str(), sw.value("seconds", 0.0), sw.value("set_policy_s", 0.0),
+                sw.value("reboot_s", 0.0), sw.value("verify_s", 0.0));
     EXPECT_GE(per, 0.0) << c.dump();
     EXPECT_GT(cpu_us, 1.0) << c.dump();
   }
