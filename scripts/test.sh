@@ -40,10 +40,10 @@ if [ "${IOMMUVM_LONG:-0}" = 1 ]; then
     # The guest with bpftrace (RealVm.ProfileInsideTheGuest; it skips with the reason without it).
     bash scripts/build-guest.sh --with-bpftrace || echo "test.sh: the bpftrace guest image is not available: RealVm.ProfileInsideTheGuest will skip" >&2
     # The host VM's disk (tests/long/test_host_*: they boot it themselves, ctest stops it).
-    if [ "${IOMMUVM_HOST_VM:-0}" = 1 ] || [ "${IOMMUVM_HOST_VM:-0}" = ci ]; then
+    if [ "${IOMMUVM_HOST_VM:-0}" = 1 ]; then
       bash scripts/build-host.sh || echo "test.sh: the host VM image is not available: the host long tests will skip" >&2
     else
-      echo "test.sh: the host-VM long tests (tests/long/test_host_*) skip: set IOMMUVM_HOST_VM=1 (all) or ci (no switch through GRUB) to build the host disk and run them" >&2
+      echo "test.sh: the host-VM long tests (tests/long/test_host_*) skip: set IOMMUVM_HOST_VM=1 to build the host disk and run them" >&2
     fi
   else
     echo "test.sh: QEMU/libvirtd not installed (scripts/setup.sh --vm-deps): the long tests will skip" >&2

@@ -14,7 +14,7 @@ using namespace iommuvm;
 using namespace iommuvm::test::hostvm;
 
 TEST(HostGrub, StrictLazyPassthroughThroughGrubAndBack) {
-  IOMMUVM_REQUIRE_HOST_VM_GRUB_SWITCHES();
+  IOMMUVM_REQUIRE_HOST_VM();
   test::TempDir tmp;
   auto before = grub_state();
   ASSERT_TRUE(before.files.count("/etc/default/grub.d/50-cloudimg-settings.cfg"));

@@ -28,9 +28,7 @@ std::filesystem::path script();         // scripts/host-vm.sh of this source tre
 // Empty when the VM answers over SSH (started here when it was not running); else why not,
 // for GTEST_SKIP. Only a machine that cannot run QEMU (or build the image) gives a reason.
 std::string unavailable();
-std::string host_vm_mode();         // IOMMUVM_HOST_VM: "1" (all tests), "ci" (no switch through GRUB), ""
-// Empty when tests that switch the policy through GRUB run in this mode; else why not.
-std::string grub_switches_unavailable();
+std::string host_vm_mode();         // IOMMUVM_HOST_VM: "1" (the tests run) or not
 
 // CMD as root on the VM; ARGV on this machine inside the namespace.
 ProcessResult ssh(const std::string& command, int connect_timeout_s = 3);

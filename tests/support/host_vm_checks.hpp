@@ -26,12 +26,6 @@
     }                                                              \
   } while (0)
 
-// The same, for a test that switches the policy through GRUB (only with IOMMUVM_HOST_VM=1).
-#define IOMMUVM_REQUIRE_HOST_VM_GRUB_SWITCHES()                                                  \
-  do {                                                                                   \
-    if (auto why = ::iommuvm::test::hostvm::grub_switches_unavailable(); !why.empty()) GTEST_SKIP() << why; \
-    IOMMUVM_REQUIRE_HOST_VM();                                                           \
-  } while (0)
 
 namespace iommuvm::test::hostvm {
 
