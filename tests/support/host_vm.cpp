@@ -132,7 +132,7 @@ std::string spec(const std::string& name, const stdfs::path& output, const std::
       "    ssh: {{host: {}, user: root, key: {}, known_hosts: {}, connect_timeout: 3s}}\n"
       "    sudo: false\n"
       "    vendor: intel\n"
-      "    reboot: {{command: systemctl reboot, timeout: 6m, expected: 70s}}\n"
+      "    reboot: {{command: systemctl reboot, timeout: 10m, expected: 70s}}\n"
       "  client:\n"
       "    role: client\n"
       "    local: true\n"
