@@ -35,10 +35,10 @@ Engine::Engine(const plan::Plan& plan, Backends backends, Options options, std::
   handlers_ = {
       {kind::campaign_begin, &Engine::on_campaign_begin}, {kind::campaign_end, &Engine::on_campaign_end},
       {kind::host_set_policy, &Engine::on_host_set_policy}, {kind::host_reboot, &Engine::on_host_reboot},
-      {kind::host_verify, &Engine::on_host_verify},       {kind::nic_setup, &Engine::on_nic_setup},
-      {kind::machine_tune, &Engine::on_machine_tune},     {kind::guest_stop, &Engine::on_guest_stop},
+      {kind::host_verify_policy, &Engine::on_host_verify_policy},       {kind::nic_setup_vfs, &Engine::on_nic_setup_vfs},
+      {kind::machine_tune, &Engine::on_machine_tune},     {kind::guest_shutdown, &Engine::on_guest_shutdown},
       {kind::guest_define, &Engine::on_guest_define},     {kind::guest_start, &Engine::on_guest_start},
-      {kind::guest_verify, &Engine::on_guest_verify},     {kind::guest_network, &Engine::on_guest_network},
+      {kind::guest_verify_policy, &Engine::on_guest_verify_policy},     {kind::guest_network, &Engine::on_guest_network},
       {kind::run_begin, &Engine::on_run_begin},           {kind::server_start, &Engine::on_server_start},
       {kind::client_warmup, &Engine::on_client_warmup},   {kind::client_measure, &Engine::on_client_measure},
       {kind::server_stop, &Engine::on_server_stop},       {kind::run_end, &Engine::on_run_end},
@@ -399,7 +399,7 @@ void Engine::on_run_end(const plan::Step&None, const StepContext&) {
 void Engine::note_host_switch(const plan::Step& s, double seconds, const std::string& status) {
   const char* part = s.kind == kind::host_set_policy ? "set_policy_s"
                      : s.kind == kind::host_reboot   ? "reboot_s"
-                     : s.kind == kind::host_verify   ? "verify_s"
+                     : s.kind == kind::host_verify_policy   ? "verify_s"
                                                      : nullptr;
   if (!part) return;
   if (s.kind == kind::host_set_policy) {

@@ -145,7 +145,7 @@ void Engine::on_guest_start(const plan::Step& s, const StepContext& ctx) {
   guest_evidence_[g.name]["boot_id"] = r.boot_id();
 }
 
-void Engine::on_guest_verify(const plan::Step& s, const StepContext&) {
+void Engine::on_guest_verify_policy(const plan::Step& s, const StepContext&) {
   const auto& cfg = config(s);
   const auto& g = guest_of(cfg, s);
   std::optional<policy::Policy> expected;
@@ -206,7 +206,7 @@ void Engine::on_guest_network(const plan::Step& s, const StepContext& ctx) {
   }
 }
 
-void Engine::on_guest_stop(const plan::Step& s, const StepContext&) {
+void Engine::on_guest_shutdown(const plan::Step& s, const StepContext&) {
   const auto& cfg = config(s);
   const auto& g = guest_of(cfg, s);
   auto& hv = hypervisor();

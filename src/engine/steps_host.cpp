@@ -81,7 +81,7 @@ std::string expected_kernel(const spec::Spec& cfg, const plan::Step& verify) {
 
 }  // namespace
 
-void Engine::on_host_verify(const plan::Step& s, const StepContext&) {
+void Engine::on_host_verify_policy(const plan::Step& s, const StepContext&) {
   std::optional<policy::Policy> expected;
   if (s.args["expected"].is_string()) expected = policy::parse_policy(s.args["expected"].get<std::string>());
   std::string mismatch;
@@ -232,7 +232,7 @@ void Engine::on_host_set_policy(const plan::Step& s, const StepContext& ctx) {
   if (method != policy::Method::runtime && policy::requested_policy(cmdline, vendor) == pol &&
       policy::kernel_choice_matches(expected_kernel(cfg, s), facts.kernel)) {
     progress_ << fmt::format("  host {} already boots with {}: no switch needed\n", s.machine, policy::to_string(pol));
-    switch_skip_until_ = plan::kind::host_verify;
+    switch_skip_until_ = plan::kind::host_verify_policy;
     step_note_ = "already in effect";
     return;
   }
@@ -277,7 +277,7 @@ void Engine::on_host_set_policy(const plan::Step& s, const StepContext& ctx) {
     if (current == pol) {
       progress_ << fmt::format("  IOMMU group {} of {} on {} is already {}: no switch needed\n", group, pf, s.machine,
                                policy::to_string(pol));
-      switch_skip_until_ = plan::kind::host_verify;
+      switch_skip_until_ = plan::kind::host_verify_policy;
       step_note_ = "already in effect";
       return;
     }
@@ -310,7 +310,7 @@ void Engine::on_host_set_policy(const plan::Step& s, const StepContext& ctx) {
         throw Error(fmt::format("{} on {} is not up again 60 s after the runtime switch (operstate '{}')", cfg.nic.pf,
                                 s.machine, state.substr(0, state.find('\n'))));
     }
-    switch_skip_until_ = plan::kind::host_verify;
+    switch_skip_until_ = plan::kind::host_verify_policy;
   } else {
     throw Error(fmt::format("method {} cannot switch a host", policy::to_string(method)));
   }
@@ -325,7 +325,7 @@ void Engine::on_host_reboot(const plan::Step& s, const StepContext& ctx) {
     finish_self_reboot(s, r);
     return;
   }
-  if (switch_skip_until_ == plan::kind::host_verify) {
+  if (switch_skip_until_ == plan::kind::host_verify_policy) {
     spdlog::info("reboot of {} not needed", s.machine);
     step_note_ = "not needed: the policy was already in effect or switched at runtime";
     return;
@@ -607,7 +607,7 @@ void Engine::on_machine_tune(const plan::Step& s, const StepContext& ctx) {
   tuning_applied_[s.machine] = applied;
 }
 
-void Engine::on_nic_setup(const plan::Step& s, const StepContext& ctx) {
+void Engine::on_nic_setup_vfs(const plan::Step& s, const StepContext& ctx) {
   const auto& cfg = config(s);
   auto macs = virt::sriov::vf_macs(cfg.name, cfg.nic.num_vfs, cfg.nic.vf_macs);
   auto undo = [&](json entry) { ctx.undo(s.machine, std::move(entry)); };

@@ -135,7 +135,7 @@ class Engine {
   // Host policy (steps_host.cpp).
   void on_host_set_policy(const plan::Step& s, const StepContext& ctx);
   void on_host_reboot(const plan::Step& s, const StepContext& ctx);
-  void on_host_verify(const plan::Step& s, const StepContext& ctx);
+  void on_host_verify_policy(const plan::Step& s, const StepContext& ctx);
   // GRUB switch on a host or a guest (steps_host.cpp): the one-shot entry (grub-oneshot,
   // auto) or the persistent edit of the GRUB default file (grub), then the update command;
   // journaled for undo. KERNEL_CHOICE: a kernel path, a GRUB menu title, or empty (the running one).
@@ -150,13 +150,13 @@ class Engine {
   void remove_resume_unit(remote::Remote& r, const nlohmann::json& state);
   void finish_self_reboot(const plan::Step& s, remote::Remote& r);
   void on_machine_tune(const plan::Step& s, const StepContext& ctx);
-  void on_nic_setup(const plan::Step& s, const StepContext& ctx);
+  void on_nic_setup_vfs(const plan::Step& s, const StepContext& ctx);
 
   // Guests (steps_guest.cpp).
-  void on_guest_stop(const plan::Step& s, const StepContext& ctx);
+  void on_guest_shutdown(const plan::Step& s, const StepContext& ctx);
   void on_guest_define(const plan::Step& s, const StepContext& ctx);
   void on_guest_start(const plan::Step& s, const StepContext& ctx);
-  void on_guest_verify(const plan::Step& s, const StepContext& ctx);
+  void on_guest_verify_policy(const plan::Step& s, const StepContext& ctx);
   void on_guest_network(const plan::Step& s, const StepContext& ctx);
 
   // Workloads (steps_workload.cpp).
