@@ -106,7 +106,7 @@ std::vector<Needs> needs(const plan::Plan& p) {
       if (method == policy::Method::kexec) n->programs.emplace("kexec", "switching the policy with kexec");
     } else if (s.kind == kind::host_reboot && n) {
       add_reason(n->root, "rebooting");
-    } else if (s.kind == kind::host_verify && n) {
+    } else if (s.kind == kind::host_verify_policy && n) {
       n->iommu_host = true;
       if (s.args["expected"].is_null()) {
         // As-is: nothing switches the IOMMU on; a VF for a guest needs it on already.
@@ -117,7 +117,7 @@ std::vector<Needs> needs(const plan::Plan& p) {
         }
       }
       if (cfg.nic.present() && !cfg.nic.pf.empty()) n->optional_programs.emplace("ethtool", "recording the NIC driver and firmware");
-    } else if (s.kind == kind::nic_setup && n) {
+    } else if (s.kind == kind::nic_setup_vfs && n) {
       add_reason(n->root, "creating SR-IOV VFs");
       n->nic_pf = cfg.nic.pf;
       n->nic_pci = cfg.nic.pci;

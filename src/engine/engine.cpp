@@ -11,6 +11,7 @@
 #include "iommuvm/version.hpp"
 #include "iommuvm/virt/libvirt.hpp"
 #include "machine_io.hpp"
+#include "step_context.hpp"
 
 namespace iommuvm::engine {
 
@@ -34,16 +35,31 @@ Engine::Engine(const plan::Plan& plan, Backends backends, Options options, std::
   handlers_ = {
       {kind::campaign_begin, &Engine::on_campaign_begin}, {kind::campaign_end, &Engine::on_campaign_end},
       {kind::host_set_policy, &Engine::on_host_set_policy}, {kind::host_reboot, &Engine::on_host_reboot},
-      {kind::host_verify, &Engine::on_host_verify},       {kind::nic_setup, &Engine::on_nic_setup},
-      {kind::machine_tune, &Engine::on_machine_tune},     {kind::guest_stop, &Engine::on_guest_stop},
+      {kind::host_verify_policy, &Engine::on_host_verify_policy},       {kind::nic_setup_vfs, &Engine::on_nic_setup_vfs},
+      {kind::machine_tune, &Engine::on_machine_tune},     {kind::guest_shutdown, &Engine::on_guest_shutdown},
       {kind::guest_define, &Engine::on_guest_define},     {kind::guest_start, &Engine::on_guest_start},
-      {kind::guest_verify, &Engine::on_guest_verify},     {kind::guest_network, &Engine::on_guest_network},
+      {kind::guest_verify_policy, &Engine::on_guest_verify_policy},     {kind::guest_network, &Engine::on_guest_network},
       {kind::run_begin, &Engine::on_run_begin},           {kind::server_start, &Engine::on_server_start},
       {kind::client_warmup, &Engine::on_client_warmup},   {kind::client_measure, &Engine::on_client_measure},
       {kind::server_stop, &Engine::on_server_stop},       {kind::run_end, &Engine::on_run_end},
       {kind::cooldown, &Engine::on_cooldown},
   };
   if (store_) done_runs_ = store_->finished_runs();
+  caps_ = std::make_unique<Capabilities>([this](const std::string& m) -> remote::Remote& { return machine(m); });
+}
+
+Engine::~Engine() = default;
+
+StepContext Engine::step_context(std::optional<std::chrono::steady_clock::time_point> deadline) {
+  StepContext ctx;
+  ctx.machine_of = [this](const std::string& m) -> remote::Remote& { return machine(m); };
+  ctx.undo = [this](const std::string& m, json entry) { undo(m, std::move(entry)); };
+  ctx.deadline = deadline;
+  ctx.progress = &progress_;
+  ctx.caps = caps_.get();
+  ctx.work_dir = [this](const std::string& m, const std::string& role) { return work_dir(m, role); };
+  if (run_) ctx.raw_dir = run_->raw_dir;
+  return ctx;
 }
 
 remote::Remote& Engine::machine(const std::string& name) {
@@ -217,12 +233,14 @@ void Engine::execute(std::size_t index) {
   bool timed_out = false;
   for (int attempt = 1; attempt <= attempts; ++attempt) {
     auto started = std::chrono::steady_clock::now();
+    std::optional<std::chrono::steady_clock::time_point> deadline;
     // A dry run takes no time: a deadline would only shorten the timeouts it prints.
     if (limit != options_.timeouts.end() && !options_.dry_run)
-      step_deadline_ = started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                     std::chrono::duration<double>(limit->second));
+      deadline = started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                               std::chrono::duration<double>(limit->second));
+    const StepContext ctx = step_context(deadline);
     try {
-      (this->*(handler->second))(s);
+      (this->*(handler->second))(s, ctx);
       error.clear();
     } catch (const Error& e) {
       error = e.what();
@@ -230,8 +248,7 @@ void Engine::execute(std::size_t index) {
       error = fmt::format("internal error: {}", e.what());
     }
     // A step that ran past its timeout failed, whatever it returned.
-    timed_out = step_deadline_ && std::chrono::steady_clock::now() >= *step_deadline_;
-    step_deadline_.reset();
+    timed_out = ctx.past_deadline();
     if (timed_out)
       error = fmt::format("timeout: {} did not finish within {} s (timeouts.{}){}", s.summary, limit->second, s.kind,
                           error.empty() ? "" : ": " + error);
@@ -276,24 +293,13 @@ void Engine::execute(std::size_t index) {
                      {"at", results::now_iso8601()}});
 }
 
-std::chrono::milliseconds Engine::cap(std::chrono::milliseconds own) const {
-  if (!step_deadline_) return own;
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*step_deadline_ - std::chrono::steady_clock::now());
-  left = std::max(left, std::chrono::milliseconds(1));
-  return own.count() <= 0 ? left : std::min(own, left);
-}
-
-std::chrono::steady_clock::time_point Engine::cap(std::chrono::steady_clock::time_point own) const {
-  return step_deadline_ ? std::min(own, *step_deadline_) : own;
-}
-
-void Engine::on_campaign_begin(const plan::Step&) {
+void Engine::on_campaign_begin(const plan::Step&None, const StepContext&) {
   system_["iommuvm_version"] = kVersion;
   system_["spec_hash"] = plan_.spec_hash;
   if (store_) progress_ << fmt::format("Campaign folder: {}\n", store_->dir().string());
 }
 
-void Engine::on_campaign_end(const plan::Step& s) {
+void Engine::on_campaign_end(const plan::Step& s, const StepContext&) {
   if (run_) stop_processes(*run_);
   std::string cleanup = s.args.value("cleanup", std::string("restore"));
   if (cleanup != "keep") {
@@ -330,7 +336,7 @@ void Engine::on_campaign_end(const plan::Step& s) {
   if (store_) store_->set_status("finished");
 }
 
-void Engine::on_run_begin(const plan::Step& s) {
+void Engine::on_run_begin(const plan::Step& s, const StepContext&) {
   const auto& point = plan_.runs.at(static_cast<std::size_t>(s.run_index));
   RunState r;
   r.id = point.id;
@@ -385,7 +391,7 @@ void Engine::fail_run(const std::string& reason) {
   }
 }
 
-void Engine::on_run_end(const plan::Step&) {
+void Engine::on_run_end(const plan::Step&None, const StepContext&) {
   if (!run_) return;
   finish_run(run_->failed ? "failed" : "ok");
 }
@@ -393,7 +399,7 @@ void Engine::on_run_end(const plan::Step&) {
 void Engine::note_host_switch(const plan::Step& s, double seconds, const std::string& status) {
   const char* part = s.kind == kind::host_set_policy ? "set_policy_s"
                      : s.kind == kind::host_reboot   ? "reboot_s"
-                     : s.kind == kind::host_verify   ? "verify_s"
+                     : s.kind == kind::host_verify_policy   ? "verify_s"
                                                      : nullptr;
   if (!part) return;
   if (s.kind == kind::host_set_policy) {
@@ -459,7 +465,7 @@ void Engine::print_progress(const RunState& r, const std::string& status) {
   progress_.flush();
 }
 
-void Engine::on_cooldown(const plan::Step& s) {
+void Engine::on_cooldown(const plan::Step& s, const StepContext&) {
   pause(s.args.value("seconds", 0.0));
 }
 

@@ -14,6 +14,7 @@
 #include "iommuvm/virt/libvirt.hpp"
 #include "iommuvm/virt/sriov.hpp"
 #include "machine_io.hpp"
+#include "step_context.hpp"
 
 namespace iommuvm::engine {
 
@@ -89,14 +90,14 @@ std::string render_guest_xml(const spec::Spec& cfg, const spec::GuestSpec& g, vi
   return virt::render_domain(template_xml, d);
 }
 
-void Engine::on_guest_define(const plan::Step& s) {
+void Engine::on_guest_define(const plan::Step& s, const StepContext& ctx) {
   const auto& cfg = config(s);
   const auto& g = guest_of(cfg, s);
   auto& hv = hypervisor();
   blocked_guest_.erase(g.name);
   std::string xml = render_guest_xml(cfg, g, &hv, options_.spec_dir, nullptr);
   auto previous = hv.domain_xml(g.domain, true);
-  undo(s.machine, {{"action", previous ? "redefine_domain" : "undefine_domain"},
+  ctx.undo(s.machine, {{"action", previous ? "redefine_domain" : "undefine_domain"},
                    {"domain", g.domain},
                    {"previous_xml", previous ? json(*previous) : json(nullptr)}});
   if (hv.is_active(g.domain)) virt::stop_domain(hv, g.domain, std::chrono::seconds(static_cast<long long>(g.boot_timeout_s)));
@@ -105,7 +106,7 @@ void Engine::on_guest_define(const plan::Step& s) {
   // to vfio-pci here; the original driver is journaled and bound again by the restore.
   if (g.vf && g.viommu.model == spec::ViommuSpec::Model::nested) {
     std::string nic_machine = cfg.nic.machine.empty() ? s.machine : cfg.nic.machine;
-    auto undo = [&](json entry) { this->undo(nic_machine, std::move(entry)); };
+    auto undo = [&](json entry) { ctx.undo(nic_machine, std::move(entry)); };
     system_["vfio"][g.name] = bind_vf_to_vfio(machine(nic_machine), cfg.nic, *g.vf, undo);
   }
   spdlog::info("guest {}: {}", g.domain, changed ? "defined" : "definition unchanged");
@@ -113,7 +114,7 @@ void Engine::on_guest_define(const plan::Step& s) {
   system_["guests"][g.name] = {{"cmdline", template_cmdline(xml)}, {"viommu", s.args["settings"]["viommu"]}};
 }
 
-void Engine::on_guest_start(const plan::Step& s) {
+void Engine::on_guest_start(const plan::Step& s, const StepContext& ctx) {
   const auto& cfg = config(s);
   const auto& g = guest_of(cfg, s);
   auto& hv = hypervisor();
@@ -122,7 +123,7 @@ void Engine::on_guest_start(const plan::Step& s) {
   remote::Remote& r = machine(g.machine);
   try {
     guest_evidence_[g.name]["boot_id"] =
-        r.wait_until_up(cap(std::chrono::milliseconds(static_cast<long long>(g.boot_timeout_s * 1000))),
+        r.wait_until_up(ctx.cap(std::chrono::milliseconds(static_cast<long long>(g.boot_timeout_s * 1000))),
                         [] { return g_interrupts.load() > 0; });
   } catch (const Error& e) {
     throw Error(fmt::format("guest {}: {}", g.domain, e.what()));
@@ -139,12 +140,12 @@ void Engine::on_guest_start(const plan::Step& s) {
     progress_ << fmt::format("  guest {} already boots with {}: no GRUB switch needed\n", g.domain, policy::to_string(*pol));
     return;
   }
-  switch_by_grub(g.machine, r, gm, *pol, method, "", facts);
-  reboot_and_wait(g.machine, r, *gm, remote::Command{gm->reboot.command, true, "", {}});
+  switch_by_grub(ctx, g.machine, r, gm, *pol, method, "", facts);
+  reboot_and_wait(ctx, g.machine, r, *gm, remote::Command{gm->reboot.command, true, "", {}});
   guest_evidence_[g.name]["boot_id"] = r.boot_id();
 }
 
-void Engine::on_guest_verify(const plan::Step& s) {
+void Engine::on_guest_verify_policy(const plan::Step& s, const StepContext&) {
   const auto& cfg = config(s);
   const auto& g = guest_of(cfg, s);
   std::optional<policy::Policy> expected;
@@ -163,7 +164,7 @@ void Engine::on_guest_verify(const plan::Step& s) {
   }
 }
 
-void Engine::on_guest_network(const plan::Step& s) {
+void Engine::on_guest_network(const plan::Step& s, const StepContext& ctx) {
   const auto& cfg = config(s);
   const auto& g = guest_of(cfg, s);
   remote::Remote& r = machine(s.machine);
@@ -187,7 +188,7 @@ void Engine::on_guest_network(const plan::Step& s) {
         "# written by iommuvm\nnetwork:\n  version: 2\n  ethernets:\n    {}:\n      match: {{macaddress: \"{}\"}}\n"
         "      dhcp4: no\n      addresses: [{}]\n",
         ifname, mac, g.data_ip);
-    undo(s.machine, {{"action", "remove_file"}, {"path", "/etc/netplan/60-iommuvm.yaml"}});
+    ctx.undo(s.machine, {{"action", "remove_file"}, {"path", "/etc/netplan/60-iommuvm.yaml"}});
     write_as_root(r, "/etc/netplan/60-iommuvm.yaml", yaml, "0600");
     run_checked(r, {{"netplan", "apply"}, true, "", {}}, "netplan apply");
   } else {
@@ -205,7 +206,7 @@ void Engine::on_guest_network(const plan::Step& s) {
   }
 }
 
-void Engine::on_guest_stop(const plan::Step& s) {
+void Engine::on_guest_shutdown(const plan::Step& s, const StepContext&) {
   const auto& cfg = config(s);
   const auto& g = guest_of(cfg, s);
   auto& hv = hypervisor();

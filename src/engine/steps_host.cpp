@@ -20,6 +20,7 @@
 #include "iommuvm/util/shell.hpp"
 #include "iommuvm/virt/sriov.hpp"
 #include "machine_io.hpp"
+#include "step_context.hpp"
 
 namespace iommuvm::engine {
 
@@ -80,7 +81,7 @@ std::string expected_kernel(const spec::Spec& cfg, const plan::Step& verify) {
 
 }  // namespace
 
-void Engine::on_host_verify(const plan::Step& s) {
+void Engine::on_host_verify_policy(const plan::Step& s, const StepContext&) {
   std::optional<policy::Policy> expected;
   if (s.args["expected"].is_string()) expected = policy::parse_policy(s.args["expected"].get<std::string>());
   std::string mismatch;
@@ -137,11 +138,11 @@ void Engine::on_host_verify(const plan::Step& s) {
   }
 }
 
-void Engine::switch_by_grub(const std::string& name, remote::Remote& r, const spec::Machine* m, policy::Policy pol,
+void Engine::switch_by_grub(const StepContext& ctx, const std::string& name, remote::Remote& r, const spec::Machine* m, policy::Policy pol,
                             policy::Method method, const std::string& kernel_choice, const MachineFacts& facts) {
   auto vendor = m ? m->vendor : policy::Vendor::intel;
   std::string cmdline = facts.cmdline.value_or("");
-  auto undo = [&](json entry) { this->undo(name, std::move(entry)); };
+  auto undo = [&](json entry) { ctx.undo(name, std::move(entry)); };
   if (method == policy::Method::grub_oneshot || method == policy::Method::automatic) {
     policy::GrubEntry entry;
     entry.policy = pol;
@@ -216,7 +217,7 @@ void Engine::switch_by_grub(const std::string& name, remote::Remote& r, const sp
   }
 }
 
-void Engine::on_host_set_policy(const plan::Step& s) {
+void Engine::on_host_set_policy(const plan::Step& s, const StepContext& ctx) {
   const auto& cfg = config(s);
   remote::Remote& r = machine(s.machine);
   const spec::Machine* m = cfg.machine(s.machine);
@@ -231,14 +232,14 @@ void Engine::on_host_set_policy(const plan::Step& s) {
   if (method != policy::Method::runtime && policy::requested_policy(cmdline, vendor) == pol &&
       policy::kernel_choice_matches(expected_kernel(cfg, s), facts.kernel)) {
     progress_ << fmt::format("  host {} already boots with {}: no switch needed\n", s.machine, policy::to_string(pol));
-    switch_skip_until_ = plan::kind::host_verify;
+    switch_skip_until_ = plan::kind::host_verify_policy;
     step_note_ = "already in effect";
     return;
   }
-  auto undo = [&](json entry) { this->undo(s.machine, std::move(entry)); };
+  auto undo = [&](json entry) { ctx.undo(s.machine, std::move(entry)); };
 
   if (method == policy::Method::grub_oneshot || method == policy::Method::automatic || method == policy::Method::grub) {
-    switch_by_grub(s.machine, r, m, pol, method, cfg.software.host_kernel, facts);
+    switch_by_grub(ctx, s.machine, r, m, pol, method, cfg.software.host_kernel, facts);
   } else if (method == policy::Method::kexec) {
     // The kernel (default: the running one) and its initrd, as paths on the machine under its root.
     std::string kernel = cfg.software.host_kexec_kernel.empty() ? "/boot/vmlinuz-" + facts.kernel : cfg.software.host_kexec_kernel;
@@ -276,7 +277,7 @@ void Engine::on_host_set_policy(const plan::Step& s) {
     if (current == pol) {
       progress_ << fmt::format("  IOMMU group {} of {} on {} is already {}: no switch needed\n", group, pf, s.machine,
                                policy::to_string(pol));
-      switch_skip_until_ = plan::kind::host_verify;
+      switch_skip_until_ = plan::kind::host_verify_policy;
       step_note_ = "already in effect";
       return;
     }
@@ -298,7 +299,7 @@ void Engine::on_host_set_policy(const plan::Step& s) {
     // The driver was bound again: its network interface comes back asynchronously (probe,
     // udev rename, address configuration). Wait for it before anything measures through it.
     if (!cfg.nic.pf.empty()) {
-      auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      auto until = ctx.deadline_in(60);
       std::string state;
       while (std::chrono::steady_clock::now() < until) {
         state = try_read(r, "/sys/class/net/" + cfg.nic.pf + "/operstate").value_or("");
@@ -309,13 +310,13 @@ void Engine::on_host_set_policy(const plan::Step& s) {
         throw Error(fmt::format("{} on {} is not up again 60 s after the runtime switch (operstate '{}')", cfg.nic.pf,
                                 s.machine, state.substr(0, state.find('\n'))));
     }
-    switch_skip_until_ = plan::kind::host_verify;
+    switch_skip_until_ = plan::kind::host_verify_policy;
   } else {
     throw Error(fmt::format("method {} cannot switch a host", policy::to_string(method)));
   }
 }
 
-void Engine::on_host_reboot(const plan::Step& s) {
+void Engine::on_host_reboot(const plan::Step& s, const StepContext& ctx) {
   const auto& cfg = config(s);
   remote::Remote& r = machine(s.machine);
   const spec::Machine* m = cfg.machine(s.machine);
@@ -324,7 +325,7 @@ void Engine::on_host_reboot(const plan::Step& s) {
     finish_self_reboot(s, r);
     return;
   }
-  if (switch_skip_until_ == plan::kind::host_verify) {
+  if (switch_skip_until_ == plan::kind::host_verify_policy) {
     spdlog::info("reboot of {} not needed", s.machine);
     step_note_ = "not needed: the policy was already in effect or switched at runtime";
     return;
@@ -332,11 +333,11 @@ void Engine::on_host_reboot(const plan::Step& s) {
   auto method = s.args.value("method", std::string());
   remote::Command cmd{m->reboot.command, true, "", {}};
   if (method == "kexec") cmd = remote::Command{m->kexec.exec, true, "", {}};
-  if (!m->controller) return reboot_and_wait(s.machine, r, *m, cmd);
+  if (!m->controller) return reboot_and_wait(ctx, s.machine, r, *m, cmd);
   // iommuvm itself goes down with this machine: make the campaign durable, leave a unit
   // that starts it again after the boot, reboot, and stop.
   for (const auto& hook : m->reboot.before) run_checked(r, {{"sh", "-c", hook}, true, "", {}}, "reboot hook (before)");
-  prepare_self_reboot(s, r, r.boot_id());
+  prepare_self_reboot(ctx, s, r, r.boot_id());
   auto res = r.run(cmd, {std::chrono::milliseconds(60000)});
   if (!res.ok()) {
     remove_resume_unit(r, resume_);
@@ -357,7 +358,8 @@ void Engine::on_host_reboot(const plan::Step& s) {
   rebooting_self_ = true;
 }
 
-void Engine::reboot_and_wait(const std::string& name, remote::Remote& r, const spec::Machine& m, const remote::Command& cmd) {
+void Engine::reboot_and_wait(const StepContext& ctx, const std::string& name, remote::Remote& r, const spec::Machine& m,
+                             const remote::Command& cmd) {
   for (const auto& hook : m.reboot.before) run_checked(r, {{"sh", "-c", hook}, true, "", {}}, "reboot hook (before)");
   std::string before = r.boot_id();
   // The connection may die under the command: that is the point. Its result does not matter.
@@ -366,12 +368,12 @@ void Engine::reboot_and_wait(const std::string& name, remote::Remote& r, const s
   } catch (const std::exception& e) {
     spdlog::debug("reboot command on {}: {}", name, e.what());
   }
-  auto after = r.wait_for_reboot(before, cap(std::chrono::milliseconds(static_cast<long long>(m.reboot.timeout_s * 1000))));
+  auto after = r.wait_for_reboot(before, ctx.cap(std::chrono::milliseconds(static_cast<long long>(m.reboot.timeout_s * 1000))));
   progress_ << fmt::format("  {} is back (boot id {} -> {})\n", name, before.substr(0, 8), after.substr(0, 8));
   for (const auto& hook : m.reboot.after) run_checked(r, {{"sh", "-c", hook}, true, "", {}}, "reboot hook (after)");
 }
 
-void Engine::prepare_self_reboot(const plan::Step& s, remote::Remote& r, const std::string& boot_id_before) {
+void Engine::prepare_self_reboot(const StepContext& ctx, const plan::Step& s, remote::Remote& r, const std::string& boot_id_before) {
   if (options_.resume_argv.empty() || options_.resume_cwd.empty())
     throw Error(fmt::format("{} is the machine iommuvm runs on, but this engine does not know how to start the campaign "
                             "again after its reboot",
@@ -400,8 +402,8 @@ void Engine::prepare_self_reboot(const plan::Step& s, remote::Remote& r, const s
              {"cwd", unit.working_directory},
              {"at", results::now_iso8601()}};
   // Undo entries first: whatever happens next, `iommuvm restore` knows what to remove.
-  undo(s.machine, {{"action", "remove_file"}, {"path", wants_path}, {"why", "resume unit (enabled)"}, {"at", state["at"]}});
-  undo(s.machine, {{"action", "remove_file"}, {"path", unit_path}, {"why", "resume unit"}, {"at", state["at"]}});
+  ctx.undo(s.machine, {{"action", "remove_file"}, {"path", wants_path}, {"why", "resume unit (enabled)"}, {"at", state["at"]}});
+  ctx.undo(s.machine, {{"action", "remove_file"}, {"path", unit_path}, {"why", "resume unit"}, {"at", state["at"]}});
   run_checked(r, {{"mkdir", "-p", machine_path(r, std::filesystem::path(wants_path).parent_path().string())}, true, "", {}},
               "creating multi-user.target.wants");
   write_as_root(r, unit_path, policy::resume_unit(unit), "0644");
@@ -449,11 +451,11 @@ void Engine::finish_self_reboot(const plan::Step& s, remote::Remote& r) {
   for (const auto& hook : m->reboot.after) run_checked(r, {{"sh", "-c", hook}, true, "", {}}, "reboot hook (after)");
 }
 
-void Engine::on_machine_tune(const plan::Step& s) {
+void Engine::on_machine_tune(const plan::Step& s, const StepContext& ctx) {
   remote::Remote& r = machine(s.machine);
   const json& t = s.args;
   json applied = json::object();
-  auto undo = [&](json entry) { this->undo(s.machine, std::move(entry)); };
+  auto undo = [&](json entry) { ctx.undo(s.machine, std::move(entry)); };
   std::string ifname = t.value("interface", std::string());
   if (t.contains("mtu")) {
     if (ifname.empty()) throw Error("tuning 'mtu' needs 'interface'");
@@ -605,10 +607,10 @@ void Engine::on_machine_tune(const plan::Step& s) {
   tuning_applied_[s.machine] = applied;
 }
 
-void Engine::on_nic_setup(const plan::Step& s) {
+void Engine::on_nic_setup_vfs(const plan::Step& s, const StepContext& ctx) {
   const auto& cfg = config(s);
   auto macs = virt::sriov::vf_macs(cfg.name, cfg.nic.num_vfs, cfg.nic.vf_macs);
-  auto undo = [&](json entry) { this->undo(s.machine, std::move(entry)); };
+  auto undo = [&](json entry) { ctx.undo(s.machine, std::move(entry)); };
   system_["vfs"] = setup_vfs(machine(s.machine), cfg.nic, macs, undo, progress_);
 }
 

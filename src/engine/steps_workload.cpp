@@ -21,6 +21,7 @@
 #include "iommuvm/workload/generators.hpp"
 #include "iommuvm/workload/parsers.hpp"
 #include "machine_io.hpp"
+#include "step_context.hpp"
 
 namespace iommuvm::engine {
 
@@ -38,27 +39,6 @@ std::string tail(const std::string& text, std::size_t n = 2000) {
 
 }  // namespace
 
-std::string Engine::version_of(const std::string& m, const std::string& program) {
-  // The servers' version flags; the load generators' come from their descriptors.
-  static const std::map<std::string, std::vector<std::string>> kServerVersionArgs = {
-      {"redis-server", {"--version"}}, {"memcached", {"-V"}}, {"nginx", {"-v"}}, {"iperf3", {"--version"}}};
-  const std::string file = std::filesystem::path(program).filename().string();
-  const std::vector<std::string>* version_args = nullptr;
-  if (const auto* g = workload::generator_of_program(file); g && !g->version_args.empty()) version_args = &g->version_args;
-  else if (auto it = kServerVersionArgs.find(file); it != kServerVersionArgs.end()) version_args = &it->second;
-  if (!version_args) return "";
-  std::string key = m + "|" + program;
-  if (auto it = versions_.find(key); it != versions_.end()) return it->second;
-  std::vector<std::string> argv = {program};
-  argv.insert(argv.end(), version_args->begin(), version_args->end());
-  auto res = machine(m).run({argv}, {std::chrono::milliseconds(10000)});
-  // Some print it on stderr (nginx -v), some exit non-zero after printing it (wrk -v).
-  std::string text = !res.out.empty() ? res.out : res.err;
-  std::string line = text.substr(0, text.find('\n'));
-  versions_[key] = line;
-  return line;
-}
-
 std::string Engine::work_dir(const std::string& m, const std::string& role) {
   auto it = work_roots_.find(m);
   if (it == work_roots_.end()) {
@@ -73,10 +53,10 @@ std::string Engine::work_dir(const std::string& m, const std::string& role) {
   return fmt::format("{}/{}/{}", it->second, run_ ? run_->id : std::string("campaign"), role);
 }
 
-void Engine::on_server_start(const plan::Step& s) {
+void Engine::on_server_start(const plan::Step& s, const StepContext& ctx) {
   const auto& cfg = config(s);
   const auto& w = cfg.workloads.front();
-  remote::Remote& r = machine(s.machine);
+  remote::Remote& r = ctx.machine(s.machine);
   const spec::Machine* m = cfg.machine(s.machine);
   bool local = m && m->local;
   const int instances = workload::supports_instances(w.kind) ? std::max(1, w.server.instances) : 1;
@@ -88,7 +68,7 @@ void Engine::on_server_start(const plan::Step& s) {
   // already run a Redis or nginx of its own on the default port.
   if (base.port == 0 && local) base.port = r.free_ports(instances);
   if (base.port == 0 && instances > 1) base.port = workload::default_port(w.kind);
-  const std::string work = work_dir(s.machine, "server");
+  const std::string work = ctx.work_dir(s.machine, "server");
   base.as_root = local ? ::geteuid() == 0 : (m && m->ssh.user == "root");
 
   struct Started {
@@ -98,16 +78,16 @@ void Engine::on_server_start(const plan::Step& s) {
   std::vector<Started> started;
   json list = json::array();
   for (int i = 0; i < instances; ++i) {
-    workload::ServerContext ctx = base;
-    if (instances > 1) ctx.port = workload::instance_port(base.port, i);
-    ctx.work_dir = instances > 1 ? fmt::format("{}/{}", work, i) : work;
-    ctx.cpu = workload::instance_cpu(w.server.cpus, i);
-    auto sp = workload::server_plan(w, ctx);
+    workload::ServerContext sc = base;
+    if (instances > 1) sc.port = workload::instance_port(base.port, i);
+    sc.work_dir = instances > 1 ? fmt::format("{}/{}", work, i) : work;
+    sc.cpu = workload::instance_cpu(w.server.cpus, i);
+    auto sp = workload::server_plan(w, sc);
 
-    std::vector<std::string> mkdir = {"mkdir", "-p", ctx.work_dir};
+    std::vector<std::string> mkdir = {"mkdir", "-p", sc.work_dir};
     mkdir.insert(mkdir.end(), sp.dirs.begin(), sp.dirs.end());
     auto mk = r.run({mkdir});
-    if (!mk.ok()) throw Error(fmt::format("cannot create {} on {}: {}", ctx.work_dir, s.machine, mk.err));
+    if (!mk.ok()) throw Error(fmt::format("cannot create {} on {}: {}", sc.work_dir, s.machine, mk.err));
     // The local copies go into the campaign folder's scratch/ (a dry run has none: its
     // simulated machines take the content without a local copy).
     auto scratch = store_ ? store_->run_dir(run_->id) / "scratch" : std::filesystem::path();
@@ -115,13 +95,13 @@ void Engine::on_server_start(const plan::Step& s) {
     if (!scratch.empty()) std::filesystem::remove_all(scratch);
 
     // The program is what follows `taskset -c N` when the instance is pinned.
-    std::string program = sp.command.argv.empty() ? "" : sp.command.argv[ctx.cpu >= 0 ? 3 : 0];
-    std::string version = program.empty() ? "" : version_of(s.machine, program);
-    auto proc = r.start(sp.command, ctx.work_dir + "/server.log");
+    std::string program = sp.command.argv.empty() ? "" : sp.command.argv[sc.cpu >= 0 ? 3 : 0];
+    std::string version = program.empty() ? "" : ctx.version_of(s.machine, program);
+    auto proc = r.start(sp.command, sc.work_dir + "/server.log");
     run_->processes.emplace_back(s.machine, proc);
-    json rec = {{"machine", s.machine}, {"kind", w.kind},   {"address", ctx.address}, {"port", sp.port},
+    json rec = {{"machine", s.machine}, {"kind", w.kind},   {"address", sc.address}, {"port", sp.port},
                 {"command", sp.command.argv}, {"pid", proc.pid}, {"log", proc.log_path}, {"version", version}};
-    if (ctx.cpu >= 0) rec["cpu"] = ctx.cpu;
+    if (sc.cpu >= 0) rec["cpu"] = sc.cpu;
     if (i == 0) run_->record["server"] = rec;
     list.push_back(rec);
     started.push_back({std::move(sp), proc});
@@ -129,12 +109,11 @@ void Engine::on_server_start(const plan::Step& s) {
   if (instances > 1) run_->record["server"]["instances"] = list;
 
   // Readiness of every instance, checked for real, before any measurement window.
-  auto deadline = cap(std::chrono::steady_clock::now() +
-                      std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(w.server.ready_timeout_s)));
+  auto deadline = ctx.deadline_in(w.server.ready_timeout_s);
   for (const auto& [sp, proc] : started) {
     std::string last;
     for (int attempt = 0; w.server.ready != "none"; ++attempt) {
-      auto res = r.run(sp.ready.command, {cap(std::chrono::milliseconds(3000))});
+      auto res = r.run(sp.ready.command, {ctx.cap(std::chrono::milliseconds(3000))});
       if (res.ok() && res.out.find(sp.ready.expect) != std::string::npos) break;
       last = res.err.empty() ? res.out : res.err;
       if (!r.is_running(proc)) {
@@ -234,25 +213,26 @@ std::string iso_from_ns(long long ns) {
   return fmt::format("{}.{:03}Z", buf, (ns / 1000000LL) % 1000);
 }
 
-}  // namespace
-
-static ClientRun run_client(Engine* self, remote::Remote& r, const spec::Spec& cfg, spec::Workload w,
-                            const std::string& work_dir, const json& server, const std::filesystem::path& raw_dir,
-                            const std::string& label,
-                            const std::function<void(bool)>& window, const std::string& program) {
-  workload::ClientContext ctx;
-  ctx.target = client_target(cfg, w, server);
-  ctx.port = server.value("port", 0);
-  ctx.work_dir = work_dir;
-  ctx.program = program;
-  auto cp = workload::client_plan(w, ctx);
+// One generator process on MACHINE for one window (LABEL: warmup, measure).
+ClientRun run_client(const StepContext& ctx, const std::string& machine, const spec::Spec& cfg, const spec::Workload& w,
+                     const json& server, const std::string& label, const std::function<void(bool)>& window,
+                     const std::string& program) {
+  remote::Remote& r = ctx.machine(machine);
+  const std::string work_dir = ctx.work_dir(machine, "client");
+  const std::filesystem::path& raw_dir = ctx.raw_dir;
+  workload::ClientContext cc;
+  cc.target = client_target(cfg, w, server);
+  cc.port = server.value("port", 0);
+  cc.work_dir = work_dir;
+  cc.program = program;
+  auto cp = workload::client_plan(w, cc);
   auto mk = r.run({{"mkdir", "-p", work_dir}});
   if (!mk.ok()) throw Error(fmt::format("cannot create {} on {}: {}", work_dir, r.name(), mk.err));
   put_files(r, cp.files, raw_dir);
 
   double expected = w.client.duration_s > 0 ? w.client.duration_s : 60;
   remote::RunOptions opts;
-  opts.timeout = self->cap(std::chrono::milliseconds(static_cast<long long>((expected * 3 + 60) * 1000)));
+  opts.timeout = ctx.cap(std::chrono::milliseconds(static_cast<long long>((expected * 3 + 60) * 1000)));
   std::string tool = std::filesystem::path(cp.command.argv.front()).filename().string();
   if (!raw_dir.empty()) {  // the run's raw/ folder: none in a dry run
     std::filesystem::create_directories(raw_dir);
@@ -287,13 +267,10 @@ static ClientRun run_client(Engine* self, remote::Remote& r, const spec::Spec& c
 // background, each recording its start time (the machine's clock, date +%s%N), and
 // waits for them; the machines' shells are released together from one barrier. The
 // outputs are fetched after the window and combined (workload::combine).
-using WorkOf = std::function<std::string(const std::string&)>;  // machine -> the run's client folder there
-
-static ClientRun run_clients(Engine* self, const std::function<remote::Remote&(const std::string&)>& machine_of, const spec::Spec& cfg,
-                             const spec::Workload& w, const std::vector<Slot>& slots, const WorkOf& work_of,
-                             const json& server, const std::filesystem::path& raw_dir, const std::string& label,
-                             const std::function<void(bool)>& window,
-                             const std::map<std::string, std::string>& programs) {
+ClientRun run_clients(const StepContext& ctx, const spec::Spec& cfg, const spec::Workload& w, const std::vector<Slot>& slots,
+                      const json& server, const std::string& label, const std::function<void(bool)>& window,
+                      const std::map<std::string, std::string>& programs) {
+  const std::filesystem::path& raw_dir = ctx.raw_dir;
   const std::string target = client_target(cfg, w, server);
   struct Prepared {
     Slot slot;
@@ -305,21 +282,21 @@ static ClientRun run_clients(Engine* self, const std::function<remote::Remote&(c
   std::map<std::string, std::string> scripts;  // machine -> shell script
   std::vector<std::string> order;              // machines, in slot order
   for (const auto& slot : slots) {
-    remote::Remote& r = machine_of(slot.machine);
-    workload::ClientContext ctx;
-    ctx.target = target;
-    ctx.port = slot.port;
-    ctx.work_dir = fmt::format("{}/{}", work_of(slot.machine), slot.index);
-    if (auto it = programs.find(slot.machine); it != programs.end()) ctx.program = it->second;
-    auto cp = workload::client_plan(w, ctx);
-    auto mk = r.run({{"mkdir", "-p", ctx.work_dir}});
-    if (!mk.ok()) throw Error(fmt::format("cannot create {} on {}: {}", ctx.work_dir, r.name(), mk.err));
+    remote::Remote& r = ctx.machine(slot.machine);
+    workload::ClientContext cc;
+    cc.target = target;
+    cc.port = slot.port;
+    cc.work_dir = fmt::format("{}/{}", ctx.work_dir(slot.machine, "client"), slot.index);
+    if (auto it = programs.find(slot.machine); it != programs.end()) cc.program = it->second;
+    auto cp = workload::client_plan(w, cc);
+    auto mk = r.run({{"mkdir", "-p", cc.work_dir}});
+    if (!mk.ok()) throw Error(fmt::format("cannot create {} on {}: {}", cc.work_dir, r.name(), mk.err));
     put_files(r, cp.files, raw_dir);
-    const std::string d = shell::quote(ctx.work_dir);
+    const std::string d = shell::quote(cc.work_dir);
     if (!scripts.count(slot.machine)) order.push_back(slot.machine);
     scripts[slot.machine] += fmt::format("(cd {d} && date +%s%N > {d}/start && {cmd} > {d}/out 2> {d}/err; echo $? > {d}/rc) &\n",
                                          fmt::arg("d", d), fmt::arg("cmd", shell::join(cp.command.argv)));
-    prepared.push_back({slot, cp, ctx.work_dir, std::filesystem::path(cp.command.argv.front()).filename().string()});
+    prepared.push_back({slot, cp, cc.work_dir, std::filesystem::path(cp.command.argv.front()).filename().string()});
   }
   for (auto& [m, script] : scripts) {
     script += "wait\n";
@@ -331,7 +308,7 @@ static ClientRun run_clients(Engine* self, const std::function<remote::Remote&(c
   double expected = w.client.duration_s > 0 ? w.client.duration_s : 60;
   remote::RunOptions opts;
   // The step's deadline (timeouts.client.measure) ends every machine's wait, not only the first.
-  opts.timeout = self->cap(std::chrono::milliseconds(static_cast<long long>((expected * 3 + 60) * 1000)));
+  opts.timeout = ctx.cap(std::chrono::milliseconds(static_cast<long long>((expected * 3 + 60) * 1000)));
   struct Outcome {
     remote::RunResult res;
     std::chrono::system_clock::time_point dispatched;
@@ -343,7 +320,7 @@ static ClientRun run_clients(Engine* self, const std::function<remote::Remote&(c
   // No raw/ folder (a dry run): the machines' shells one after the other (printed in order;
   // the simulated machines are not meant for several threads), and no figures to fetch.
   if (raw_dir.empty()) {
-    for (const auto& m : order) machine_of(m).run({{"sh", "-c", scripts.at(m)}}, opts);
+    for (const auto& m : order) ctx.machine(m).run({{"sh", "-c", scripts.at(m)}}, opts);
     window(false);
     return {};
   }
@@ -356,7 +333,7 @@ static ClientRun run_clients(Engine* self, const std::function<remote::Remote&(c
         go.arrive_and_wait();
         o.dispatched = std::chrono::system_clock::now();
         try {
-          o.res = machine_of(m).run({{"sh", "-c", scripts.at(m)}}, opts);
+          o.res = ctx.machine(m).run({{"sh", "-c", scripts.at(m)}}, opts);
         } catch (const std::exception& e) {
           o.error = e.what();
         }
@@ -390,7 +367,7 @@ static ClientRun run_clients(Engine* self, const std::function<remote::Remote&(c
   out.clients = json::array();
   long long spread = 0;
   for (const auto& p : prepared) {
-    remote::Remote& r = machine_of(p.slot.machine);
+    remote::Remote& r = ctx.machine(p.slot.machine);
     const std::string base = fmt::format("{}-{}-{}", label, p.slot.index, p.tool);
     auto local_out = raw_dir / (base + ".out");
     r.download(p.dir + "/out", local_out);
@@ -438,73 +415,39 @@ static ClientRun run_clients(Engine* self, const std::function<remote::Remote&(c
   return out;
 }
 
-// The wrk2 binary on MACHINE: `wrk2`, or a `wrk` built from wrk2 (its usage offers -R/--rate).
-std::string Engine::wrk2_program(const std::string& m) {
-  std::string key = m + "|wrk2-binary";
-  if (auto it = versions_.find(key); it != versions_.end()) return it->second;
-  remote::Remote& r = machine(m);
-  std::string found;
-  if (r.run({{"sh", "-c", "command -v wrk2"}}, {std::chrono::milliseconds(10000)}).ok()) {
-    found = "wrk2";
-  } else if (r.run({{"sh", "-c", "command -v wrk"}}, {std::chrono::milliseconds(10000)}).ok()) {
-    auto usage = r.run({{"wrk", "--help"}}, {std::chrono::milliseconds(10000)});
-    if (workload::wrk_usage_has_rate(usage.out + usage.err)) found = "wrk";
-  }
-  if (found.empty())
-    throw Error(fmt::format("client tool wrk2 is not installed on {}: no `wrk2` in PATH, and no `wrk` that accepts "
-                            "-R/--rate (wrk2 built under the name wrk); install wrk2 (https://github.com/giltene/wrk2) "
-                            "or use tool wrk",
-                            m));
-  versions_[key] = found;
-  return found;
-}
-
 // Runs the workload's generator(s) for one window: the single-process path, or run_clients.
-static ClientRun drive(Engine* self, const std::function<remote::Remote&(const std::string&)>& machine_of,
-                       const spec::Spec& cfg, const spec::Workload& w, const std::string& first_machine,
-                       const WorkOf& work, const json& server, const std::filesystem::path& raw_dir,
-                       const std::string& label,
-                       const std::function<void(bool)>& window, const std::map<std::string, std::string>& programs) {
+ClientRun drive(const StepContext& ctx, const spec::Spec& cfg, const spec::Workload& w, const std::string& first_machine,
+                const json& server, const std::string& label, const std::function<void(bool)>& window,
+                const std::map<std::string, std::string>& programs) {
   auto slots = client_slots(w, first_machine, server);
   if (slots.size() == 1) {
     auto it = programs.find(first_machine);
-    return run_client(self, machine_of(first_machine), cfg, w, work(first_machine), server, raw_dir, label, window,
-                      it == programs.end() ? "" : it->second);
+    return run_client(ctx, first_machine, cfg, w, server, label, window, it == programs.end() ? "" : it->second);
   }
-  return run_clients(self, machine_of, cfg, w, slots, work, server, raw_dir, label, window, programs);
+  return run_clients(ctx, cfg, w, slots, server, label, window, programs);
 }
 
-std::map<std::string, std::string> Engine::client_programs(const spec::Workload& w, const std::string& first_machine) {
-  std::map<std::string, std::string> out;
-  if (w.client.tool != "wrk2") return out;
-  std::vector<std::string> machines = w.client.machines.empty() ? std::vector<std::string>{first_machine} : w.client.machines;
-  for (const auto& m : machines) out[m] = wrk2_program(m);
-  return out;
-}
+}  // namespace
 
-void Engine::on_client_warmup(const plan::Step& s) {
+void Engine::on_client_warmup(const plan::Step& s, const StepContext& ctx) {
   const auto& cfg = config(s);
   auto w = cfg.workloads.front();
   // The warm-up runs the same generator for the warm-up time (request-count tools: a tenth of the requests).
   if (w.client.duration_s > 0 || w.client.requests == 0) w.client.duration_s = w.client.warmup_s;
   else w.client.requests = std::max(1000, w.client.requests / 10);
-  auto work = [this](const std::string& m) { return work_dir(m, "client"); };
-  auto programs = client_programs(w, s.machine);
-  auto res = drive(this, [this](const std::string& m) -> remote::Remote& { return machine(m); }, cfg, w, s.machine, work,
-                   run_->record["server"], run_->raw_dir, "warmup", [](bool) {}, programs);
+  auto res = drive(ctx, cfg, w, s.machine, run_->record["server"], "warmup", [](bool) {}, ctx.client_programs(w, s.machine));
   run_->record["warmup"] = res.metrics;
   run_->active_seconds += res.seconds;
 }
 
-void Engine::on_client_measure(const plan::Step& s) {
+void Engine::on_client_measure(const plan::Step& s, const StepContext& ctx) {
   const auto& cfg = config(s);
   const auto& w = cfg.workloads.front();
-  auto work = [this](const std::string& m) { return work_dir(m, "client"); };
-  auto programs = client_programs(w, s.machine);
+  auto programs = ctx.client_programs(w, s.machine);
   const auto* generator = workload::find_generator(w.client.tool);
   std::string program = generator ? generator->program() : "";
   if (auto it = programs.find(s.machine); it != programs.end()) program = it->second;
-  std::string client_version = program.empty() ? "" : version_of(s.machine, program);
+  std::string client_version = program.empty() ? "" : ctx.version_of(s.machine, program);
   // The measurement window: no keep-alives, no polling of any machine.
   auto window = [&](bool open) {
     for (auto& [name, r] : backends_.machines)
@@ -542,9 +485,7 @@ void Engine::on_client_measure(const plan::Step& s) {
         }
       }
   };
-  auto res = drive(this, [this](const std::string& m) -> remote::Remote& { return machine(m); }, cfg, w, s.machine, work,
-                   run_->record["server"], run_->raw_dir, "measure", window_with_collectors,
-                   programs);
+  auto res = drive(ctx, cfg, w, s.machine, run_->record["server"], "measure", window_with_collectors, programs);
   run_->record["metrics"] = res.metrics;
   // Per-request figures: invalidations, exits, cycles per request.
   if (res.metrics.contains("requests") && run_->record.contains("collectors"))
@@ -574,7 +515,7 @@ void Engine::on_client_measure(const plan::Step& s) {
   data_path_read(s, false);
 }
 
-void Engine::on_server_stop(const plan::Step& s) {
+void Engine::on_server_stop(const plan::Step& s, const StepContext&) {
   if (!run_) return;
   std::size_t on_machine = 0, k = 0;
   for (const auto& [m, p] : run_->processes) on_machine += m == s.machine;

@@ -277,7 +277,7 @@ Plan build(const Spec& base, std::vector<spec::RunPoint> points, const Measured&
         std::string meth(policy::to_string(method));
         if (guest_running && method_reboots(method)) {
           for (const auto& g : cfg.guests)
-            steps.push_back({kind::guest_stop, host, "", -1, {{"guest", g.name}, {"domain", g.domain}},
+            steps.push_back({kind::guest_shutdown, host, "", -1, {{"guest", g.name}, {"domain", g.domain}},
                              fmt::format("shut down guest {} before the host reboots", g.domain)});
           guest_running = false;
         }
@@ -301,11 +301,11 @@ Plan build(const Spec& base, std::vector<spec::RunPoint> points, const Measured&
                                                fmt::format("reboots of {} via {}", host, meth));
           host_rebooted = true;
         }
-        steps.push_back({kind::host_verify, host, "", -1,
+        steps.push_back({kind::host_verify_policy, host, "", -1,
                          {{"expected", pol}, {"accept_effective", cfg.policy.accept_effective}, {"method", meth}},
                          fmt::format("verify the host's effective IOMMU policy is {}", pol)});
       } else if (cur_host.empty() && !host.empty()) {
-        steps.push_back({kind::host_verify, host, "", -1, {{"expected", nullptr}, {"accept_effective", true}},
+        steps.push_back({kind::host_verify_policy, host, "", -1, {{"expected", nullptr}, {"accept_effective", true}},
                          "record the host's IOMMU policy as it is (no switch)"});
       }
       cur_host = hk;
@@ -316,7 +316,7 @@ Plan build(const Spec& base, std::vector<spec::RunPoint> points, const Measured&
     std::string nk = nic_key(cfg).dump();
     if (cfg.nic.present() && cfg.nic.num_vfs > 0 && (nk != cur_nic || host_rebooted)) {
       std::string nic_machine = cfg.nic.machine.empty() ? host : cfg.nic.machine;
-      steps.push_back({kind::nic_setup, nic_machine, "", -1, nic_key(cfg),
+      steps.push_back({kind::nic_setup_vfs, nic_machine, "", -1, nic_key(cfg),
                        fmt::format("set {} VFs on {} with distinct MACs", cfg.nic.num_vfs,
                                    cfg.nic.pf.empty() ? cfg.nic.pci : cfg.nic.pf)});
       cur_nic = nk;
@@ -331,7 +331,7 @@ Plan build(const Spec& base, std::vector<spec::RunPoint> points, const Measured&
         json settings = guest_key(cfg, g);
         std::string hyp = cfg.hypervisor.machine.empty() ? host : cfg.hypervisor.machine;
         if (guest_running)
-          steps.push_back({kind::guest_stop, hyp, "", -1, {{"guest", g.name}, {"domain", g.domain}},
+          steps.push_back({kind::guest_shutdown, hyp, "", -1, {{"guest", g.name}, {"domain", g.domain}},
                            fmt::format("shut down guest {} to change its configuration", g.domain)});
         steps.push_back({kind::guest_define, hyp, "", -1, {{"guest", g.name}, {"settings", settings}},
                          fmt::format("define guest {} (vIOMMU {}, guest policy {}{})", g.domain,
@@ -344,7 +344,7 @@ Plan build(const Spec& base, std::vector<spec::RunPoint> points, const Measured&
         totals.estimated_seconds += estimate(measured_key(kind::guest_start, g.name), g.expected_boot_s,
                                              fmt::format("starts of guest {}", g.name));
         std::string expected = settings["policy"].get<std::string>();
-        steps.push_back({kind::guest_verify, g.machine, "", -1,
+        steps.push_back({kind::guest_verify_policy, g.machine, "", -1,
                          {{"guest", g.name},
                           {"expected", expected == "as-is" ? json(nullptr) : json(expected)},
                           {"accept_effective", cfg.policy.accept_effective || expected == "as-is"}},

@@ -17,6 +17,7 @@
 
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/util/net.hpp"
+#include "shell_processes.hpp"
 #include "sink.hpp"
 
 namespace iommuvm::remote {
@@ -25,10 +26,10 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-class LocalRemote final : public Remote {
+class LocalRemote final : public ShellProcessRemote {
  public:
   explicit LocalRemote(LocalOptions o) : opts_(std::move(o)) {}
-  ~LocalRemote() override { stop_leftovers(*this, started_); }
+  ~LocalRemote() override { stop_started(); }
 
   const std::string& name() const override { return opts_.name; }
   const std::filesystem::path& root() const override { return opts_.root; }
@@ -128,17 +129,6 @@ class LocalRemote final : public Remote {
     return r;
   }
 
-  Process start(const Command& cmd, const std::string& log_path) override {
-    auto p = start_via_shell(*this, cmd, log_path);
-    started_.push_back(p);
-    return p;
-  }
-  bool is_running(const Process& p) override { return is_running_via_shell(*this, p); }
-  bool stop(const Process& p, int signal, std::chrono::milliseconds grace) override {
-    bool gone = stop_via_shell(*this, p, signal, grace);
-    if (gone) forget(started_, p);
-    return gone;
-  }
 
   void upload(const std::filesystem::path& local, const std::string& remote_path) override {
     copy(local, remote_path);
@@ -164,7 +154,6 @@ class LocalRemote final : public Remote {
   }
 
   LocalOptions opts_;
-  std::vector<Process> started_;  // stopped when this object goes away
 };
 
 }  // namespace

@@ -26,6 +26,7 @@
 
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/util/shell.hpp"
+#include "shell_processes.hpp"
 #include "sink.hpp"
 
 namespace iommuvm::remote {
@@ -309,7 +310,7 @@ std::unique_ptr<Connection> open_connection(const SshOptions& o) {
   return c;
 }
 
-class SshRemote final : public Remote {
+class SshRemote final : public ShellProcessRemote {
  public:
   explicit SshRemote(SshOptions o) : opts_(std::move(o)) {
     if (opts_.name.empty()) opts_.name = opts_.host;
@@ -318,7 +319,7 @@ class SshRemote final : public Remote {
     if (opts_.keepalive_interval.count() > 0) keepalive_ = std::thread([this] { keepalive_loop(); });
   }
   ~SshRemote() override {
-    stop_leftovers(*this, started_);
+    stop_started();
     {
       std::lock_guard lock(ka_mu_);
       stopping_ = true;
@@ -430,17 +431,6 @@ class SshRemote final : public Remote {
     return r;
   }
 
-  Process start(const Command& cmd, const std::string& log_path) override {
-    auto p = start_via_shell(*this, cmd, log_path);
-    started_.push_back(p);
-    return p;
-  }
-  bool is_running(const Process& p) override { return is_running_via_shell(*this, p); }
-  bool stop(const Process& p, int signal, std::chrono::milliseconds grace) override {
-    bool gone = stop_via_shell(*this, p, signal, grace);
-    if (gone) forget(started_, p);
-    return gone;
-  }
 
   void upload(const std::filesystem::path& local, const std::string& remote_path) override {
     std::lock_guard lock(mu_);
@@ -577,7 +567,6 @@ class SshRemote final : public Remote {
 
   SshOptions opts_;
   std::string user_;
-  std::vector<Process> started_;  // stopped when this object goes away
   std::mutex mu_;  // the session is used by one thread at a time
   std::unique_ptr<Connection> conn_;
   std::mutex ka_mu_;

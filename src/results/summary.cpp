@@ -10,6 +10,7 @@
 
 #include "iommuvm/results/store.hpp"
 #include "iommuvm/results/variance.hpp"
+#include "iommuvm/spec/load.hpp"
 #include "iommuvm/spec/node.hpp"
 #include "iommuvm/spec/spec.hpp"
 #include "iommuvm/util/error.hpp"
@@ -30,17 +31,20 @@ json read_json_file(const stdfs::path& p) {
   }
 }
 
-json read_spec(const stdfs::path& dir) {
+std::optional<spec::Spec> read_spec(const stdfs::path& dir) {
   for (const char* name : {"spec.yaml", "spec.yml", "spec.json"}) {
     stdfs::path p = dir / name;
     std::error_code ec;
     if (!stdfs::exists(p, ec)) continue;
     Diagnostics diag;
     spec::Node n = spec::parse_document(fs::read_file(p), p.string(), diag);
-    if (diag.has_errors()) return json();
-    return spec::to_json(n);
+    if (diag.has_errors()) return std::nullopt;
+    // What the spec does not have (an imported campaign has no machines) is the reader's
+    // error, not the report's: the report takes what there is.
+    Diagnostics checks;
+    return spec::read_spec(n, p.string(), checks, true);
   }
-  return json();
+  return std::nullopt;
 }
 
 void flatten(const json& j, const std::string& prefix, std::map<std::string, double>& out) {
@@ -273,40 +277,18 @@ RunRecord make_record(const json& r) {
   return rec;
 }
 
-std::vector<FigureRequest> read_figures(const json& spec) {
+std::vector<FigureRequest> read_figures(const spec::Spec& spec) {
   std::vector<FigureRequest> out;
-  if (!spec.is_object() || !spec.contains("figures") || !spec["figures"].is_array()) return out;
-  for (const auto& f : spec["figures"]) {
-    if (!f.is_object()) continue;
-    FigureRequest fr;
-    fr.name = str_field(f, "name");
-    fr.kind = str_field(f, "kind");
-    fr.x = str_field(f, "x");
-    fr.series = str_field(f, "series");
-    fr.metric = str_field(f, "metric");
-    fr.workload = str_field(f, "workload");
-    fr.baseline = str_field(f, "baseline");
-    fr.width = str_field(f, "width");
-    for (auto [key, out] : {std::pair{"groups", &fr.groups}, std::pair{"panels", &fr.panels}}) {
-      if (!f.contains(key)) continue;
-      if (f[key].is_string()) out->push_back(f[key].get<std::string>());
-      if (f[key].is_array())
-        for (const auto& v : f[key])
-          if (v.is_string()) out->push_back(v.get<std::string>());
-    }
-    if (fr.name.empty()) continue;
-    out.push_back(fr);
+  for (const auto& f : spec.figures) {
+    if (f.name.empty()) continue;
+    out.push_back({f.name, f.kind, f.x, f.series, f.groups, f.panels, f.metric, f.workload, f.baseline, f.width});
   }
   return out;
 }
 
-std::map<std::string, CollectorInfo> read_collectors(const json& spec) {
+std::map<std::string, CollectorInfo> read_collectors(const spec::Spec& spec) {
   std::map<std::string, CollectorInfo> out;
-  if (!spec.is_object() || !spec.contains("collectors") || !spec["collectors"].is_object()) return out;
-  for (const auto& [name, c] : spec["collectors"].items()) {
-    if (!c.is_object()) continue;
-    out[name] = CollectorInfo{str_field(c, "kind"), str_field(c, "process"), str_field(c, "machine")};
-  }
+  for (const auto& c : spec.collectors) out[c.name] = CollectorInfo{c.kind, c.process, c.machine};
   return out;
 }
 
@@ -342,22 +324,16 @@ Summary summarize(const CampaignData& data, const SummaryOptions& opts) {
   s.status = str_field(data.campaign, "status");
   s.spec_hash = str_field(data.campaign, "spec_hash");
   s.created = str_field(data.campaign, "created");
-  if (data.spec.is_object()) {
-    if (data.spec.contains("baseline") && data.spec["baseline"].is_string())
-      s.baseline = data.spec["baseline"].get<std::string>();
-    const json& m = data.spec.contains("matrix") ? data.spec["matrix"] : json();
-    if (m.is_object() && m.contains("max_cv") && m["max_cv"].is_number()) {
-      s.max_cv = cv_fraction(m["max_cv"].get<double>());  // 10 means 10 %
-    }
-    if (m.is_object() && m.contains("repetitions") && m["repetitions"].is_number_integer())
-      s.repetitions = m["repetitions"].get<int>();
-    if (m.is_object() && m.contains("max_repetitions") && m["max_repetitions"].is_number_integer())
-      s.max_repetitions = m["max_repetitions"].get<int>();
+  if (data.spec) {
+    s.baseline = data.spec->baseline;
+    s.max_cv = cv_fraction(data.spec->matrix.max_cv);  // 10 means 10 %
+    s.repetitions = data.spec->matrix.repetitions;
+    s.max_repetitions = data.spec->matrix.max_repetitions;
+    s.figures = read_figures(*data.spec);
+    s.collectors = read_collectors(*data.spec);
   }
   if (opts.baseline) s.baseline = *opts.baseline;
   if (opts.max_cv) s.max_cv = *opts.max_cv;
-  s.figures = read_figures(data.spec);
-  s.collectors = read_collectors(data.spec);
 
   std::set<std::string> columns;
   for (const auto& r : data.runs) {

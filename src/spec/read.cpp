@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "iommuvm/spec/load.hpp"
+#include "iommuvm/spec/step_kinds.hpp"
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/util/names.hpp"
 #include "iommuvm/util/regex.hpp"
@@ -433,11 +434,6 @@ const std::vector<std::pair<std::string, policy::Method>> kMethods = {
     {"kexec", policy::Method::kexec},          {"grub-oneshot", policy::Method::grub_oneshot},
     {"grub", policy::Method::grub},            {"libvirt-cmdline", policy::Method::libvirt_cmdline},
     {"none", policy::Method::none}};
-// Step kinds a timeout can be given for (docs/plan.md names them).
-const char* const kTimeoutKinds[] = {"host.set_policy", "host.reboot",     "host.verify_policy", "nic.setup_vfs",
-                                     "machine.tune",    "guest.shutdown",  "guest.define",       "guest.start",
-                                     "guest.verify_policy", "guest.network", "server.start",     "client.warmup",
-                                     "client.measure",  "server.stop",     "cooldown"};
 
 const std::vector<std::string> kCollectorKinds = [] {
   std::vector<std::string> names;
@@ -936,7 +932,9 @@ Spec read_spec(const Node& tree, const std::string& file, Diagnostics& diag, boo
   {
     // Per step kind; unknown kinds are refused by finish() with the nearest one suggested.
     Obj t(ctx, top.child("timeouts"), "timeouts", tree.mark);
-    for (const char* k : kTimeoutKinds) {
+    // The step kinds a timeout can be given for (docs/plan.md names them).
+    for (const auto& [k, limited] : step_kind::all) {
+      if (!limited) continue;
       double v = -1;
       t.seconds(k, v, 0.1, 7 * 24 * 3600);
       if (v > 0) s.timeouts[k] = v;

@@ -117,7 +117,7 @@ workloads:
     client: {machine: host, tool: redis-benchmark}
 )";
   auto p = plan_of(spec);
-  for (const auto& s : p.steps) EXPECT_NE(s.kind, plan::kind::nic_setup) << s.summary;
+  for (const auto& s : p.steps) EXPECT_NE(s.kind, plan::kind::nic_setup_vfs) << s.summary;
   auto all = doctor::needs(p);  // kept: `of` returns a reference into it
   const auto& host = of(all, "host");
   EXPECT_EQ(host.num_vfs, 0);
@@ -125,7 +125,7 @@ workloads:
   std::string two = spec;
   two.replace(two.find("nic: {pf: enp0s4}"), 17, "nic: {pf: enp0s4, num_vfs: 2}");
   int setups = 0;
-  for (const auto& s : plan_of(two).steps) setups += s.kind == plan::kind::nic_setup;
+  for (const auto& s : plan_of(two).steps) setups += s.kind == plan::kind::nic_setup_vfs;
   EXPECT_EQ(setups, 1);
 }
 

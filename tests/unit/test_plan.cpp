@@ -80,7 +80,7 @@ TEST(Plan, GroupedOrderSwitchesEachConfigurationOnce) {
   EXPECT_EQ(p.totals.host_reboots, 2);
   EXPECT_EQ(count(p, plan::kind::host_reboot), 2);
   EXPECT_EQ(count(p, plan::kind::host_set_policy), 2);
-  EXPECT_EQ(count(p, plan::kind::host_verify), 2);
+  EXPECT_EQ(count(p, plan::kind::host_verify_policy), 2);
   EXPECT_EQ(p.totals.guest_restarts, 0);
 }
 
@@ -199,13 +199,13 @@ workloads:
   EXPECT_EQ(p.totals.guest_restarts, 2);
   EXPECT_EQ(p.totals.host_reboots, 2);
   for (const auto& s : p.steps) {
-    if (s.kind == plan::kind::guest_start || s.kind == plan::kind::guest_define || s.kind == plan::kind::guest_stop) {
+    if (s.kind == plan::kind::guest_start || s.kind == plan::kind::guest_define || s.kind == plan::kind::guest_shutdown) {
       EXPECT_EQ(s.machine, "host") << s.kind;  // the hypervisor's machine
     }
-    if (s.kind == plan::kind::guest_verify || s.kind == plan::kind::server_start) {
+    if (s.kind == plan::kind::guest_verify_policy || s.kind == plan::kind::server_start) {
       EXPECT_EQ(s.machine, "guest") << s.kind;
     }
-    if (s.kind == plan::kind::guest_verify) {
+    if (s.kind == plan::kind::guest_verify_policy) {
       EXPECT_EQ(s.args["expected"], "strict");
     }
   }

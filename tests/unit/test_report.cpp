@@ -128,6 +128,37 @@ TEST(Summary, BaselineAndCvFromSpecOrOptions) {
               1e-9);
 }
 
+TEST(Summary, TheSpecIsReadBySpecReadSpecWithItsDefaults) {
+  // What the spec leaves out is what the spec reader makes of it (matrix.repetitions: 1,
+  // max_cv: 10 %, baseline: passthrough), not defaults of the report's own.
+  TempDir t;
+  test::write_campaign(t.path(), "name: flat\nmatrix: {max_repetitions: 4, max_cv: 0.2}\n"
+                                 "collectors: {cpu: {kind: pidstat, process: qemu}}\n");
+  Summary s = summarize(load_campaign(t.path()));
+  EXPECT_EQ(s.repetitions, 1);
+  EXPECT_EQ(s.max_repetitions, 4);
+  EXPECT_DOUBLE_EQ(s.max_cv, 0.20);
+  EXPECT_EQ(s.baseline, "passthrough");
+  ASSERT_EQ(s.collectors.count("cpu"), 1u);
+  EXPECT_EQ(s.collectors.at("cpu").kind, "pidstat");
+  EXPECT_EQ(s.collectors.at("cpu").process, "qemu");
+}
+
+TEST(Summary, APartialSpecStillGivesItsBaselineAndFigures) {
+  // An imported campaign's spec has no machines or workloads: the report takes what it has.
+  TempDir t;
+  test::write_campaign(t.path(), "name: imported\nbaseline: strict\n"
+                                 "figures: [{name: tp, kind: bars, x: threads, metric: latency_us.p99, groups: [a, b]}]\n");
+  Summary s = summarize(load_campaign(t.path()));
+  EXPECT_EQ(s.baseline, "strict");
+  ASSERT_EQ(s.figures.size(), 1u);
+  EXPECT_EQ(s.figures[0].name, "tp");
+  EXPECT_EQ(s.figures[0].kind, "bars");
+  EXPECT_EQ(s.figures[0].x, "threads");
+  EXPECT_EQ(s.figures[0].metric, "latency_us.p99");
+  EXPECT_EQ(s.figures[0].groups, (std::vector<std::string>{"a", "b"}));
+}
+
 TEST(Summary, NoPolicyAxisMeansNoComparison) {
   TempDir t;
   test::write_campaign(t.path(), "name: flat\n");

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "iommuvm/spec/load.hpp"
+#include "iommuvm/spec/step_kinds.hpp"
 
 using namespace iommuvm;
 
@@ -41,4 +42,24 @@ TEST(SpecTimeouts, BadValuesAreFileLineColErrors) {
   EXPECT_NE(e.find("t.yaml:7:16: error: 'timeouts.guest.start' must be between"), std::string::npos) << e;
   EXPECT_NE(e.find("t.yaml:8:19: error: expected an integer for 'retries.switch', got 'many'"), std::string::npos) << e;
   EXPECT_NE(e.find("unknown key 'run' in 'retries'"), std::string::npos) << e;
+}
+
+TEST(SpecTimeouts, EveryStepKindThatWaitsTakesATimeoutAndTheOthersAreRefused) {
+  // The kinds come from the one table (spec/step_kinds.hpp, plan::kind); the spec reads it.
+  std::string limited, bookkeeping;
+  int n = 0;
+  for (const auto& [name, timeout] : spec::step_kind::all) {
+    if (timeout) {
+      limited += std::string(limited.empty() ? "" : ", ") + name + ": 5s";
+      ++n;
+    } else {
+      bookkeeping = name;
+    }
+  }
+  auto l = spec::load_text(std::string(kBase) + "timeouts: {" + limited + "}\n", "t.yaml");
+  ASSERT_FALSE(l.diag.has_errors()) << errors(l);
+  EXPECT_EQ(static_cast<int>(l.spec.timeouts.size()), n);
+  EXPECT_EQ(n, 15) << "every step kind but campaign.begin/end and run.begin/end";
+  auto refused = spec::load_text(std::string(kBase) + "timeouts: {" + bookkeeping + ": 5s}\n", "t.yaml");
+  EXPECT_NE(errors(refused).find("unknown key '" + bookkeeping + "' in 'timeouts'"), std::string::npos) << errors(refused);
 }

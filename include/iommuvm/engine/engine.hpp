@@ -72,11 +72,14 @@ struct RunState {
 };
 
 struct MachineFacts;  // machine_io.hpp
+struct StepContext;  // step_context.hpp
+class Capabilities;  // step_context.hpp
 
 class Engine {
  public:
   Engine(const plan::Plan& plan, Backends backends, Options options, std::ostream& progress,
          results::CampaignStore* store);
+  ~Engine();
   // Execute the plan. Returns the process exit code (0, 1 when runs failed, 130 when interrupted,
   // 75 when the controller is rebooting its own machine and resumes after the boot).
   ExitCode run();
@@ -90,10 +93,12 @@ class Engine {
   const Summary& summary() const { return summary_; }
 
  private:
-  using Handler = void (Engine::*)(const plan::Step&);
+  using Handler = void (Engine::*)(const plan::Step&, const StepContext&);
 
   // Core (engine.cpp).
   void execute(std::size_t index);
+  // The context of one attempt of a step: DEADLINE from timeouts: (none: no limit).
+  StepContext step_context(std::optional<std::chrono::steady_clock::time_point> deadline);
   bool needed(std::size_t index) const;
   // Variance control: should the extra repetition RUN_INDEX run? From the combination's
   // earlier run.json files (so a resumed campaign decides the same way). Without a store
@@ -121,43 +126,44 @@ class Engine {
   const spec::Spec& config(const plan::Step& s) const;
   void print_progress(const RunState& run, const std::string& status);
 
-  void on_campaign_begin(const plan::Step& s);
-  void on_campaign_end(const plan::Step& s);
-  void on_run_begin(const plan::Step& s);
-  void on_run_end(const plan::Step& s);
-  void on_cooldown(const plan::Step& s);
+  void on_campaign_begin(const plan::Step& s, const StepContext& ctx);
+  void on_campaign_end(const plan::Step& s, const StepContext& ctx);
+  void on_run_begin(const plan::Step& s, const StepContext& ctx);
+  void on_run_end(const plan::Step& s, const StepContext& ctx);
+  void on_cooldown(const plan::Step& s, const StepContext& ctx);
 
   // Host policy (steps_host.cpp).
-  void on_host_set_policy(const plan::Step& s);
-  void on_host_reboot(const plan::Step& s);
-  void on_host_verify(const plan::Step& s);
+  void on_host_set_policy(const plan::Step& s, const StepContext& ctx);
+  void on_host_reboot(const plan::Step& s, const StepContext& ctx);
+  void on_host_verify_policy(const plan::Step& s, const StepContext& ctx);
   // GRUB switch on a host or a guest (steps_host.cpp): the one-shot entry (grub-oneshot,
   // auto) or the persistent edit of the GRUB default file (grub), then the update command;
   // journaled for undo. KERNEL_CHOICE: a kernel path, a GRUB menu title, or empty (the running one).
-  void switch_by_grub(const std::string& name, remote::Remote& r, const spec::Machine* m, policy::Policy pol,
+  void switch_by_grub(const StepContext& ctx, const std::string& name, remote::Remote& r, const spec::Machine* m, policy::Policy pol,
                       policy::Method method, const std::string& kernel_choice, const MachineFacts& facts);
   // Reboot machine R with CMD (hooks around it) and wait until it answers with a new boot id.
-  void reboot_and_wait(const std::string& name, remote::Remote& r, const spec::Machine& m, const remote::Command& cmd);
+  void reboot_and_wait(const StepContext& ctx, const std::string& name, remote::Remote& r, const spec::Machine& m,
+                       const remote::Command& cmd);
   // The controller's own machine (steps_host.cpp): resume unit and state before its reboot,
   // their removal and the boot id check after it.
-  void prepare_self_reboot(const plan::Step& s, remote::Remote& r, const std::string& boot_id_before);
+  void prepare_self_reboot(const StepContext& ctx, const plan::Step& s, remote::Remote& r, const std::string& boot_id_before);
   void remove_resume_unit(remote::Remote& r, const nlohmann::json& state);
   void finish_self_reboot(const plan::Step& s, remote::Remote& r);
-  void on_machine_tune(const plan::Step& s);
-  void on_nic_setup(const plan::Step& s);
+  void on_machine_tune(const plan::Step& s, const StepContext& ctx);
+  void on_nic_setup_vfs(const plan::Step& s, const StepContext& ctx);
 
   // Guests (steps_guest.cpp).
-  void on_guest_stop(const plan::Step& s);
-  void on_guest_define(const plan::Step& s);
-  void on_guest_start(const plan::Step& s);
-  void on_guest_verify(const plan::Step& s);
-  void on_guest_network(const plan::Step& s);
+  void on_guest_shutdown(const plan::Step& s, const StepContext& ctx);
+  void on_guest_define(const plan::Step& s, const StepContext& ctx);
+  void on_guest_start(const plan::Step& s, const StepContext& ctx);
+  void on_guest_verify_policy(const plan::Step& s, const StepContext& ctx);
+  void on_guest_network(const plan::Step& s, const StepContext& ctx);
 
   // Workloads (steps_workload.cpp).
-  void on_server_start(const plan::Step& s);
-  void on_client_warmup(const plan::Step& s);
-  void on_client_measure(const plan::Step& s);
-  void on_server_stop(const plan::Step& s);
+  void on_server_start(const plan::Step& s, const StepContext& ctx);
+  void on_client_warmup(const plan::Step& s, const StepContext& ctx);
+  void on_client_measure(const plan::Step& s, const StepContext& ctx);
+  void on_server_stop(const plan::Step& s, const StepContext& ctx);
 
   // The VF's counters in the guests of a run, before the warm-up and after the measurement
   // (steps_datapath.cpp); a VF that did not carry the traffic fails the run (data-path).
@@ -187,26 +193,14 @@ class Engine {
   std::map<std::string, nlohmann::json> guest_evidence_;
   nlohmann::json system_ = nlohmann::json::object();
   std::map<std::string, nlohmann::json> tuning_applied_;
-  std::map<std::string, std::string> versions_;  // "machine|program" -> first line of its version output
+  std::unique_ptr<Capabilities> caps_;  // the machines' programs and versions, asked once per campaign
   std::map<std::string, std::string> canary_flags_;  // combo -> why its last canary flags the runs that follow
- public:
-  // OWN, shortened to what is left of the current step's timeout (timeouts: in the spec).
-  std::chrono::milliseconds cap(std::chrono::milliseconds own) const;
-  std::chrono::steady_clock::time_point cap(std::chrono::steady_clock::time_point own) const;
-  // The version of PROGRAM on MACHINE, asked once per campaign (outside measurement windows).
-  std::string version_of(const std::string& machine, const std::string& program);
-  // The wrk2 binary on MACHINE (wrk2, or wrk built from wrk2), found once; Error when none.
-  std::string wrk2_program(const std::string& machine);
-  // Per client machine of W, the binary to run when it is not the tool's name (wrk2).
-  std::map<std::string, std::string> client_programs(const spec::Workload& w, const std::string& first_machine);
   // The current run's folder for ROLE (server, client, collect) on MACHINE, inside this
   // invocation's private work folder there: made once per machine by `mktemp -d` run on
   // it ($TMPDIR or /tmp, mode 0700, an unguessable name starting with iommuvm-<work id>.).
   std::string work_dir(const std::string& machine, const std::string& role);
- private:
   std::map<std::string, std::string> work_roots_;  // machine -> its private work folder
   Summary summary_;
-  std::optional<std::chrono::steady_clock::time_point> step_deadline_;  // the current step's timeout
   std::chrono::steady_clock::time_point campaign_start_;
   int runs_done_this_invocation_ = 0;
   nlohmann::json resume_;        // resume.json of a campaign whose controller rebooted its machine

@@ -10,31 +10,14 @@
 #include <nlohmann/json.hpp>
 
 #include "iommuvm/spec/matrix.hpp"
+#include "iommuvm/spec/step_kinds.hpp"
 
 namespace iommuvm::plan {
 
 // Step kinds, in the order they typically appear. Documented in docs/plan.md.
-namespace kind {
-inline constexpr const char* campaign_begin = "campaign.begin";
-inline constexpr const char* host_set_policy = "host.set_policy";
-inline constexpr const char* host_reboot = "host.reboot";
-inline constexpr const char* host_verify = "host.verify_policy";
-inline constexpr const char* nic_setup = "nic.setup_vfs";
-inline constexpr const char* machine_tune = "machine.tune";
-inline constexpr const char* guest_stop = "guest.shutdown";
-inline constexpr const char* guest_define = "guest.define";
-inline constexpr const char* guest_start = "guest.start";
-inline constexpr const char* guest_verify = "guest.verify_policy";
-inline constexpr const char* guest_network = "guest.network";
-inline constexpr const char* run_begin = "run.begin";
-inline constexpr const char* server_start = "server.start";
-inline constexpr const char* client_warmup = "client.warmup";
-inline constexpr const char* client_measure = "client.measure";
-inline constexpr const char* server_stop = "server.stop";
-inline constexpr const char* run_end = "run.end";
-inline constexpr const char* cooldown = "cooldown";
-inline constexpr const char* campaign_end = "campaign.end";
-}  // namespace kind
+// The step kinds (their names match their values; all of them in kind::all): spec/step_kinds.hpp,
+// where the spec's timeouts: section reads them too.
+namespace kind = spec::step_kind;
 
 struct Step {
   std::string kind;

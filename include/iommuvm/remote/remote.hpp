@@ -107,15 +107,5 @@ class Remote {
   virtual int free_ports(int count);
 };
 
-// start/is_running/stop written once on top of run(), for any implementation:
-// `setsid` makes the process a group leader and signals go to the whole group.
-Process start_via_shell(Remote& r, const Command& cmd, const std::string& log_path);
-bool is_running_via_shell(Remote& r, const Process& p);
-bool stop_via_shell(Remote& r, const Process& p, int signal, std::chrono::milliseconds grace);
-
-// For implementations: remove P from STARTED; stop (SIGTERM, SIGKILL after 2 s)
-// whatever is left in STARTED, logging and swallowing errors (for destructors).
-void forget(std::vector<Process>& started, const Process& p);
-void stop_leftovers(Remote& r, std::vector<Process>& started) noexcept;
 
 }  // namespace iommuvm::remote

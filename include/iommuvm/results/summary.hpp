@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "iommuvm/results/stats.hpp"
+#include "iommuvm/spec/spec.hpp"
 
 namespace iommuvm::results {
 
@@ -22,7 +23,10 @@ struct CampaignData {
   std::filesystem::path dir;
   std::string id;              // the folder name
   nlohmann::json campaign;     // campaign.json
-  nlohmann::json spec;         // spec.yaml|json as JSON (null when absent or unreadable)
+  // spec.yaml|json as spec::read_spec reads it (its defaults for what it leaves out); none
+  // when absent or not a YAML/JSON document. A spec this version would refuse (an imported
+  // campaign's spec.json has only name, baseline and figures) still gives what it has.
+  std::optional<spec::Spec> spec;
   std::vector<nlohmann::json> runs;  // every runs/*/run.json, sorted by id
 };
 
