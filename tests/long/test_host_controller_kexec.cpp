@@ -49,14 +49,15 @@ std::string install_iommuvm_in_vm() {
     if (!line.empty()) copy.push_back(line);
   std::printf("libraries the VM lacks: %zu of %zu\n", copy.size(), libs.size());
   // One tar stream: the binary as usr/local/bin/iommuvm, the libraries under usr/local/lib.
+  // sh -c SCRIPT sh BINARY N LIB... SSH-ARGV...: the ssh command line is the tests' own (ssh_argv).
   std::string script = "set -e; d=$(mktemp -d); trap 'rm -rf \"$d\"' EXIT; mkdir -p \"$d/usr/local/bin\" \"$d/usr/local/lib\"; "
-                       "cp -L \"$1\" \"$d/usr/local/bin/iommuvm\"; shift 1; k=\"$1\"; kh=\"$2\"; vm=\"$3\"; shift 3; "
-                       "for f; do cp -L \"$f\" \"$d/usr/local/lib/\"; done; "
-                       "tar -C \"$d\" -cf - usr | ssh -i \"$k\" -o BatchMode=yes -o UserKnownHostsFile=\"$kh\" "
-                       "-o StrictHostKeyChecking=yes -o LogLevel=ERROR \"root@$vm\" 'tar -C / -xf - && ldconfig'";
-  std::vector<std::string> argv = {"sh", "-c", script, "sh", test::binary_path().string(),
-                                   (image_dir() / "id_ed25519").string(), (image_dir() / "known_hosts").string(), kVmIp};
+                       "cp -L \"$1\" \"$d/usr/local/bin/iommuvm\"; n=$2; shift 2; "
+                       "while [ \"$n\" -gt 0 ]; do cp -L \"$1\" \"$d/usr/local/lib/\"; shift; n=$((n - 1)); done; "
+                       "tar -C \"$d\" -cf - usr | \"$@\" 'tar -C / -xf - && ldconfig'";
+  std::vector<std::string> argv = {"sh", "-c", script, "sh", test::binary_path().string(), std::to_string(copy.size())};
   argv.insert(argv.end(), copy.begin(), copy.end());
+  auto ssh_words = ssh_argv();
+  argv.insert(argv.end(), ssh_words.begin(), ssh_words.end());
   auto put = in_ns(argv);
   if (put.exit_code != 0) return "copying iommuvm to the VM failed: " + put.err;
   auto version = ssh("iommuvm --version");

@@ -69,11 +69,16 @@ ProcessResult in_ns(const std::vector<std::string>& argv) {
   return run_process(full);
 }
 
+std::vector<std::string> ssh_argv(int connect_timeout_s) {
+  return {"ssh", "-i", (image_dir() / "id_ed25519").string(), "-o", "BatchMode=yes", "-o",
+          "UserKnownHostsFile=" + (image_dir() / "known_hosts").string(), "-o", "StrictHostKeyChecking=yes", "-o",
+          "LogLevel=ERROR", "-o", fmt::format("ConnectTimeout={}", connect_timeout_s), std::string("root@") + kVmIp};
+}
+
 ProcessResult ssh(const std::string& command, int connect_timeout_s) {
-  return in_ns({"ssh", "-i", (image_dir() / "id_ed25519").string(), "-o", "BatchMode=yes", "-o",
-                "UserKnownHostsFile=" + (image_dir() / "known_hosts").string(), "-o", "StrictHostKeyChecking=yes", "-o",
-                "LogLevel=ERROR", "-o", fmt::format("ConnectTimeout={}", connect_timeout_s), std::string("root@") + kVmIp,
-                command});
+  auto argv = ssh_argv(connect_timeout_s);
+  argv.push_back(command);
+  return in_ns(argv);
 }
 
 namespace {

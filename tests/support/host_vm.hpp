@@ -30,7 +30,9 @@ std::filesystem::path script();         // scripts/host-vm.sh of this source tre
 std::string unavailable();
 std::string host_vm_mode();         // IOMMUVM_HOST_VM: "1" (the tests run) or not
 
-// CMD as root on the VM; ARGV on this machine inside the namespace.
+// CMD as root on the VM; ARGV on this machine inside the namespace. ssh_argv: the ssh command
+// line up to the remote command (the image's key and known_hosts, host keys verified).
+std::vector<std::string> ssh_argv(int connect_timeout_s = 3);
 ProcessResult ssh(const std::string& command, int connect_timeout_s = 3);
 ProcessResult in_ns(const std::vector<std::string>& argv);
 
