@@ -57,6 +57,18 @@ struct Converter {
     stopped = true;
   }
 
+  // The text is checked to be UTF-8 before parsing, but yaml-cpp decodes two escapes of a
+  // double-quoted scalar ("\_" and "\N", U+00A0 and U+0085) to a single byte that is not: refuse those too,
+  // where they are, so that nothing downstream (JSON output, the spec hash) meets them.
+  bool decoded_utf8(const std::string& s, const Mark& mark, const char* what) {
+    auto bad = text::first_invalid_utf8(s);
+    if (bad == std::string::npos) return true;
+    diag.error(mark, fmt::format("this {} decodes to byte 0x{:02x}, which is not valid UTF-8 (yaml-cpp's \"\\_\" "
+                                 "and \"\\N\" escapes): write the character itself",
+                                 what, static_cast<unsigned char>(s[bad])));
+    return false;
+  }
+
   Node convert(const YAML::Node& y, int depth) {
     Node n;
     n.mark = mark_of(y.Mark(), file);
@@ -92,6 +104,10 @@ struct Converter {
         n.kind = Node::Kind::scalar;
         n.value = y.Scalar();
         n.quoted = y.Tag() == "!";
+        if (!decoded_utf8(n.value, n.mark, "value")) {
+          n.kind = Node::Kind::null;
+          n.value.clear();
+        }
         break;
       case YAML::NodeType::Sequence:
         n.kind = Node::Kind::seq;
@@ -107,6 +123,7 @@ struct Converter {
             continue;
           }
           f.key = kv.first.Scalar();
+          if (!decoded_utf8(f.key, f.key_mark, "key")) continue;
           if (f.key.size() > kMaxKeyBytes) {
             stop(f.key_mark, fmt::format("a key of {} bytes; keys may be at most {} bytes (the limit)", f.key.size(),
                                          kMaxKeyBytes));

@@ -519,6 +519,21 @@ TEST(SpecRobustness, InvalidUtf8IsAnErrorAtItsPosition) {
   EXPECT_TRUE(json.diag.has_errors());
 }
 
+// yaml-cpp decodes "\_" and "\N" in double quotes to single bytes that are not UTF-8 (a
+// libFuzzer finding: the spec hash's JSON dump then threw). In values and keys alike.
+TEST(SpecRobustness, EscapesThatDecodeToInvalidUtf8AreErrorsWhereTheyAre) {
+  for (const char* esc : {"\\_", "\\N"}) {
+    auto v = load(std::string(kMinimal) + "description: \"a" + esc + "b\"\n");
+    auto msg = all_messages(v.diag);
+    EXPECT_NE(msg.find("error: this value decodes to byte 0x"), std::string::npos) << esc << ": " << msg;
+    auto k = load(std::string(kMinimal) + "\"x" + esc + "\": 1\n");
+    EXPECT_NE(all_messages(k.diag).find("error: this key decodes to byte 0x"), std::string::npos) << all_messages(k.diag);
+  }
+  // The escapes yaml-cpp decodes to UTF-8 stay values.
+  auto ok = load(std::string(kMinimal) + "description: \"caf\\xe9 \\u20ac\"\n");
+  EXPECT_FALSE(ok.diag.has_errors()) << all_messages(ok.diag);
+}
+
 TEST(SpecRobustness, NumbersOutOfRangeAreErrorsNotValues) {
   for (const std::string& n : {std::string("1e999"), std::string(400, '7'), std::string("-") + std::string(400, '7')}) {
     auto r = load(std::string(kMinimal) + "matrix: {repetitions: " + n + "}\n");
