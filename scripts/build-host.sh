@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build a small bootable Debian 12 disk that iommuvm drives as a testbed *host* (docs/host-vm.md):
 # Debian's kernel, systemd, GRUB installed on the disk's MBR, openssh-server, kexec-tools,
-# redis-server, nginx-light, memcached, from the Debian archive apt on this machine uses.
+# redis-server, nginx-light, memcached, and libvirtd with QEMU (a controller elsewhere defines its
+# guests there over SSH), from the Debian archive apt on this machine uses.
 #   scripts/build-host.sh            build (skipped when already built from the same inputs)
 #   scripts/build-host.sh --force    rebuild
 #   scripts/build-host.sh --print    print the cache directory and exit
@@ -37,8 +38,9 @@ done
 [ "$(id -u)" = 0 ] || { echo "build-host.sh: needs root (mmdebstrap in root mode keeps file owners)" >&2; exit 1; }
 
 # The packages of the VM. grub-pc's postinst skips grub-install without a core.img (a chroot):
-# the first boot installs it. kexec-tools must not take over `systemctl reboot`.
-PKGS=linux-image-amd64,systemd-sysv,udev,dbus,grub-pc,initramfs-tools,openssh-server,kexec-tools,redis-server,nginx-light,memcached,iproute2,procps,kmod,e2fsprogs,pciutils
+# the first boot installs it. kexec-tools must not take over `systemctl reboot`. libvirtd's qemu
+# driver needs a QEMU to define an x86_64 domain (mmdebstrap installs no Recommends).
+PKGS=linux-image-amd64,systemd-sysv,udev,dbus,grub-pc,initramfs-tools,openssh-server,kexec-tools,redis-server,nginx-light,memcached,iproute2,procps,kmod,e2fsprogs,pciutils,libvirt-daemon-system,libvirt-clients,qemu-system-x86
 SUITE=bookworm
 # The Debian archive apt on this machine uses (deb822 or one-line sources), Debian entries only.
 sources=$(mktemp)
@@ -103,6 +105,10 @@ EOF
 chroot "$root" systemctl enable systemd-networkd.service >/dev/null 2>&1
 # iommuvm starts its own servers on the ports of the spec.
 for s in redis-server nginx memcached; do chroot "$root" systemctl disable "$s.service" >/dev/null 2>&1 || true; done
+# libvirtd stays socket-activated (it runs only while a controller talks to it); its default NAT
+# network would add a bridge and dnsmasq to every boot of a machine under measurement: not started.
+rm -f "$root/etc/libvirt/qemu/networks/autostart/default.xml"
+for s in libvirt-guests; do chroot "$root" systemctl disable "$s.service" >/dev/null 2>&1 || true; done
 # Serial console for GRUB and the kernel, as cloud images set it: in a drop-in, which iommuvm's
 # grub method must then edit (the assignment in effect is the drop-in's).
 sed -i 's/^GRUB_TIMEOUT=.*/GRUB_TIMEOUT=1/' "$root/etc/default/grub"

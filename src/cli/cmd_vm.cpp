@@ -6,6 +6,7 @@
 
 #include "iommuvm/cli/cli.hpp"
 #include "iommuvm/cli/common.hpp"
+#include "iommuvm/engine/connect.hpp"
 #include "iommuvm/engine/guest_xml.hpp"
 #include "iommuvm/plan/plan.hpp"
 #include "iommuvm/util/error.hpp"
@@ -26,7 +27,9 @@ void add_vm(CLI::App& app, Context& ctx) {
   render->callback([=, &ctx] {
     auto c = load_campaign(*spec_path);
     std::unique_ptr<virt::Hypervisor> hv;
-    if (*connect && !c.loaded.spec.hypervisor.uri.empty()) hv = virt::connect_libvirt(c.loaded.spec.hypervisor.uri);
+    // The libvirtd of hypervisor.machine (over its SSH settings when it is not the controller),
+    // as run and doctor open it.
+    if (*connect && !c.loaded.spec.hypervisor.uri.empty()) hv = virt::connect_libvirt(engine::hypervisor_uri(c.loaded.spec));
     auto dir = std::filesystem::path(*spec_path).parent_path();
     std::set<std::string> seen;
     for (const auto& p : c.points)

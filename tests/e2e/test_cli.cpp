@@ -191,6 +191,23 @@ TEST(Cli, VmRenderReadsTheVfAddressFromLibvirt) {
   EXPECT_EQ(r.out.find("assumed"), std::string::npos);
 }
 
+// `vm render --connect` opens the libvirtd of hypervisor.machine as run and doctor do: a
+// local-form URI for a machine reached over SSH goes through that machine's SSH settings, never to
+// the controller's own socket. Here the host is 127.0.0.1 on a port nothing listens on.
+TEST(Cli, VmRenderConnectReachesTheHypervisorMachineOverSsh) {
+  test::TempDir dir;
+  std::string text = fs_read(test::data_path("specs/testbed-copy.yaml"));
+  int port = test::free_port();
+  text = std::regex_replace(text, std::regex("ssh: \\{host: r650-host, user: root, key: ~/.ssh/id_ed25519\\}"),
+                            "ssh: {host: 127.0.0.1, port: " + std::to_string(port) + ", user: root}");
+  text = std::regex_replace(text, std::regex("\\.\\./\\.\\./\\.\\./configs"), std::string(IOMMUVM_SOURCE_DIR) + "/configs");
+  std::ofstream(dir / "spec.yaml") << text;
+  auto r = cli({"vm", "render", "--connect", (dir / "spec.yaml").string()});
+  EXPECT_NE(r.exit_code, 0) << r.out.substr(0, 300);
+  EXPECT_NE(r.err.find(fmt::format("cannot connect to libvirt at qemu+libssh://root@127.0.0.1:{}/system?", port)), std::string::npos)
+      << r.err;
+}
+
 // plan's estimates come from the switch times earlier campaigns of the experiment measured
 // (their journal.jsonl), here the real TCG campaign's guest starts, where there are some.
 TEST(Cli, PlanEstimatesFromMeasuredSwitchTimes) {

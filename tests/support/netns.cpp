@@ -1,8 +1,16 @@
 #include "netns.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <stdexcept>
+#include <thread>
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
@@ -24,6 +32,26 @@ std::vector<std::string> in_netns(const std::string& name, const std::vector<std
   std::vector<std::string> r{"ip", "netns", "exec", name};
   r.insert(r.end(), argv.begin(), argv.end());
   return r;
+}
+
+void run_in_netns(const std::string& name, const std::function<void()>& fn) {
+  std::exception_ptr failure;
+  std::thread t([&] {
+    try {
+      std::string path = "/run/netns/" + name;
+      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) throw std::runtime_error(fmt::format("cannot open {}: {}", path, std::strerror(errno)));
+      int rc = ::setns(fd, CLONE_NEWNET);
+      int err = errno;
+      ::close(fd);
+      if (rc != 0) throw std::runtime_error(fmt::format("setns({}): {}", path, std::strerror(err)));
+      fn();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  });
+  t.join();
+  if (failure) std::rethrow_exception(failure);
 }
 
 namespace {

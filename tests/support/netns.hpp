@@ -5,6 +5,7 @@
 // can assert that it left no address there.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +20,11 @@ bool netns_exists(const std::string& name);
 
 // ARGV run inside namespace NAME: {"ip", "netns", "exec", NAME, ARGV...}.
 std::vector<std::string> in_netns(const std::string& name, const std::vector<std::string>& argv);
+
+// FN on a thread of its own that has joined namespace NAME (setns(2): a thread's network
+// namespace is its own), so the sockets FN opens (a libvirt connection, say) live there; the
+// calling thread stays where it is. Rethrows what FN throws; throws when NAME cannot be joined.
+void run_in_netns(const std::string& name, const std::function<void()>& fn);
 
 // The addresses of the root (this process's) namespace outside 127.0.0.0/8, ::1 and IPv6
 // link-local, as "IFACE ADDR/PREFIX", sorted; from `ip -o addr show`.
