@@ -79,28 +79,29 @@ std::string expected_kernel(const spec::Spec& cfg, const plan::Step& verify) {
   return cfg.software.host_kernel;
 }
 
+// The IOMMU groups of the devices under test on the host: the NIC's, when the spec has one; a
+// verdict is about them (a runtime switch changes one group only). NIC_PCI: the NIC's PCI address
+// found before, used when its interface is gone for a moment (a driver rebind), updated.
+std::vector<int> groups_under_test(remote::Remote& r, const spec::Spec& cfg, std::string& nic_pci) {
+  if (!cfg.nic.present()) return {};
+  auto nic = cfg.nic;
+  auto found = nic_iommu_group(r, nic);
+  if (!found.group && nic.pci.empty() && !nic_pci.empty()) {
+    nic.pci = nic_pci;
+    found = nic_iommu_group(r, nic);
+  }
+  if (!found.group) return {};
+  nic_pci = found.pci;
+  return {*found.group};
+}
+
 }  // namespace
 
 void Engine::on_host_verify_policy(const plan::Step& s, const StepContext&) {
   std::optional<policy::Policy> expected;
   if (s.args["expected"].is_string()) expected = policy::parse_policy(s.args["expected"].get<std::string>());
   std::string mismatch;
-  // The verdict is about the NIC under test when there is one (a runtime switch changes its group only).
-  std::vector<int> under_test;
-  if (config(s).nic.present()) {
-    auto nic = config(s).nic;
-    auto found = nic_iommu_group(machine(s.machine), nic);
-    // The interface may be gone for a moment (a driver rebind): the PCI address found before.
-    if (!found.group && nic.pci.empty() && !nic_pci_.empty()) {
-      nic.pci = nic_pci_;
-      found = nic_iommu_group(machine(s.machine), nic);
-    }
-    if (found.group) {
-      under_test.push_back(*found.group);
-      nic_pci_ = found.pci;
-    }
-  }
-  host_evidence_ = verify_machine(machine(s.machine), expected, mismatch, under_test);
+  host_evidence_ = verify_machine(machine(s.machine), expected, mismatch, groups_under_test(machine(s.machine), config(s), nic_pci_));
   // The booted kernel must be the one asked for: GRUB falls back to the default entry when a
   // title does not exist, and that boot must not be measured as the requested kernel's.
   std::string want_kernel = expected_kernel(config(s), s);
@@ -228,9 +229,18 @@ void Engine::on_host_set_policy(const plan::Step& s, const StepContext& ctx) {
 
   MachineFacts facts = read_facts(r);
   std::string cmdline = facts.cmdline.value_or("");
-  // Already there? Then no switch and no reboot.
-  if (method != policy::Method::runtime && policy::requested_policy(cmdline, vendor) == pol &&
-      policy::kernel_choice_matches(expected_kernel(cfg, s), facts.kernel)) {
+  // Already there? Then no switch and no reboot: the command line asks for POL, or it asks for
+  // no policy (plain intel_iommu=on: the kernel's build default) and the evidence of this boot
+  // (kernel log, the group types of the devices under test) shows POL in effect.
+  auto already = [&] {
+    if (!policy::kernel_choice_matches(expected_kernel(cfg, s), facts.kernel)) return false;
+    auto asked = policy::requested_policy(cmdline, vendor);
+    if (asked) return *asked == pol;
+    std::string mismatch;
+    auto ev = verify_machine(r, pol, mismatch, groups_under_test(r, cfg, nic_pci_));
+    return mismatch.empty() && ev.value("effective", std::string()) == policy::to_string(pol);
+  };
+  if (method != policy::Method::runtime && already()) {
     progress_ << fmt::format("  host {} already boots with {}: no switch needed\n", s.machine, policy::to_string(pol));
     switch_skip_until_ = plan::kind::host_verify_policy;
     step_note_ = "already in effect";

@@ -270,3 +270,43 @@ TEST(Engine, HostSwitchAndTuningAreJournaledForUndoAndUndoneInReverseOrder) {
 }
 
 }  // namespace
+
+namespace {
+
+// A host booted with plain intel_iommu=on (no policy on the command line: the kernel's build
+// default, lazy on Debian's kernels, is in effect) asked for POLICY through GRUB.
+struct PlainIntelIommuOn {
+  Campaign c;
+  results::CampaignStore store;
+  Result r;
+  int boot = 0;
+  explicit PlainIntelIommuOn(const std::string& policy, const std::string& cmdline_extra = "")
+      : c(spec_text("", "{policy: " + policy + ", method: grub}", 1)), store(c.store()) {
+    for (auto& m : c.site.models)
+      if (m->name == "host") m->cmdline += " intel_iommu=on" + cmdline_extra;
+    r = run_engine(c, store, {{0, canned_output()}});
+    for (auto& m : c.site.models)
+      if (m->name == "host") boot = m->boot;
+  }
+};
+
+}  // namespace
+
+TEST(Engine, APolicyTheEvidenceShowsInEffectIsNotSwitchedToEvenWhenTheCommandLineDoesNotNameIt) {
+  // The model's group types: lazy (DMA-FQ) when the command line names no policy.
+  PlainIntelIommuOn lazy("lazy");
+  EXPECT_EQ(lazy.r.code, ExitCode::ok) << lazy.r.progress;
+  EXPECT_EQ(lazy.boot, 1) << lazy.c.sim_out.str();  // no reboot
+  EXPECT_THAT(journaled(lazy.store, "host"), ElementsAre()) << lazy.c.sim_out.str();  // no GRUB edit
+  EXPECT_THAT(lazy.r.progress, HasSubstr("already boots with lazy"));
+  EXPECT_EQ(lazy.store.read_run(lazy.c.plan.runs[0].id).value("status", ""), "ok");
+  // Another policy is switched to, through GRUB and a reboot.
+  PlainIntelIommuOn strict("strict");
+  EXPECT_EQ(strict.r.code, ExitCode::ok) << strict.r.progress;
+  EXPECT_EQ(strict.boot, 2) << strict.c.sim_out.str();
+  EXPECT_THAT(journaled(strict.store, "host"), ElementsAre("restore_file"));
+  // A command line that names a policy decides by itself (here strict, asked lazy: switched).
+  PlainIntelIommuOn named("lazy", " iommu.strict=1");
+  EXPECT_EQ(named.boot, 2) << named.c.sim_out.str();
+  EXPECT_THAT(journaled(named.store, "host"), ElementsAre("restore_file"));
+}
