@@ -71,7 +71,7 @@ struct RunState {
   std::map<std::string, std::string> kmsg_marks;  // machine -> last kernel-log sequence number at the start, or "!why"
 };
 
-struct MachineFacts;  // machine_io.hpp
+struct MachineFacts;  // src/engine/machine_facts.hpp
 struct StepContext;  // step_context.hpp
 class Capabilities;  // step_context.hpp
 
