@@ -32,6 +32,11 @@ int run_import(ImportArgs& a) {
     a.opts.params[p.substr(0, eq)] = p.substr(eq + 1);
   }
   if (!a.spec.empty()) {  // figures: and baseline: of a spec, for the report
+    // Raw nodes, not spec::read_spec, on purpose: only these two sections are wanted, as written.
+    // The logs were not made by iommuvm, so the spec given here need not be a whole valid one
+    // (machines, workloads), which read_spec would require; the results folder stores `figures:`
+    // as JSON, which is what to_json gives; and read_spec's Spec cannot tell an absent
+    // `baseline:` (keep --baseline) from one that names the default (passthrough).
     Diagnostics diag;
     auto n = spec::parse_document(fs::read_file(a.spec), a.spec, diag);
     if (diag.has_errors()) throw InputError(diag.sorted().front().format());

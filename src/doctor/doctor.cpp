@@ -8,6 +8,7 @@
 #include "iommuvm/tune/knobs.hpp"
 #include "iommuvm/workload/commands.hpp"
 #include "iommuvm/workload/generators.hpp"
+#include "iommuvm/workload/servers.hpp"
 
 namespace iommuvm::doctor {
 
@@ -196,9 +197,9 @@ std::string nic_sysfs_dir(const Needs& n) {
 std::string debian_package(const std::string& program) {
   // The load generators' packages come from their descriptors (workload/generators.hpp).
   if (const auto* g = workload::generator_of_program(program); g && !g->package.empty()) return g->package;
+  // The server kinds' packages from theirs (workload/servers.hpp).
+  if (const auto* p = workload::server_program(program); p && !p->package.empty()) return p->package;
   static const std::map<std::string, std::string> k = {
-      {"redis-server", "redis-server"},   {"redis-cli", "redis-tools"},       {"memcached", "memcached"},
-      {"nginx", "nginx"},                 {"iperf3", "iperf3"},
       {"mpstat", "sysstat"},              {"pidstat", "sysstat"},             {"perf", "linux-perf"},
       {"bpftrace", "bpftrace"},           {"ethtool", "ethtool"},             {"ip", "iproute2"},
       {"kexec", "kexec-tools"},           {"update-grub", "grub2-common"},    {"grub-reboot", "grub2-common"},

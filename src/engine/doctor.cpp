@@ -1,5 +1,5 @@
 // Facts for `iommuvm doctor` (include/iommuvm/engine/doctor.hpp). Reads go through
-// machine_io, so root prefixes and sudo behave exactly as in a campaign.
+// machine_files and machine_facts, so root prefixes and sudo behave exactly as in a campaign.
 #include "iommuvm/engine/doctor.hpp"
 
 #include <sstream>
@@ -10,7 +10,8 @@
 #include "iommuvm/engine/connect.hpp"
 #include "iommuvm/engine/guest_xml.hpp"
 #include "iommuvm/virt/libvirt.hpp"
-#include "machine_io.hpp"
+#include "machine_files.hpp"
+#include "machine_facts.hpp"
 #include "iommuvm/tune/knobs.hpp"
 
 namespace iommuvm::engine {

@@ -10,7 +10,7 @@
 #include "iommuvm/util/text.hpp"
 #include "iommuvm/version.hpp"
 #include "iommuvm/virt/libvirt.hpp"
-#include "machine_io.hpp"
+#include "iommuvm/engine/restore.hpp"
 #include "step_context.hpp"
 
 namespace iommuvm::engine {

@@ -22,7 +22,7 @@
 #include "iommuvm/util/fs.hpp"
 #include "iommuvm/util/shell.hpp"
 #include "iommuvm/virt/pci.hpp"
-#include "machine_io.hpp"
+#include "machine_files.hpp"
 
 namespace iommuvm::engine {
 

@@ -8,7 +8,8 @@
 #include "iommuvm/remote/sysfs.hpp"
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/virt/sriov.hpp"
-#include "machine_io.hpp"
+#include "machine_files.hpp"
+#include "sriov_io.hpp"
 
 namespace iommuvm::engine {
 

@@ -7,6 +7,7 @@
 #include "iommuvm/util/error.hpp"
 #include "iommuvm/workload/generators.hpp"
 #include "iommuvm/workload/commands.hpp"
+#include "iommuvm/workload/servers.hpp"
 
 namespace iommuvm::engine {
 
@@ -15,13 +16,11 @@ constexpr std::chrono::milliseconds kProbeTimeout{10000};
 }  // namespace
 
 std::string Capabilities::version_of(const std::string& m, const std::string& program, std::chrono::milliseconds timeout) {
-  // The servers' version flags; the load generators' come from their descriptors.
-  static const std::map<std::string, std::vector<std::string>> kServerVersionArgs = {
-      {"redis-server", {"--version"}}, {"memcached", {"-V"}}, {"nginx", {"-v"}}, {"iperf3", {"--version"}}};
+  // The version flags come from the load generators' and the server kinds' descriptors.
   const std::string file = std::filesystem::path(program).filename().string();
   const std::vector<std::string>* version_args = nullptr;
   if (const auto* g = workload::generator_of_program(file); g && !g->version_args.empty()) version_args = &g->version_args;
-  else if (auto it = kServerVersionArgs.find(file); it != kServerVersionArgs.end()) version_args = &it->second;
+  else if (const auto* p = workload::server_program(file); p && !p->version_args.empty()) version_args = &p->version_args;
   if (!version_args) return "";
   std::string key = m + "|" + program;
   if (auto it = versions_.find(key); it != versions_.end()) return it->second;

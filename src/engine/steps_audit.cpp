@@ -8,7 +8,7 @@
 
 #include "iommuvm/audit/kmsg.hpp"
 #include "iommuvm/engine/engine.hpp"
-#include "machine_io.hpp"
+#include "machine_files.hpp"
 
 namespace iommuvm::engine {
 

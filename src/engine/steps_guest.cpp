@@ -13,7 +13,9 @@
 #include "iommuvm/virt/domain_xml.hpp"
 #include "iommuvm/virt/libvirt.hpp"
 #include "iommuvm/virt/sriov.hpp"
-#include "machine_io.hpp"
+#include "machine_files.hpp"
+#include "machine_facts.hpp"
+#include "sriov_io.hpp"
 #include "step_context.hpp"
 
 namespace iommuvm::engine {

@@ -19,7 +19,10 @@
 #include "iommuvm/remote/sysfs.hpp"
 #include "iommuvm/util/shell.hpp"
 #include "iommuvm/virt/sriov.hpp"
-#include "machine_io.hpp"
+#include "iommuvm/engine/grub_files.hpp"
+#include "machine_files.hpp"
+#include "machine_facts.hpp"
+#include "sriov_io.hpp"
 #include "step_context.hpp"
 
 namespace iommuvm::engine {

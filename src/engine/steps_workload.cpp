@@ -20,7 +20,7 @@
 #include "iommuvm/workload/commands.hpp"
 #include "iommuvm/workload/generators.hpp"
 #include "iommuvm/workload/parsers.hpp"
-#include "machine_io.hpp"
+#include "machine_files.hpp"
 #include "step_context.hpp"
 
 namespace iommuvm::engine {

@@ -281,7 +281,7 @@ void check_semantics(const Spec& s, Diagnostics& diag) {
         if (w.client.machines[i] == w.client.machines[k])
           diag.error(w.mark, fmt::format("'{}.client.machines' lists '{}' twice (use 'processes' for several "
                                          "generators on one machine)", p, w.client.machines[i]));
-    if (w.server.instances > 1 && w.kind != "redis" && w.kind != "iperf3")
+    if (w.server.instances > 1 && !workload::supports_instances(w.kind))
       diag.error(w.mark, fmt::format("'{}.server.instances' above 1 is supported for redis and iperf3 only, not {}", p,
                                      w.kind));
     if (!w.server.cpus.empty() && w.kind == "custom")

@@ -13,6 +13,7 @@
 #include "iommuvm/util/regex.hpp"
 #include "iommuvm/util/shell.hpp"
 #include "iommuvm/workload/generators.hpp"
+#include "iommuvm/workload/servers.hpp"
 
 namespace iommuvm::spec {
 
@@ -440,7 +441,8 @@ const std::vector<std::string> kCollectorKinds = [] {
   for (const auto& k : collector_kinds()) names.emplace_back(k.name);
   return names;
 }();
-const std::vector<std::string> kWorkloadKinds = {"redis", "memcached", "nginx", "iperf3", "custom"};
+// The server kinds' names, from the registry (workload/servers.hpp).
+const std::vector<std::string>& kWorkloadKinds = workload::server_kind_names();
 // The load generators' names, from the registry (workload/generators.hpp).
 const std::vector<std::string>& tool_names() { return workload::parser_names(); }
 

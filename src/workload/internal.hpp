@@ -58,6 +58,14 @@ long whole_seconds(double s);
 std::string host_for_url(const std::string& a);
 // The URL path of the served file, checked: it becomes a file name under the nginx prefix.
 std::string http_path(const spec::Workload& w);
+// An empty or wildcard listen address (0.0.0.0, ::).
+bool wildcard(const std::string& a);
+// The server's port: PORT when given, else server.port, else the kind's default (InputError when none).
+int resolve_port(const spec::Workload& w, int port);
+// The listen address: ADDRESS when given, else server.bind, else 0.0.0.0.
+std::string resolve_address(const spec::Workload& w, const std::string& address);
+// A bash -c script that opens a TCP connection to $1:$2 on fd 3, then runs BODY.
+std::string bash_tcp_script(const char* body);
 
 }  // namespace iommuvm::workload::detail
 

@@ -9,8 +9,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "../../src/engine/machine_io.hpp"
+#include "../../src/engine/sriov_io.hpp"
 #include "fake_sysfs.hpp"
+#include "iommuvm/engine/restore.hpp"
 #include "iommuvm/remote/ssh.hpp"
 #include "iommuvm/results/store.hpp"
 #include "iommuvm/util/error.hpp"

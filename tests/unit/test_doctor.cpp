@@ -5,6 +5,7 @@
 #include "iommuvm/doctor/doctor.hpp"
 #include "iommuvm/spec/matrix.hpp"
 #include "iommuvm/workload/generators.hpp"
+#include "iommuvm/workload/servers.hpp"
 #include "test_support.hpp"
 
 using namespace iommuvm;
@@ -333,7 +334,10 @@ TEST(Doctor, GeneratorPackagesComeFromTheRegistry) {
   EXPECT_EQ(doctor::debian_package("memcaslap"), "libmemcached-tools");
   EXPECT_EQ(doctor::debian_package("wrk"), "wrk");
   EXPECT_EQ(doctor::debian_package("wrk2"), "");  // none in Debian: doctor says to install it in PATH
-  EXPECT_EQ(doctor::debian_package("nginx"), "nginx");  // a server, from doctor's own table
+  EXPECT_EQ(doctor::debian_package("nginx"), "nginx");  // a server, from its kind's descriptor
   for (const auto* g : iommuvm::workload::generators())
     for (const auto& p : g->programs) EXPECT_EQ(doctor::debian_package(p), g->package) << p;
+  for (const auto* k : iommuvm::workload::server_kinds())  // the servers' packages from their descriptors
+    for (const auto& p : k->programs) EXPECT_EQ(doctor::debian_package(p.name), p.package) << p.name;
+  EXPECT_EQ(doctor::debian_package("redis-cli"), "redis-tools");
 }

@@ -9,6 +9,7 @@
 #include <gmock/gmock.h>
 
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "iommuvm/results/store.hpp"
 #include "iommuvm/spec/load.hpp"
 #include "iommuvm/spec/matrix.hpp"
+#include "iommuvm/spec/step_kinds.hpp"
 #include "iommuvm/util/fs.hpp"
 #include "test_support.hpp"
 
@@ -309,4 +311,36 @@ TEST(Engine, APolicyTheEvidenceShowsInEffectIsNotSwitchedToEvenWhenTheCommandLin
   PlainIntelIommuOn named("lazy", " iommu.strict=1");
   EXPECT_EQ(named.boot, 2) << named.c.sim_out.str();
   EXPECT_THAT(journaled(named.store, "host"), ElementsAre("restore_file"));
+}
+
+// Every step kind (spec/step_kinds.hpp) has a handler in the engine, and the planner lays out
+// only those kinds: over a plan of every shipped example (host switches, reboots, guests, SR-IOV).
+TEST(Engine, EveryStepKindHasAHandlerAndThePlannerEmitsOnlyThose) {
+  Campaign c(spec_text("", "as-is", 1));
+  auto machines = c.site.by_name();
+  std::ostringstream progress;
+  engine::Engine e(c.plan, {machines, c.site.hypervisor.get()}, {}, progress, nullptr);
+  std::set<std::string> kinds;
+  for (const auto& k : spec::step_kind::all) {
+    EXPECT_TRUE(kinds.insert(k.name).second) << k.name;
+    EXPECT_TRUE(e.handles(k.name)) << k.name;
+  }
+  EXPECT_FALSE(e.handles("guest.stop"));
+  std::set<std::string> emitted;
+  int examples = 0;
+  for (const auto& f : std::filesystem::directory_iterator(std::filesystem::path(IOMMUVM_SOURCE_DIR) / "configs/examples")) {
+    if (f.path().extension() != ".yaml") continue;
+    ++examples;
+    auto l = spec::load_file(f.path());
+    ASSERT_TRUE(l.ok()) << f.path();
+    Diagnostics d;
+    auto p = plan::build(l.spec, spec::expand(l, d));
+    for (const auto& s : p.steps) {
+      EXPECT_TRUE(kinds.count(s.kind)) << f.path() << ": step kind " << s.kind;
+      emitted.insert(s.kind);
+    }
+  }
+  EXPECT_GE(examples, 6);
+  // Between them the examples lay out every kind, so each handler above is one a plan reaches.
+  EXPECT_EQ(emitted, kinds);
 }

@@ -11,6 +11,7 @@
 #include "iommuvm/workload/commands.hpp"
 #include "iommuvm/workload/generators.hpp"
 #include "iommuvm/workload/generators/memaslap.hpp"
+#include "iommuvm/workload/servers.hpp"
 #include "test_support.hpp"
 
 using namespace iommuvm;
@@ -385,6 +386,47 @@ TEST(WorkloadGenerators, RegistryNamesAreUniqueAndComplete) {
   EXPECT_EQ(generator_names(true), "redis-benchmark, memtier, memaslap, wrk, wrk2, iperf3, ab");
   EXPECT_EQ(find_generator("siege"), nullptr);
   EXPECT_EQ(generator_of_program("nginx"), nullptr);
+}
+
+// The server kinds' registry: unique names, in the order messages list them, each with a command
+// builder, a Debian package for every program, and the ports and instance support they had before
+// the descriptors. The program a descriptor names first is the one its command runs.
+TEST(ServerKinds, RegistryNamesAreUniqueAndComplete) {
+  std::set<std::string> names, programs;
+  for (const auto* k : server_kinds()) {
+    ASSERT_NE(k, nullptr);
+    EXPECT_TRUE(names.insert(k->name).second) << k->name;
+    EXPECT_NE(k->build, nullptr) << k->name;
+    EXPECT_EQ(find_server_kind(k->name), k);
+    for (const auto& p : k->programs) {
+      EXPECT_TRUE(programs.insert(p.name).second) << p.name;
+      EXPECT_FALSE(p.package.empty()) << p.name;
+      EXPECT_EQ(server_program(p.name), &p) << p.name;
+    }
+    auto w = make(k->name);
+    w.server.command = {"my-server", "--flag"};
+    w.server.port = k->default_port > 0 ? 0 : 7000;
+    ServerContext ctx;
+    ctx.work_dir = "/tmp/w";
+    auto plan = server_plan(w, ctx);
+    ASSERT_FALSE(plan.command.argv.empty()) << k->name;
+    EXPECT_EQ(plan.command.argv.front(), k->programs.empty() ? "my-server" : k->programs.front().name) << k->name;
+    EXPECT_EQ(plan.port, k->default_port > 0 ? k->default_port : 7000) << k->name;
+    // The server program's version is probed; a readiness client the kind names is one of its programs.
+    if (!k->programs.empty()) EXPECT_FALSE(k->programs.front().version_args.empty()) << k->name;
+    const std::string ready = plan.ready.command.argv.at(0);
+    if (ready != "bash") EXPECT_NE(server_program(ready), nullptr) << k->name << ": " << ready;
+  }
+  EXPECT_EQ(server_kind_names(), (std::vector<std::string>{"redis", "memcached", "nginx", "iperf3", "custom"}));
+  EXPECT_EQ(server_kind_list(), "redis, memcached, nginx, iperf3, custom");
+  // The ports themselves: DefaultPorts above.
+  EXPECT_EQ(find_server_kind("apache"), nullptr);
+  EXPECT_EQ(server_program("wrk"), nullptr);
+  for (const auto* k : server_kinds())
+    EXPECT_EQ(supports_instances(k->name), k->name == "redis" || k->name == "iperf3") << k->name;
+  // Every load generator drives at least one registered kind, and names only registered kinds.
+  for (const auto* g : generators())
+    for (const auto& kind : g->kinds) EXPECT_NE(find_server_kind(kind), nullptr) << g->name << ": " << kind;
 }
 
 TEST(WorkloadGenerators, DefaultToolPerKind) {

@@ -1,6 +1,6 @@
 // `iommuvm doctor`: is every machine of a spec ready for its campaign? Pure: what the
 // campaign needs of each machine comes from its plan (needs()), what the machines show
-// is gathered elsewhere (engine/doctor.hpp, through the engine's Remote and machine_io),
+// is gathered elsewhere (engine/doctor.hpp, through the engine's Remote and machine_facts),
 // and every check is a function from both to one line: ok, warn or FAIL with a fix.
 #pragma once
 

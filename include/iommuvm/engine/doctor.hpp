@@ -1,6 +1,6 @@
 // Facts for `iommuvm doctor`, gathered through the engine's own backends: each machine
 // through its Remote (SSH with host-key verification, or local), paths under its root
-// prefix as machine_io reads them; libvirt at the spec's URI; the controller's disk.
+// prefix as machine_files reads them; libvirt at the spec's URI; the controller's disk.
 // The checks over these facts are pure (iommuvm/doctor/doctor.hpp).
 #pragma once
 

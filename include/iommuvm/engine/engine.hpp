@@ -71,7 +71,7 @@ struct RunState {
   std::map<std::string, std::string> kmsg_marks;  // machine -> last kernel-log sequence number at the start, or "!why"
 };
 
-struct MachineFacts;  // machine_io.hpp
+struct MachineFacts;  // src/engine/machine_facts.hpp
 struct StepContext;  // step_context.hpp
 class Capabilities;  // step_context.hpp
 
@@ -83,6 +83,8 @@ class Engine {
   // Execute the plan. Returns the process exit code (0, 1 when runs failed, 130 when interrupted,
   // 75 when the controller is rebooting its own machine and resumes after the boot).
   ExitCode run();
+  // Whether the engine has a handler for steps of KIND (spec/step_kinds.hpp).
+  bool handles(const std::string& kind) const { return handlers_.count(kind) > 0; }
 
   struct Summary {
     int ok = 0, failed = 0, skipped = 0, resumed = 0;

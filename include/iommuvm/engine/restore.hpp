@@ -1,5 +1,5 @@
 // Undoing what a campaign changed on its machines, from its undo log: what the engine does
-// at a campaign's end and what `iommuvm restore` does (the public part of engine/machine_io).
+// at a campaign's end and what `iommuvm restore` does (defined in src/engine/restore.cpp).
 #pragma once
 
 #include <map>

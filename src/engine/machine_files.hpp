@@ -1,23 +1,14 @@
-// Reading and changing files and state on a machine through its Remote, under its
-// root prefix. Internal to the engine.
+// Reading and changing files on a machine through its Remote, under its root prefix, as root
+// (atomic writes, backups), and running a command that must succeed. Internal to the engine.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "iommuvm/policy/boot.hpp"
-#include "iommuvm/policy/types.hpp"
-#include "iommuvm/engine/grub_files.hpp"
-#include "iommuvm/engine/restore.hpp"
 #include "iommuvm/remote/remote.hpp"
-#include "iommuvm/results/store.hpp"
-#include "iommuvm/spec/spec.hpp"
-#include "iommuvm/virt/hypervisor.hpp"
-#include <functional>
-#include <map>
-#include <ostream>
 
 namespace iommuvm::engine {
 
@@ -76,53 +67,5 @@ std::vector<std::pair<std::string, std::string>> list_values(remote::Remote& r, 
 // Run as root; throws Error with the command's stderr when it fails.
 remote::RunResult run_checked(remote::Remote& r, remote::Command cmd, const std::string& what,
                               std::chrono::milliseconds timeout = std::chrono::milliseconds(120000));
-
-// What a machine shows about its IOMMU right now: /proc/cmdline, the kernel log, IOMMU
-// group types, /sys/class/iommu, kernel release, boot id. Never throws for a missing piece.
-struct MachineFacts {
-  std::optional<std::string> cmdline;
-  std::optional<std::string> dmesg;
-  std::map<int, std::string> group_types;
-  std::vector<std::string> iommu_devices;
-  std::string kernel;
-  std::string boot_id;
-  std::string cpu_model;
-};
-MachineFacts read_facts(remote::Remote& r);
-
-// Evidence of the effective IOMMU policy of R as JSON (requested, effective, reasons,
-// evidence, kernel, boot id, cmdline). When EXPECTED is set and not in effect, MISMATCH
-// gets the explanation.
-// GROUPS_UNDER_TEST: the IOMMU groups of the devices measured (the NIC's); the verdict is theirs.
-nlohmann::json verify_machine(remote::Remote& r, const std::optional<policy::Policy>& expected,
-                              std::string& mismatch, const std::vector<int>& groups_under_test = {});
-
-// The NIC's PCI address on R (nic.pci, or the device of nic.pf) and its IOMMU group; the
-// group is nullopt when it has none (no IOMMU, or the device is missing).
-struct NicGroup {
-  std::string pci;
-  std::optional<int> group;
-};
-NicGroup nic_iommu_group(remote::Remote& r, const spec::NicSpec& nic);
-
-// The PCI devices of IOMMU group GROUP on R with the drivers bound to them now.
-std::vector<policy::PciDevice> group_devices(remote::Remote& r, int group);
-
-// Journals one change (an undo.jsonl entry without machine and time) before it is made.
-using UndoLog = std::function<void(nlohmann::json)>;
-
-// nic.setup_vfs on R: find the PF (interface or PCI address) in sysfs, set the VF count
-// (through 0) and the MAC of each VF on the PF (`ip link set PF vf N mac M`), journaling
-// the old count and the old MACs of VFs that already existed. Returns what run.json keeps
-// (system.vfs).
-nlohmann::json setup_vfs(remote::Remote& r, const spec::NicSpec& nic, const std::vector<std::string>& macs,
-                         const UndoLog& undo, std::ostream& progress);
-
-// Bind VF INDEX of the NIC to vfio-pci (driver_override, unbind, drivers_probe) for a guest
-// whose QEMU opens it through iommufd; the original driver is journaled first. Nothing when
-// it is already bound to vfio-pci.
-nlohmann::json bind_vf_to_vfio(remote::Remote& r, const spec::NicSpec& nic, int index, const UndoLog& undo);
-
-// restore_machines: include/iommuvm/engine/restore.hpp.
 
 }  // namespace iommuvm::engine
