@@ -57,7 +57,12 @@ StepContext Engine::step_context(std::optional<std::chrono::steady_clock::time_p
   ctx.deadline = deadline;
   ctx.progress = &progress_;
   ctx.caps = caps_.get();
-  ctx.work_dir = [this](const std::string& m, const std::string& role) { return work_dir(m, role); };
+  // The first use makes the folder: that command's wait ends at the step deadline too.
+  ctx.work_dir = [this, deadline](const std::string& m, const std::string& role) {
+    StepContext capped;
+    capped.deadline = deadline;
+    return work_dir(m, role, capped.cap(std::chrono::milliseconds(30000)));
+  };
   if (run_) ctx.raw_dir = run_->raw_dir;
   return ctx;
 }
@@ -293,7 +298,7 @@ void Engine::execute(std::size_t index) {
                      {"at", results::now_iso8601()}});
 }
 
-void Engine::on_campaign_begin(const plan::Step&None, const StepContext&) {
+void Engine::on_campaign_begin(const plan::Step&, const StepContext&) {
   system_["iommuvm_version"] = kVersion;
   system_["spec_hash"] = plan_.spec_hash;
   if (store_) progress_ << fmt::format("Campaign folder: {}\n", store_->dir().string());
@@ -391,7 +396,7 @@ void Engine::fail_run(const std::string& reason) {
   }
 }
 
-void Engine::on_run_end(const plan::Step&None, const StepContext&) {
+void Engine::on_run_end(const plan::Step&, const StepContext&) {
   if (!run_) return;
   finish_run(run_->failed ? "failed" : "ok");
 }

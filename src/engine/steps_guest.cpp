@@ -1,5 +1,7 @@
 // Engine steps for guests: define (with the vIOMMU, the VF and the policy's command
 // line), start and wait for SSH, verify the policy, set up the VF's network, shut down.
+#include <algorithm>
+#include <chrono>
 #include <sstream>
 #include <thread>
 
@@ -35,6 +37,12 @@ std::string template_cmdline(const std::string& xml) {
   auto e = xml.find("</cmdline>");
   if (b == std::string::npos || e == std::string::npos) return "";
   return xml.substr(b + 9, e - b - 9);
+}
+
+// A guest's stop wait (its boot timeout, SECONDS), capped by the step deadline; at least 1 s.
+std::chrono::seconds capped_seconds(const StepContext& ctx, double seconds) {
+  auto ms = ctx.cap(std::chrono::milliseconds(static_cast<long long>(seconds * 1000)));
+  return std::max(std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(ms));
 }
 
 }  // namespace
@@ -102,7 +110,7 @@ void Engine::on_guest_define(const plan::Step& s, const StepContext& ctx) {
   ctx.undo(s.machine, {{"action", previous ? "redefine_domain" : "undefine_domain"},
                    {"domain", g.domain},
                    {"previous_xml", previous ? json(*previous) : json(nullptr)}});
-  if (hv.is_active(g.domain)) virt::stop_domain(hv, g.domain, std::chrono::seconds(static_cast<long long>(g.boot_timeout_s)));
+  if (hv.is_active(g.domain)) virt::stop_domain(hv, g.domain, capped_seconds(ctx, g.boot_timeout_s));
   bool changed = virt::define_if_changed(hv, xml);
   // QEMU opens the VF itself through iommufd (nested): libvirt does not detach it, so bind it
   // to vfio-pci here; the original driver is journaled and bound again by the restore.
@@ -202,18 +210,18 @@ void Engine::on_guest_network(const plan::Step& s, const StepContext& ctx) {
   std::string ip = g.data_ip.substr(0, g.data_ip.find('/'));
   for (const auto& m : cfg.machines) {
     if (m.role != spec::Role::client) continue;
-    auto ping = machine(m.name).run({{"ping", "-c", "3", "-W", "2", ip}}, {std::chrono::milliseconds(20000)});
+    auto ping = machine(m.name).run({{"ping", "-c", "3", "-W", "2", ip}}, {ctx.cap(std::chrono::milliseconds(20000))});
     if (!ping.ok())
       throw Error(fmt::format("client {} cannot reach guest {} at {} over the data network", m.name, g.domain, ip));
   }
 }
 
-void Engine::on_guest_shutdown(const plan::Step& s, const StepContext&) {
+void Engine::on_guest_shutdown(const plan::Step& s, const StepContext& ctx) {
   const auto& cfg = config(s);
   const auto& g = guest_of(cfg, s);
   auto& hv = hypervisor();
   if (!hv.is_active(g.domain)) return;
-  if (!virt::stop_domain(hv, g.domain, std::chrono::seconds(static_cast<long long>(g.boot_timeout_s))))
+  if (!virt::stop_domain(hv, g.domain, capped_seconds(ctx, g.boot_timeout_s)))
     throw Error(fmt::format("guest {} did not stop", g.domain));
 }
 

@@ -351,7 +351,7 @@ void Engine::on_host_reboot(const plan::Step& s, const StepContext& ctx) {
   // that starts it again after the boot, reboot, and stop.
   for (const auto& hook : m->reboot.before) run_checked(r, {{"sh", "-c", hook}, true, "", {}}, "reboot hook (before)");
   prepare_self_reboot(ctx, s, r, r.boot_id());
-  auto res = r.run(cmd, {std::chrono::milliseconds(60000)});
+  auto res = r.run(cmd, {ctx.cap(std::chrono::milliseconds(60000))});
   if (!res.ok()) {
     remove_resume_unit(r, resume_);
     if (store_) store_->clear_resume_state();
@@ -377,7 +377,7 @@ void Engine::reboot_and_wait(const StepContext& ctx, const std::string& name, re
   std::string before = r.boot_id();
   // The connection may die under the command: that is the point. Its result does not matter.
   try {
-    r.run(cmd, {std::chrono::milliseconds(30000)});
+    r.run(cmd, {ctx.cap(std::chrono::milliseconds(30000))});
   } catch (const std::exception& e) {
     spdlog::debug("reboot command on {}: {}", name, e.what());
   }
@@ -565,7 +565,7 @@ void Engine::on_machine_tune(const plan::Step& s, const StepContext& ctx) {
       undo({{"action", std::string("ethtool_") + key}, {"interface", ifname}, {"settings", old}});
       std::vector<std::string> argv = {"ethtool", set, ifname};
       for (const auto& [k, v] : want) argv.insert(argv.end(), {k, v});
-      auto res = r.run({argv, true, "", {}}, {std::chrono::milliseconds(30000)});
+      auto res = r.run({argv, true, "", {}}, {ctx.cap(std::chrono::milliseconds(30000))});
       if (!res.ok() && res.err.find("not supported") != std::string::npos) {
         applied[key] = {{"not_applicable", res.err.substr(0, res.err.find('\n'))}};
       } else if (!res.ok()) {

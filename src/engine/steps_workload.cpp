@@ -39,12 +39,12 @@ std::string tail(const std::string& text, std::size_t n = 2000) {
 
 }  // namespace
 
-std::string Engine::work_dir(const std::string& m, const std::string& role) {
+std::string Engine::work_dir(const std::string& m, const std::string& role, std::chrono::milliseconds timeout) {
   auto it = work_roots_.find(m);
   if (it == work_roots_.end()) {
     std::string prefix = "iommuvm-" + (store_ ? store_->work_id() : std::string("dry-run"));
     // As the login user: the servers and generators that run as that user write there too.
-    auto res = machine(m).run({{"sh", "-c", scripts::kMakeWorkDir, "sh", prefix}}, {std::chrono::milliseconds(30000)});
+    auto res = machine(m).run({{"sh", "-c", scripts::kMakeWorkDir, "sh", prefix}}, {timeout});
     std::string dir = res.out.substr(0, res.out.find('\n'));
     if (!res.ok() || dir.empty() || dir.front() != '/')
       throw Error(fmt::format("cannot make a private work folder on {} (mktemp -d): {}", m, res.err.empty() ? res.out : res.err));
@@ -460,7 +460,7 @@ void Engine::on_client_measure(const plan::Step& s, const StepContext& ctx) {
   for (const auto& cs : cfg.collectors) {
     std::string where = !cs.machine.empty() ? cs.machine : plan::server_machine(cfg, w);
     if (const auto* h = cfg.first_with_role(spec::Role::host); cs.machine.empty() && h) where = h->name;
-    collect::Context cc{machine(where), cfg, cs, work_dir(where, "collect"),
+    collect::Context cc{machine(where), cfg, cs, ctx.work_dir(where, "collect"),
                         run_->raw_dir, backends_.hypervisor, cfg.guests.empty() ? "" : cfg.guests.front().domain,
                         options_.dry_run};  // only to hide what a dry run's collectors "measured" (collectors.cpp)
     try {
@@ -515,7 +515,7 @@ void Engine::on_client_measure(const plan::Step& s, const StepContext& ctx) {
   data_path_read(s, false);
 }
 
-void Engine::on_server_stop(const plan::Step& s, const StepContext&) {
+void Engine::on_server_stop(const plan::Step& s, const StepContext& ctx) {
   if (!run_) return;
   std::size_t on_machine = 0, k = 0;
   for (const auto& [m, p] : run_->processes) on_machine += m == s.machine;
@@ -525,7 +525,8 @@ void Engine::on_server_stop(const plan::Step& s, const StepContext&) {
       continue;
     }
     remote::Remote& r = machine(it->first);
-    bool gone = r.stop(it->second, SIGTERM, std::chrono::milliseconds(5000));
+    // SIGTERM, then SIGKILL after 5 s or what is left of the step deadline.
+    bool gone = r.stop(it->second, SIGTERM, ctx.cap(std::chrono::milliseconds(5000)));
     if (!run_->raw_dir.empty()) {
       try {
         std::filesystem::create_directories(run_->raw_dir);

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "iommuvm/util/fs.hpp"
+#include "iommuvm/util/text.hpp"
 #include "test_support.hpp"
 
 using namespace iommuvm;
@@ -81,4 +82,35 @@ TEST(Timeouts, SeveralClientProcessesEndAtTheStepDeadline) {
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_EQ(runs[0]["status"], "failed");
   EXPECT_EQ(runs[0]["reason"].get<std::string>().rfind("timeout: ", 0), 0u) << runs[0]["reason"];
+}
+
+// A server that ignores SIGTERM is killed when the server.stop step's deadline comes, not
+// after the stop's own 5 s grace: a 1 s timeout ends the step after about 1 s (it took 5 s
+// when the grace was fixed). The journal records the step's seconds.
+TEST(Timeouts, AServerThatIgnoresSigtermIsKilledAtTheStopDeadline) {
+  test::TempDir dir;
+  std::string s = "name: stubborn\noutput: " + (dir / "results").string() +
+                  "\nmachines:\n  local: {local: true}\n"
+                  "timeouts: {server.stop: 1s}\n"
+                  "workloads:\n"
+                  "  stubborn:\n    kind: custom\n"
+                  "    server: {command: [sh, -c, 'trap \"\" TERM; while :; do sleep 1; done'], ready: none}\n"
+                  "    client: {command: [sh, -c, 'echo ops=1'], metrics: {throughput_ops: 'ops=([0-9]+)'}}\n";
+  std::ofstream(dir / "stubborn.yaml") << s;
+  auto r = test::run_process({test::binary_path().string(), "run", "--plain", (dir / "stubborn.yaml").string()});
+  // The stop ran into its deadline: the run is failed with reason timeout, but it is over.
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  double stop_s = -1;
+  std::string status, journal;
+  for (const auto& c : stdfs::directory_iterator(dir / "results/stubborn"))
+    for (auto line : text::split_lines(journal = fs::read_file(c.path() / "journal.jsonl"))) {
+      auto j = json::parse(std::string(line), nullptr, false);
+      if (j.is_object() && j.value("kind", "") == "server.stop") {
+        stop_s = j.value("seconds", -1.0);
+        status = j.value("status", "");
+      }
+    }
+  EXPECT_EQ(status, "failed");
+  EXPECT_GE(stop_s, 0.9);
+  EXPECT_LT(stop_s, 4.0) << "SIGKILL at the 1 s deadline, not after the 5 s grace";
 }

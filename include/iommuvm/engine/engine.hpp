@@ -200,7 +200,9 @@ class Engine {
   // The current run's folder for ROLE (server, client, collect) on MACHINE, inside this
   // invocation's private work folder there: made once per machine by `mktemp -d` run on
   // it ($TMPDIR or /tmp, mode 0700, an unguessable name starting with iommuvm-<work id>.).
-  std::string work_dir(const std::string& machine, const std::string& role);
+  // TIMEOUT: for making the folder (mktemp -d) the first time, capped by the step deadline.
+  std::string work_dir(const std::string& machine, const std::string& role,
+                       std::chrono::milliseconds timeout = std::chrono::milliseconds(30000));
   std::map<std::string, std::string> work_roots_;  // machine -> its private work folder
   Summary summary_;
   std::chrono::steady_clock::time_point campaign_start_;
