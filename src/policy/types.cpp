@@ -37,5 +37,10 @@ std::string_view to_string(Method m) { return name_of(kMethods, m); }
 std::optional<Policy> parse_policy(std::string_view s) { return parse(kPolicies, s); }
 std::optional<Vendor> parse_vendor(std::string_view s) { return parse(kVendors, s); }
 std::optional<Method> parse_method(std::string_view s) { return parse(kMethods, s); }
+std::vector<Method> all_methods() {
+  std::vector<Method> out;
+  for (const auto& [m, n] : kMethods) out.push_back(m);
+  return out;
+}
 
 }  // namespace iommuvm::policy

@@ -430,11 +430,12 @@ const std::vector<std::pair<std::string, ViommuSpec::Model>> kViommu = {{"none",
                                                                          {"intel", ViommuSpec::Model::intel},
                                                                          {"nested", ViommuSpec::Model::nested},
                                                                          {"virtio", ViommuSpec::Model::virtio}};
-const std::vector<std::pair<std::string, policy::Method>> kMethods = {
-    {"auto", policy::Method::automatic},       {"runtime", policy::Method::runtime},
-    {"kexec", policy::Method::kexec},          {"grub-oneshot", policy::Method::grub_oneshot},
-    {"grub", policy::Method::grub},            {"libvirt-cmdline", policy::Method::libvirt_cmdline},
-    {"none", policy::Method::none}};
+// The switching methods by name, from policy's one table.
+const std::vector<std::pair<std::string, policy::Method>> kMethods = [] {
+  std::vector<std::pair<std::string, policy::Method>> v;
+  for (auto m : policy::all_methods()) v.emplace_back(std::string(policy::to_string(m)), m);
+  return v;
+}();
 
 const std::vector<std::string> kCollectorKinds = [] {
   std::vector<std::string> names;

@@ -7,6 +7,7 @@
 
 #include "iommuvm/spec/load.hpp"
 #include "iommuvm/spec/matrix.hpp"
+#include "iommuvm/policy/types.hpp"
 #include "test_support.hpp"
 
 using namespace iommuvm;
@@ -270,6 +271,24 @@ TEST(SpecLoad, EveryCollectorKindHasOneDescription) {
   }
   auto bad = load(std::string(kMinimal) + "collectors:\n  c: {kind: nope}\n");
   EXPECT_NE(all_messages(bad.diag).find("expected one of mpstat, pidstat"), std::string::npos) << all_messages(bad.diag);
+}
+
+TEST(SpecLoad, EverySwitchingMethodNameIsReadFromPolicysTable) {
+  // The spec's method choice is policy's one name table: every name reads as its method, and
+  // an unknown one lists them all.
+  std::string offered;
+  for (auto m : policy::all_methods()) {
+    std::string name(policy::to_string(m));
+    ASSERT_EQ(policy::parse_method(name), m) << name;
+    offered += (offered.empty() ? "" : ", ") + name;
+    auto r = load_text(std::string(kMinimal) + "policy: {host: {policy: as-is, method: " + name + "}}\n", "t.yaml");
+    ASSERT_FALSE(all_messages(r.diag).find("unknown") != std::string::npos || all_messages(r.diag).find("expected one of") != std::string::npos)
+        << name << ": " << all_messages(r.diag);
+    EXPECT_EQ(r.spec.policy.host.method, m) << name;
+  }
+  EXPECT_EQ(policy::all_methods().size(), 7u);
+  auto bad = load(std::string(kMinimal) + "policy: {host: {policy: strict, method: reboot}}\n");
+  EXPECT_NE(all_messages(bad.diag).find("expected one of " + offered), std::string::npos) << all_messages(bad.diag);
 }
 
 TEST(SpecErrorsAll, EveryProblemIsReportedNotOnlyTheFirst) {

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace iommuvm::policy {
 
@@ -33,5 +34,7 @@ std::string_view to_string(Method m);
 std::optional<Policy> parse_policy(std::string_view s);
 std::optional<Vendor> parse_vendor(std::string_view s);
 std::optional<Method> parse_method(std::string_view s);
+// Every method, in the order of its name table (what the spec reader offers and lists).
+std::vector<Method> all_methods();
 
 }  // namespace iommuvm::policy
