@@ -720,7 +720,6 @@ Figure stacked_figure(const Summary& s, const std::string& w, const Breakdown& b
   return render_plot(p);
 }
 
-
 Figure spec_figure(const Summary& s, const results::FigureRequest& req) {
   std::string name = "spec-" + file_stem(req.name);
   if (req.kind == "breakdown") {
