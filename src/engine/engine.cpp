@@ -59,9 +59,7 @@ StepContext Engine::step_context(std::optional<std::chrono::steady_clock::time_p
   ctx.caps = caps_.get();
   // The first use makes the folder: that command's wait ends at the step deadline too.
   ctx.work_dir = [this, deadline](const std::string& m, const std::string& role) {
-    StepContext capped;
-    capped.deadline = deadline;
-    return work_dir(m, role, capped.cap(std::chrono::milliseconds(30000)));
+    return work_dir(m, role, StepContext::cap_by(deadline, std::chrono::milliseconds(30000)));
   };
   if (run_) ctx.raw_dir = run_->raw_dir;
   return ctx;

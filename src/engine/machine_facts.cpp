@@ -115,8 +115,12 @@ std::vector<policy::PciDevice> group_devices(remote::Remote& r, int group) {
 
 nlohmann::json verify_machine(remote::Remote& r, const std::optional<policy::Policy>& expected,
                            std::string& mismatch, const std::vector<int>& groups_under_test) {
-  MachineFacts facts = read_facts(r);
-  nlohmann::json out = {{"machine", r.name()},
+  return verify_facts(r.name(), read_facts(r), expected, mismatch, groups_under_test);
+}
+
+nlohmann::json verify_facts(const std::string& machine, const MachineFacts& facts, const std::optional<policy::Policy>& expected,
+                            std::string& mismatch, const std::vector<int>& groups_under_test) {
+  nlohmann::json out = {{"machine", machine},
               {"requested", expected ? nlohmann::json(std::string(policy::to_string(*expected))) : nlohmann::json("as-is")},
               {"kernel", facts.kernel},
               {"boot_id", facts.boot_id},

@@ -35,6 +35,9 @@ MachineFacts read_facts(remote::Remote& r);
 // GROUPS_UNDER_TEST: the IOMMU groups of the devices measured (the NIC's); the verdict is theirs.
 nlohmann::json verify_machine(remote::Remote& r, const std::optional<policy::Policy>& expected,
                               std::string& mismatch, const std::vector<int>& groups_under_test = {});
+// The same over FACTS already read from MACHINE.
+nlohmann::json verify_facts(const std::string& machine, const MachineFacts& facts, const std::optional<policy::Policy>& expected,
+                            std::string& mismatch, const std::vector<int>& groups_under_test = {});
 
 // The NIC's PCI address on R (nic.pci, or the device of nic.pf) and its IOMMU group; the
 // group is nullopt when it has none (no IOMMU, or the device is missing).

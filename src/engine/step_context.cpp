@@ -55,7 +55,7 @@ std::string Capabilities::wrk2_program(const std::string& m, std::chrono::millis
   return found;
 }
 
-std::chrono::milliseconds StepContext::cap(std::chrono::milliseconds own) const {
+std::chrono::milliseconds StepContext::cap_by(const std::optional<Clock::time_point>& deadline, std::chrono::milliseconds own) {
   if (!deadline) return own;
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now());
   left = std::max(left, std::chrono::milliseconds(1));

@@ -54,7 +54,8 @@ struct StepContext {
   remote::Remote& machine(const std::string& name) const { return machine_of(name); }
   // OWN shortened to what is left of the deadline (at least 1 ms); OWN <= 0 (no limit of
   // its own) becomes what is left.
-  std::chrono::milliseconds cap(std::chrono::milliseconds own) const;
+  std::chrono::milliseconds cap(std::chrono::milliseconds own) const { return cap_by(deadline, own); }
+  static std::chrono::milliseconds cap_by(const std::optional<Clock::time_point>& deadline, std::chrono::milliseconds own);
   Clock::time_point cap(Clock::time_point own) const;
   // Clock::now() + SECONDS, capped.
   Clock::time_point deadline_in(double seconds) const;

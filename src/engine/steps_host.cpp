@@ -240,7 +240,7 @@ void Engine::on_host_set_policy(const plan::Step& s, const StepContext& ctx) {
     auto asked = policy::requested_policy(cmdline, vendor);
     if (asked) return *asked == pol;
     std::string mismatch;
-    auto ev = verify_machine(r, pol, mismatch, groups_under_test(r, cfg, nic_pci_));
+    auto ev = verify_facts(s.machine, facts, pol, mismatch, groups_under_test(r, cfg, nic_pci_));
     return mismatch.empty() && ev.value("effective", std::string()) == policy::to_string(pol);
   };
   if (method != policy::Method::runtime && already()) {

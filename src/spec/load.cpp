@@ -11,7 +11,9 @@
 #include "iommuvm/util/hash.hpp"
 #include "iommuvm/util/text.hpp"
 #include "iommuvm/util/net.hpp"
+#include "iommuvm/workload/commands.hpp"
 #include "iommuvm/workload/generators.hpp"
+#include "iommuvm/workload/servers.hpp"
 
 namespace iommuvm::spec {
 
@@ -281,9 +283,14 @@ void check_semantics(const Spec& s, Diagnostics& diag) {
         if (w.client.machines[i] == w.client.machines[k])
           diag.error(w.mark, fmt::format("'{}.client.machines' lists '{}' twice (use 'processes' for several "
                                          "generators on one machine)", p, w.client.machines[i]));
-    if (w.server.instances > 1 && !workload::supports_instances(w.kind))
-      diag.error(w.mark, fmt::format("'{}.server.instances' above 1 is supported for redis and iperf3 only, not {}", p,
-                                     w.kind));
+    if (w.server.instances > 1 && !workload::supports_instances(w.kind)) {
+      // The kinds that run several instances, from the registry ("redis and iperf3").
+      std::vector<std::string> several;
+      for (const auto& k : workload::server_kind_names())
+        if (workload::supports_instances(k)) several.push_back(k);
+      diag.error(w.mark, fmt::format("'{}.server.instances' above 1 is supported for {} only, not {}", p,
+                                     fmt::join(several, " and "), w.kind));
+    }
     if (!w.server.cpus.empty() && w.kind == "custom")
       diag.error(w.mark, fmt::format("'{}.server.cpus' does not apply to a custom server (pin it in its command)", p));
     if (w.server.instances > 1 && w.server.port > 0 && w.server.port + w.server.instances - 1 > 65535)

@@ -2,6 +2,8 @@
 // servers/<kind>.cpp; adding one is a file there, a line here, and its tests.
 #include "iommuvm/workload/servers.hpp"
 
+#include <fmt/format.h>
+
 namespace iommuvm::workload {
 
 const ServerKind& redis_server_kind();
@@ -41,9 +43,7 @@ const std::vector<std::string>& server_kind_names() {
 }
 
 std::string server_kind_list() {
-  std::string out;
-  for (const auto& n : server_kind_names()) out += (out.empty() ? "" : ", ") + n;
-  return out;
+  return fmt::format("{}", fmt::join(server_kind_names(), ", "));
 }
 
 }  // namespace iommuvm::workload
